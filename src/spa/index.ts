@@ -1,0 +1,14 @@
+export * from "./constants.js";
+export * from "./reasons.js";
+export * from "./base64.js";
+export * from "./digest.js";
+export * from "./hmac.js";
+export * from "./rijndael.js";
+export * from "./validate.js";
+export * from "./fields.js";
+export * from "./encode.js";
+export * from "./decode.js";
+export * from "./packet.js";
+export * from "./keygen.js";
+export * from "./fko-errors.js";
+export type * from "./gpg.js";

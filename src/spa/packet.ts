@@ -1,0 +1,211 @@
+/**
+ * Whole SPA packets (fwknop-reference.md §1.1, §1.11).
+ *   make: fields -> ENCODED:DIGEST -> Rijndael blob -> b64nopad -> HMAC -> wire
+ *   open: wire -> HMAC check (before anything else) -> decrypt -> decode
+ * Pure: randomness comes in as a function, there is no clock, no I/O. `openSpaPacket` never
+ * throws; `makeSpaPacket` throws FkoError for values libfko would refuse.
+ */
+import { b64DecodeCanonical, b64NoPad, isBase64Text } from "./base64.js";
+import {
+  B64_GPG_PREFIX,
+  B64_RIJNDAEL_SALT,
+  FKO_RAND_VAL_SIZE,
+  MAX_DIGEST_BLOCK_LEN,
+  MAX_SPA_ENCODED_MSG_SIZE,
+  MIN_GNUPG_MSG_SIZE,
+  MIN_SPA_ENCODED_MSG_SIZE,
+  RIJNDAEL_BLOCKSIZE,
+  RIJNDAEL_MAX_KEYSIZE,
+  RIJNDAEL_MIN_KEYSIZE,
+  SALT_LEN,
+  digestInfo,
+  type DigestName,
+  type EncMode,
+} from "./constants.js";
+import { decodeSpaPlaintext } from "./decode.js";
+import { encodeSpaFields, type EncodedSpa } from "./encode.js";
+import type { DecodedSpa, SpaFields } from "./fields.js";
+import { FkoError } from "./fko-errors.js";
+import { hmacB64, hmacMatches } from "./hmac.js";
+import { Reject, fail, ok, type Result } from "./reasons.js";
+import { rijndaelDecrypt, rijndaelEncrypt } from "./rijndael.js";
+
+/** Injected randomness: n cryptographically random bytes. */
+export type RandomBytes = (n: number) => Uint8Array;
+
+export interface HmacSpec {
+  type: DigestName;
+  key: Uint8Array;
+}
+
+export interface SpaKeys {
+  mode: EncMode;
+  /** The Rijndael password (raw bytes, whether it came as text or base64). */
+  key: Uint8Array;
+  hmac: HmacSpec | null;
+}
+
+export interface MadePacket {
+  /** What is sent: the b64 ciphertext minus its constant prefix, then the HMAC. */
+  wire: string;
+  /** The full b64 ciphertext, prefix included (what the HMAC covers). */
+  ciphertextB64: string;
+  hmac: string | null;
+  encoded: EncodedSpa;
+}
+
+export interface OpenedSpa extends DecodedSpa {
+  mode: EncMode;
+  hmacType: DigestName | null;
+}
+
+/**
+ * Legacy mode uses at most 16 bytes of the key: client/fwknop.c:main truncates with a warning and
+ * server/access.c:acc_data_is_valid does the same, so both ends agree.
+ */
+export function effectiveRijndaelKey(mode: EncMode, key: Uint8Array): Uint8Array {
+  return mode === "legacy" && key.length > RIJNDAEL_MIN_KEYSIZE
+    ? key.subarray(0, RIJNDAEL_MIN_KEYSIZE)
+    : key;
+}
+
+/** 16 decimal digits from a CSPRNG (upstream concatenates libc rand() output instead). */
+export function generateRandValue(random: RandomBytes): string {
+  let out = "";
+  while (out.length < FKO_RAND_VAL_SIZE) {
+    for (const b of random(FKO_RAND_VAL_SIZE)) {
+      // Rejection sampling keeps every digit equally likely.
+      if (b < 250 && out.length < FKO_RAND_VAL_SIZE) out += String(b % 10);
+    }
+  }
+  return out;
+}
+
+/**
+ * lib/fko_encryption.c:fko_encryption_type as the receiver applies it: data of 400+ b64 chars is
+ * taken for GPG. With an HMAC the prefix has been put back by then, without one it has not.
+ */
+function receiverClassLength(ciphertextB64Len: number, withHmac: boolean): number {
+  return withHmac ? ciphertextB64Len : ciphertextB64Len - B64_RIJNDAEL_SALT.length;
+}
+
+export function makeSpaPacket(
+  fields: SpaFields,
+  digestType: DigestName,
+  keys: SpaKeys,
+  random: RandomBytes,
+): MadePacket {
+  if (keys.mode === "asymmetric")
+    throw new FkoError(
+      "FKO_ERROR_UNSUPPORTED_FEATURE",
+      "encryption mode",
+      "GPG is not built in yet",
+    );
+  if (keys.key.length > RIJNDAEL_MAX_KEYSIZE)
+    throw new FkoError("FKO_ERROR_INVALID_KEY_LEN", "encryption key", `${keys.key.length} bytes`);
+  if (keys.hmac !== null && keys.hmac.key.length > MAX_DIGEST_BLOCK_LEN)
+    throw new FkoError(
+      "FKO_ERROR_INVALID_HMAC_KEY_LEN",
+      "HMAC key",
+      `${keys.hmac.key.length} bytes`,
+    );
+
+  const encoded = encodeSpaFields(fields, digestType);
+  const salt = random(SALT_LEN);
+  const blob = rijndaelEncrypt(
+    Buffer.from(encoded.plaintext, "latin1"),
+    effectiveRijndaelKey(keys.mode, keys.key),
+    keys.mode,
+    salt,
+  );
+  const ciphertextB64 = b64NoPad(blob);
+  if (ciphertextB64.length >= MAX_SPA_ENCODED_MSG_SIZE)
+    throw new FkoError(
+      "FKO_ERROR_INVALID_DATA_ENCRYPT_RESULT_MSGLEN_VALIDFAIL",
+      "encrypted message",
+    );
+  if (receiverClassLength(ciphertextB64.length, keys.hmac !== null) >= MIN_GNUPG_MSG_SIZE)
+    // The C client sends such packets; every receiver then takes them for GPG and drops them.
+    throw new FkoError(
+      "FKO_ERROR_INVALID_DATA_ENCRYPT_TYPE_UNKNOWN",
+      "encrypted message",
+      `${ciphertextB64.length} chars: too long for Rijndael (shorten the message or use a shorter digest)`,
+    );
+
+  const hmac = keys.hmac === null ? null : hmacB64(keys.hmac.type, keys.hmac.key, ciphertextB64);
+  const wire = ciphertextB64.slice(B64_RIJNDAEL_SALT.length) + (hmac ?? "");
+  return { wire, ciphertextB64, hmac, encoded };
+}
+
+/** The prefix a receiver puts back in front of the wire text (lib/cipher_funcs.c:add_salted_str). */
+function restorePrefix(body: string, mode: EncMode): string | null {
+  if (!isBase64Text(body)) return null;
+  const prefix = mode === "asymmetric" ? B64_GPG_PREFIX : B64_RIJNDAEL_SALT;
+  return body.startsWith(prefix) ? body : prefix + body;
+}
+
+/**
+ * Step 1 of opening (lib/fko_funcs.c:fko_new_with_data + lib/fko_hmac.c:fko_verify_hmac): length
+ * bounds, then the HMAC over the prefixed ciphertext text, compared in constant time. Returns the
+ * prefixed ciphertext b64 for step 2. Nothing is decrypted before this passes.
+ */
+export function verifySpaHmac(wire: string, mode: EncMode, hmac: HmacSpec | null): Result<string> {
+  if (wire.length < MIN_SPA_ENCODED_MSG_SIZE || wire.length >= MAX_SPA_ENCODED_MSG_SIZE)
+    return fail(Reject.WireLength, `length ${wire.length}`);
+  if (hmac === null) {
+    if (mode !== "asymmetric" && wire.length >= MIN_GNUPG_MSG_SIZE)
+      return fail(Reject.EncryptionType, "too long for Rijndael");
+    const prefixed = restorePrefix(wire, mode);
+    return prefixed === null ? fail(Reject.NotBase64, "not base64") : ok(prefixed);
+  }
+  const n = digestInfo(hmac.type).b64Len;
+  if (wire.length - n < MIN_SPA_ENCODED_MSG_SIZE)
+    return fail(Reject.HmacLength, "too short for its HMAC");
+  const body = wire.slice(0, wire.length - n);
+  const prefixed = restorePrefix(body, mode);
+  if (prefixed === null) return fail(Reject.NotBase64, "not base64");
+  if (!hmacMatches(hmac.type, hmac.key, prefixed, wire.slice(wire.length - n)))
+    return fail(Reject.HmacMismatch, "HMAC does not match");
+  if (mode !== "asymmetric" && prefixed.length >= MIN_GNUPG_MSG_SIZE)
+    return fail(Reject.EncryptionType, "too long for Rijndael");
+  return ok(prefixed);
+}
+
+/**
+ * Step 2 (lib/fko_encryption.c:_rijndael_decrypt, then fko_decode_spa_data): decrypt the prefixed
+ * ciphertext text, check the plaintext starts like one (16 digits and ':'), decode the fields.
+ */
+export function decryptSpaCiphertext(
+  prefixedB64: string,
+  mode: EncMode,
+  key: Uint8Array,
+): Result<DecodedSpa> {
+  if (mode === "asymmetric") return fail(Reject.Unsupported, "GPG is not built in yet");
+  if (key.length > RIJNDAEL_MAX_KEYSIZE) return fail(Reject.KeyLength, `${key.length}-byte key`);
+  const blob = b64DecodeCanonical(prefixedB64);
+  if (blob === null) return fail(Reject.CipherDecode, "ciphertext is not canonical base64");
+  if (blob.length % RIJNDAEL_BLOCKSIZE !== 0 || blob.length < 2 * RIJNDAEL_BLOCKSIZE)
+    return fail(Reject.CipherLength, `ciphertext of ${blob.length} bytes`);
+  const pt = rijndaelDecrypt(blob, effectiveRijndaelKey(mode, key), mode);
+  if (pt === null) return fail(Reject.BadPadding, "bad padding (wrong key or mode?)");
+  if (pt.length <= FKO_RAND_VAL_SIZE || pt[FKO_RAND_VAL_SIZE] !== 0x3a)
+    return fail(Reject.DecryptFailed, "decrypted data is not an SPA message (wrong key or mode?)");
+  for (let i = 0; i < FKO_RAND_VAL_SIZE; i++) {
+    const c = pt[i] ?? 0;
+    if (c < 0x30 || c > 0x39)
+      return fail(
+        Reject.DecryptFailed,
+        "decrypted data is not an SPA message (wrong key or mode?)",
+      );
+  }
+  return decodeSpaPlaintext(pt.toString("latin1"));
+}
+
+/** HMAC, then decrypt, then decode. */
+export function openSpaPacket(wire: string, keys: SpaKeys): Result<OpenedSpa> {
+  const checked = verifySpaHmac(wire, keys.mode, keys.hmac);
+  if (!checked.ok) return checked;
+  const decoded = decryptSpaCiphertext(checked.value, keys.mode, keys.key);
+  if (!decoded.ok) return decoded;
+  return ok({ ...decoded.value, mode: keys.mode, hmacType: keys.hmac?.type ?? null });
+}
