@@ -7,7 +7,7 @@
 export const FKO_PROTOCOL_VERSION = "3.0.0";
 export const FKO_DEFAULT_PORT = 62201;
 
-/** lib/fko.h: fko_message_type_t */
+/** lib/fko.h: fko_message_type_t; names as common/fko_util.c:msg_type_inttostr prints them. */
 export const FKO_COMMAND_MSG = 0;
 export const FKO_ACCESS_MSG = 1;
 export const FKO_NAT_ACCESS_MSG = 2;
@@ -21,10 +21,10 @@ export const MESSAGE_TYPE_NAMES: Readonly<Record<MessageType, string>> = {
   0: "Command msg",
   1: "Access msg",
   2: "NAT access msg",
-  3: "Access msg with timeout",
-  4: "NAT access msg with timeout",
+  3: "Client timeout access msg",
+  4: "Client timeout NAT access msg",
   5: "Local NAT access msg",
-  6: "Local NAT access msg with timeout",
+  6: "Client timeout local NAT access msg",
 };
 
 export function isNatType(t: MessageType): boolean {
@@ -167,7 +167,7 @@ export const ENC_MODES: readonly EncModeInfo[] = [
   { id: 5, mode: "ofb", label: "OFB", node: "aes-256-ofb" },
   { id: 6, mode: "ctr", label: "CTR", node: "aes-256-ctr" },
   { id: 7, mode: "asymmetric", label: "Asymmetric", node: null },
-  { id: 8, mode: "legacy", label: "Legacy", node: "aes-256-cbc" },
+  { id: 8, mode: "legacy", label: "legacy", node: "aes-256-cbc" },
 ];
 
 export const FKO_DEFAULT_ENC_MODE: EncMode = "cbc";

@@ -1,0 +1,181 @@
+/**
+ * From resolved client settings to the SPA fields and keys (client/fwknop.c: main, get_keys,
+ * set_message_type, set_nat_access, get_rand_port). Errors name the flag to fix.
+ */
+import { isIP } from "node:net";
+import {
+  FKO_PROTOCOL_VERSION,
+  b64DecodeLenient,
+  generateRandValue,
+  isBase64Text,
+  isValidHostname,
+  isValidIpv4,
+  type MessageType,
+  type RandomBytes,
+  type SpaFields,
+  type SpaKeys,
+} from "../spa/index.js";
+import { UsageError } from "../errors.js";
+import type { ClientConfig } from "./config.js";
+
+export interface BuildContext {
+  nowMs: number;
+  random: RandomBytes;
+  env: NodeJS.ProcessEnv;
+  localUser: string | null;
+}
+
+export interface BuiltRequest {
+  fields: SpaFields;
+  keys: SpaKeys;
+  /** Destination port after -r. */
+  serverPort: number;
+  warnings: string[];
+}
+
+/** lib/fko_user.c:fko_set_username source order. */
+export function resolveUsername(cfg: ClientConfig, ctx: BuildContext): string {
+  return (
+    cfg.spoofUser ??
+    nonEmpty(ctx.env.SPOOF_USER) ??
+    nonEmpty(ctx.env.LOGNAME) ??
+    nonEmpty(ctx.localUser) ??
+    nonEmpty(ctx.env.USER) ??
+    "NO_USER"
+  );
+}
+
+function nonEmpty(s: string | null | undefined): string | null {
+  return s === undefined || s === null || s === "" ? null : s;
+}
+
+/** The port of a single "proto/port" access entry. */
+function singlePort(access: string, flag: string): { proto: string; port: string } {
+  const m = /^([a-z]+)\/([0-9]+)$/.exec(access);
+  if (m === null)
+    throw new UsageError(
+      `NAT for multiple ports/protocols not yet supported (${flag} needs a single -A proto/port)`,
+      flag,
+    );
+  return { proto: m[1] ?? "", port: m[2] ?? "" };
+}
+
+function decodeKey(b64: string, flag: string, maxLen: number): Buffer {
+  const raw = isBase64Text(b64) ? b64DecodeLenient(b64) : null;
+  if (raw === null || raw.length < 1 || raw.length > maxLen)
+    throw new UsageError(`${flag}: not a valid base64 key ('${b64.slice(0, 8)}...')`, flag);
+  return raw;
+}
+
+export function buildRequest(cfg: ClientConfig, ctx: BuildContext): BuiltRequest {
+  const warnings: string[] = [];
+
+  let allowIp: string;
+  if (cfg.allowIp !== null) allowIp = cfg.allowIp;
+  else if (cfg.sourceIp) allowIp = "0.0.0.0";
+  else
+    throw new UsageError(
+      "Must use one of [-s|-R|-a] to specify IP for SPA access (e.g. -a 203.0.113.5, or -s to let the server use the packet's source)",
+      "-a",
+    );
+  if (!isValidIpv4(allowIp))
+    throw new UsageError(`Invalid allow IP address: '${allowIp}' (-a takes an IPv4 address)`, "-a");
+
+  let messageType: MessageType = 1;
+  let message: string;
+  let natAccess: string | null = null;
+  if (cfg.serverCmd !== null) {
+    messageType = 0;
+    message = `${allowIp},${cfg.serverCmd}`;
+  } else {
+    if (cfg.access === null)
+      throw new UsageError("Must specify the ports to open with -A (e.g. -A tcp/22)", "-A");
+    let access = cfg.access;
+    let natPort = cfg.natPort;
+    if (cfg.natRandPort) {
+      natPort = 10000 + (Buffer.from(ctx.random(2)).readUInt16BE(0) % 55535);
+      warnings.push(`[+] Randomly assigned port '${natPort}' for use with NAT access.`);
+    }
+    if (natPort !== null) {
+      const { proto } = singlePort(access, cfg.natRandPort ? "--nat-rand-port" : "--nat-port");
+      access = `${proto}/${natPort}`;
+    }
+    message = `${allowIp},${access}`;
+    if (cfg.natLocal) {
+      messageType = 5;
+      if (cfg.destination === null)
+        throw new UsageError("--nat-local needs the server address in -D", "--nat-local");
+      natAccess = `${cfg.destination},${singlePort(cfg.access, "--nat-local").port}`;
+    } else if (cfg.natAccess !== null) {
+      messageType = 2;
+      // client/fwknop.c:set_nat_access accepts host:port or host,port.
+      const m = /^([^:,]+)[:,]([0-9]+)$/.exec(cfg.natAccess);
+      const host = m?.[1] ?? "";
+      if (m === null || !(isValidIpv4(host) || isValidHostname(host)))
+        throw new UsageError(`Invalid NAT access spec '${cfg.natAccess}' (use -N host:port)`, "-N");
+      natAccess = `${host},${m[2] ?? ""}`;
+    }
+  }
+
+  if (cfg.encMode === "legacy" && cfg.useHmac)
+    throw new UsageError("Legacy encryption mode is incompatible with HMAC usage.", "-M");
+
+  let key: Buffer;
+  if (cfg.keyRaw !== null) key = Buffer.from(cfg.keyRaw, "utf8");
+  else if (cfg.keyBase64 !== null) key = decodeKey(cfg.keyBase64, "--key-base64-rijndael", 127);
+  else
+    throw new UsageError(
+      "No encryption key: give --key-base64-rijndael or --key-rijndael, or KEY_BASE64 in the rc file stanza (prompting for a key is not supported yet)",
+      "--key-base64-rijndael",
+    );
+  if (cfg.encMode === "legacy" && key.length > 16) {
+    warnings.push("[*] Warning: truncating encryption key in legacy mode to 16 bytes.");
+    key = key.subarray(0, 16);
+  }
+
+  let hmac: SpaKeys["hmac"] = null;
+  if (cfg.useHmac) {
+    let hkey: Buffer;
+    if (cfg.hmacKeyRaw !== null) hkey = Buffer.from(cfg.hmacKeyRaw, "utf8");
+    else if (cfg.hmacKeyBase64 !== null)
+      hkey = decodeKey(cfg.hmacKeyBase64, "--key-base64-hmac", 128);
+    else
+      throw new UsageError(
+        "--use-hmac needs an HMAC key: give --key-base64-hmac or --key-hmac, or HMAC_KEY_BASE64 in the rc file stanza",
+        "--key-base64-hmac",
+      );
+    if (hkey.equals(key))
+      throw new UsageError(
+        "[*] The encryption passphrase and HMAC key should not be identical, no SPA packet sent. Exiting.",
+        "--key-hmac",
+      );
+    hmac = { type: cfg.hmacType ?? "sha256", key: hkey };
+  }
+
+  let rand = generateRandValue(ctx.random);
+  let serverPort = cfg.serverPort;
+  if (cfg.randPort) {
+    // client/fwknop.c:get_rand_port derives the port from the random value, then draws a new
+    // value so the packet does not reveal the port.
+    serverPort = 10000 + (parseInt(rand.slice(0, 5), 10) % 55535);
+    rand = generateRandValue(ctx.random);
+  }
+
+  const fields: SpaFields = {
+    rand,
+    username: resolveUsername(cfg, ctx),
+    timestamp: Math.floor(ctx.nowMs / 1000) + cfg.timeOffset,
+    version: FKO_PROTOCOL_VERSION,
+    messageType,
+    message,
+    natAccess,
+    serverAuth: null,
+    clientTimeout: cfg.fwTimeout ?? 0,
+  };
+  return { fields, keys: { mode: cfg.encMode, key, hmac }, serverPort, warnings };
+}
+
+export function destinationFamily(host: string): 0 | 4 | 6 {
+  const f = isIP(host);
+  return f === 4 ? 4 : f === 6 ? 6 : 0;
+}

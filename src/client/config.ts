@@ -1,0 +1,120 @@
+/**
+ * Everything the client can be told, from built-in defaults, the rc file's [default] stanza, a
+ * named stanza (-n) and the command line, in that order of precedence (client/config_init.c).
+ */
+import {
+  FKO_DEFAULT_DIGEST,
+  FKO_DEFAULT_ENC_MODE,
+  FKO_DEFAULT_PORT,
+  type DigestName,
+  type EncMode,
+} from "../spa/index.js";
+
+export type ServerProto = "udp" | "tcp" | "http" | "udpraw" | "tcpraw" | "icmp";
+
+export interface ClientConfig {
+  access: string | null;
+  allowIp: string | null;
+  /** -s: send 0.0.0.0 so the server uses the packet's source address. */
+  sourceIp: boolean;
+  resolveIp: boolean;
+  resolveUrl: string | null;
+  resolveHttpOnly: boolean;
+  destination: string | null;
+  serverPort: number;
+  serverProto: ServerProto;
+  sourcePort: number | null;
+  randPort: boolean;
+  digestType: DigestName;
+  encMode: EncMode;
+  useHmac: boolean;
+  hmacType: DigestName | null;
+  keyRaw: string | null;
+  keyBase64: string | null;
+  hmacKeyRaw: string | null;
+  hmacKeyBase64: string | null;
+  /** Seconds; null when not given (the server's FW_ACCESS_TIMEOUT then applies). */
+  fwTimeout: number | null;
+  spoofUser: string | null;
+  /** Seconds added to (or, negative, taken from) the timestamp. */
+  timeOffset: number;
+  serverCmd: string | null;
+  natAccess: string | null;
+  natLocal: boolean;
+  natPort: number | null;
+  natRandPort: boolean;
+  test: boolean;
+  savePacketFile: string | null;
+  savePacketAppend: boolean;
+  verbose: number;
+  userAgent: string | null;
+  httpProxy: string | null;
+  noSaveArgs: boolean;
+  saveArgsFile: string | null;
+  keyGen: boolean;
+  keyGenFile: string | null;
+  keyLen: number | null;
+  hmacKeyLen: number | null;
+  rcFile: string | null;
+  noRcFile: boolean;
+  noHomeDir: boolean;
+  namedConfig: string | null;
+  saveRcStanza: boolean;
+  forceStanza: boolean;
+  stanzaList: boolean;
+  showHelp: boolean;
+  showVersion: boolean;
+}
+
+export function defaultClientConfig(): ClientConfig {
+  return {
+    access: null,
+    allowIp: null,
+    sourceIp: false,
+    resolveIp: false,
+    resolveUrl: null,
+    resolveHttpOnly: false,
+    destination: null,
+    serverPort: FKO_DEFAULT_PORT,
+    serverProto: "udp",
+    sourcePort: null,
+    randPort: false,
+    digestType: FKO_DEFAULT_DIGEST,
+    encMode: FKO_DEFAULT_ENC_MODE,
+    useHmac: false,
+    hmacType: null,
+    keyRaw: null,
+    keyBase64: null,
+    hmacKeyRaw: null,
+    hmacKeyBase64: null,
+    fwTimeout: null,
+    spoofUser: null,
+    timeOffset: 0,
+    serverCmd: null,
+    natAccess: null,
+    natLocal: false,
+    natPort: null,
+    natRandPort: false,
+    test: false,
+    savePacketFile: null,
+    savePacketAppend: false,
+    verbose: 0,
+    userAgent: null,
+    httpProxy: null,
+    noSaveArgs: false,
+    saveArgsFile: null,
+    keyGen: false,
+    keyGenFile: null,
+    keyLen: null,
+    hmacKeyLen: null,
+    rcFile: null,
+    noRcFile: false,
+    noHomeDir: false,
+    namedConfig: null,
+    saveRcStanza: false,
+    forceStanza: false,
+    stanzaList: false,
+    showHelp: false,
+    showVersion: false,
+  };
+}

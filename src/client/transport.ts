@@ -1,0 +1,95 @@
+/**
+ * Sending the wire text (client/spa_comm.c). The payload on every transport is the ASCII wire
+ * string with no terminator. UDP is one datagram; TCP is connect, write, close; HTTP is a GET whose
+ * path is the wire with '+' -> '-' and '/' -> '_' (client/spa_comm.c:send_spa_packet_http).
+ */
+import { createSocket } from "node:dgram";
+import { lookup } from "node:dns/promises";
+import { connect, isIP } from "node:net";
+import { EnvironmentError } from "../errors.js";
+
+export interface SendTarget {
+  host: string;
+  port: number;
+  sourcePort: number | null;
+}
+
+/** IPv4 first like the C client, IPv6 where that is all the name has (our extension). */
+export async function resolveServer(host: string): Promise<{ address: string; family: 4 | 6 }> {
+  const lit = isIP(host);
+  if (lit === 4 || lit === 6) return { address: host, family: lit };
+  try {
+    const all = await lookup(host, { all: true });
+    const pick = all.find((a) => a.family === 4) ?? all[0];
+    if (pick === undefined) throw new Error("no address");
+    return { address: pick.address, family: pick.family === 6 ? 6 : 4 };
+  } catch (e) {
+    throw new EnvironmentError(`Unable to resolve SPA server '${host}': ${(e as Error).message}`);
+  }
+}
+
+export async function sendUdp(wire: string, t: SendTarget): Promise<number> {
+  const { address, family } = await resolveServer(t.host);
+  const sock = createSocket(family === 6 ? "udp6" : "udp4");
+  try {
+    if (t.sourcePort !== null) {
+      const port = t.sourcePort;
+      await new Promise<void>((resolve, reject) => {
+        sock.once("error", reject);
+        sock.bind(port, () => {
+          sock.off("error", reject);
+          resolve();
+        });
+      });
+    }
+    const payload = Buffer.from(wire, "latin1");
+    await new Promise<void>((resolve, reject) => {
+      sock.send(payload, t.port, address, (err) => {
+        if (err)
+          reject(new EnvironmentError(`send to ${address}:${t.port} failed: ${err.message}`));
+        else resolve();
+      });
+    });
+    return payload.length;
+  } finally {
+    sock.close();
+  }
+}
+
+async function sendStream(payload: string, t: SendTarget, timeoutMs: number): Promise<number> {
+  const { address } = await resolveServer(t.host);
+  return new Promise<number>((resolve, reject) => {
+    const sock = connect({
+      host: address,
+      port: t.port,
+      ...(t.sourcePort !== null ? { localPort: t.sourcePort } : {}),
+    });
+    sock.setTimeout(timeoutMs, () => {
+      sock.destroy(new Error("timed out"));
+    });
+    sock.once("error", (err) => {
+      reject(new EnvironmentError(`connect to ${address}:${t.port} failed: ${err.message}`));
+    });
+    sock.once("connect", () => {
+      sock.end(payload, "latin1", () => {
+        resolve(Buffer.byteLength(payload, "latin1"));
+      });
+    });
+  });
+}
+
+export function sendTcp(wire: string, t: SendTarget): Promise<number> {
+  return sendStream(wire, t, 5000);
+}
+
+export function httpRequestFor(wire: string, host: string, userAgent: string): string {
+  const path = wire.replace(/\+/g, "-").replace(/\//g, "_");
+  return (
+    `GET /${path} HTTP/1.1\r\nUser-Agent: ${userAgent}\r\nAccept: */*\r\n` +
+    `Host: ${host}\r\nConnection: close\r\n\r\n`
+  );
+}
+
+export function sendHttp(wire: string, t: SendTarget, userAgent: string): Promise<number> {
+  return sendStream(httpRequestFor(wire, t.host, userAgent), t, 5000);
+}
