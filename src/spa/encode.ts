@@ -11,6 +11,7 @@ import {
   MAX_SPA_MESSAGE_SIZE,
   MAX_SPA_NAT_ACCESS_SIZE,
   MAX_SPA_SERVER_AUTH_SIZE,
+  MAX_SPA_TIMESTAMP_SIZE,
   MAX_SPA_USERNAME_SIZE,
   MAX_SPA_VERSION_SIZE,
   MIN_SPA_ENCODED_MSG_SIZE,
@@ -56,8 +57,12 @@ export function encodeSpaFields(input: SpaFields, digestType: DigestName): Encod
     throw new FkoError("FKO_ERROR_INVALID_DATA", "random value", "must be 16 digits");
   const userErr = validateUsername(f.username);
   if (userErr !== null) throw new FkoError(userErr, "username", JSON.stringify(f.username));
-  if (!Number.isSafeInteger(f.timestamp) || f.timestamp < 0)
-    throw new FkoError("FKO_ERROR_INVALID_DATA_TIMESTAMP_VALIDFAIL", "timestamp");
+  if (
+    !Number.isSafeInteger(f.timestamp) ||
+    f.timestamp < 0 ||
+    String(f.timestamp).length > MAX_SPA_TIMESTAMP_SIZE
+  )
+    throw new FkoError("FKO_ERROR_INVALID_DATA_TIMESTAMP_VALIDFAIL", "timestamp", `${f.timestamp}`);
   if (f.version.length === 0 || f.version.length > MAX_SPA_VERSION_SIZE || f.version.includes(":"))
     throw new FkoError("FKO_ERROR_INVALID_DATA", "version");
 

@@ -187,7 +187,8 @@ export function decryptSpaCiphertext(
   if (blob.length % RIJNDAEL_BLOCKSIZE !== 0 || blob.length < 2 * RIJNDAEL_BLOCKSIZE)
     return fail(Reject.CipherLength, `ciphertext of ${blob.length} bytes`);
   const pt = rijndaelDecrypt(blob, effectiveRijndaelKey(mode, key), mode);
-  if (pt === null) return fail(Reject.BadPadding, "bad padding (wrong key or mode?)");
+  if (pt === null)
+    return fail(Reject.BadPadding, "bad padding or magic (wrong key or mode, or a damaged packet)");
   if (pt.length <= FKO_RAND_VAL_SIZE || pt[FKO_RAND_VAL_SIZE] !== 0x3a)
     return fail(Reject.DecryptFailed, "decrypted data is not an SPA message (wrong key or mode?)");
   for (let i = 0; i < FKO_RAND_VAL_SIZE; i++) {

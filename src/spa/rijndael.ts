@@ -75,8 +75,11 @@ export function rijndaelEncrypt(
 }
 
 /**
- * lib/cipher_funcs.c:rij_decrypt. The "Salted__" magic is not checked (as C); the salt is bytes
- * 8..15. Returns null when the blob cannot be a ciphertext or the padding is malformed.
+ * lib/cipher_funcs.c:rij_decrypt; the salt is bytes 8..15. Returns null when the blob cannot be a
+ * ciphertext, the padding is malformed, or the "Salted__" magic is wrong. C does not check the
+ * magic, but part of it rides in the first wire character, so without the check an attacker can
+ * alter that character and get a new wire string (a new replay digest) for the same ciphertext.
+ * Every client writes the magic, so checking it refuses nothing real.
  */
 export function rijndaelDecrypt(
   blob: Buffer,
@@ -84,6 +87,7 @@ export function rijndaelDecrypt(
   mode: RijndaelMode,
 ): Buffer | null {
   if (blob.length < 2 * RIJNDAEL_BLOCKSIZE || blob.length % RIJNDAEL_BLOCKSIZE !== 0) return null;
+  if (!blob.subarray(0, SALT_LEN).equals(MAGIC)) return null;
   const salt = blob.subarray(SALT_LEN, 2 * SALT_LEN);
   const { key, iv } = deriveKeyIv(password, salt, mode);
   const d = createDecipheriv(cipherName(mode), key, mode === "ecb" ? null : iv);

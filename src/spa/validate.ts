@@ -21,7 +21,7 @@ const isAlnum = (c: number): boolean =>
   isDigit(c) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
 
 /** Characters lib/fko_user.c:validate_username refuses besides non-printables: " / \ [ ] : ; | = , + * ? < > */
-const USERNAME_FORBIDDEN = new Set(Array.from("\"/\\[]:;|=,+*?<>", (c) => c.charCodeAt(0)));
+const USERNAME_FORBIDDEN = new Set(Array.from('"/\\[]:;|=,+*?<>', (c) => c.charCodeAt(0)));
 
 /** lib/fko_user.c:validate_username. */
 export function validateUsername(name: string): FkoErrorName | null {
