@@ -90,7 +90,17 @@ const keysArb: fc.Arbitrary<SpaKeys> = fc
 function pickFields(x: SpaFields): SpaFields {
   const { rand, username, timestamp, version, messageType, message } = x;
   const { natAccess, serverAuth, clientTimeout } = x;
-  return { rand, username, timestamp, version, messageType, message, natAccess, serverAuth, clientTimeout };
+  return {
+    rand,
+    username,
+    timestamp,
+    version,
+    messageType,
+    message,
+    natAccess,
+    serverAuth,
+    clientTimeout,
+  };
 }
 
 const rng = (n: number): Uint8Array => randomBytes(n);
@@ -139,6 +149,10 @@ describe("codec properties", () => {
         assert.equal(opened.value.digestType, d);
         assert.equal(opened.value.mode, k.mode);
         assert.equal(opened.value.hmacType, k.hmac?.type ?? null);
+      }),
+      { numRuns: 2000 },
+    );
+  });
 
   it("random input never throws and never verifies (60k)", () => {
     const keys: SpaKeys[] = [
