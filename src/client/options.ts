@@ -70,10 +70,29 @@ function later(what: string, instead: string, isFlag = false): Setter {
   };
 }
 
-const flag =
-  (apply: (cfg: ClientConfig, on: boolean) => void): Setter =>
+type KeysOf<T> = {
+  [K in keyof ClientConfig]: ClientConfig[K] extends T ? K : never;
+}[keyof ClientConfig];
+
+/** A text setting. */
+const text =
+  (key: KeysOf<string | null>): Setter =>
   (cfg, v) => {
-    apply(cfg, v === "" ? true : rcBool(v));
+    cfg[key] = v;
+  };
+
+/** A yes/no setting: a bare flag on the command line, Y/N in the rc file. */
+const onOff =
+  (key: KeysOf<boolean>): Setter =>
+  (cfg, v) => {
+    cfg[key] = v === "" ? true : rcBool(v);
+  };
+
+/** A port number 1..65535. */
+const portNum =
+  (key: KeysOf<number | null>, what: string): Setter =>
+  (cfg, v, bad) => {
+    cfg[key] = int(v, 1, MAX_PORT, what, bad);
   };
 
 export const CLIENT_OPTIONS: readonly ClientOption[] = [
@@ -86,9 +105,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     metavar: "PROTO/PORT[,...]",
     group: "access",
     help: "Ports to open on the server, e.g. 'tcp/22' or 'tcp/22,udp/53'.",
-    set: (c, v) => {
-      c.access = v;
-    },
+    set: text("access"),
   },
   {
     long: "allow-ip",
@@ -111,9 +128,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     arg: "none",
     group: "access",
     help: "Let the server use the packet's source address (sends 0.0.0.0).",
-    set: flag((c, on) => {
-      c.sourceIp = on;
-    }),
+    set: onOff("sourceIp"),
   },
   {
     long: "resolve-ip-https",
@@ -156,9 +171,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     metavar: "CMD",
     group: "access",
     help: "Ask the server to run CMD (type-0 command message).",
-    set: (c, v) => {
-      c.serverCmd = v;
-    },
+    set: text("serverCmd"),
   },
   {
     long: "nat-access",
@@ -168,9 +181,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     metavar: "HOST:PORT",
     group: "access",
     help: "Ask for NAT access to an internal HOST:PORT.",
-    set: (c, v) => {
-      c.natAccess = v;
-    },
+    set: text("natAccess"),
   },
   {
     long: "nat-local",
@@ -178,9 +189,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     rc: "NAT_LOCAL",
     group: "access",
     help: "Ask for a local NAT to a service on the server itself.",
-    set: flag((c, on) => {
-      c.natLocal = on;
-    }),
+    set: onOff("natLocal"),
   },
   {
     long: "nat-port",
@@ -189,9 +198,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     metavar: "PORT",
     group: "access",
     help: "Port to request in place of the -A port for NAT.",
-    set: (c, v, bad) => {
-      c.natPort = int(v, 1, MAX_PORT, "NAT port", bad);
-    },
+    set: portNum("natPort", "NAT port"),
   },
   {
     long: "nat-rand-port",
@@ -199,9 +206,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     rc: "NAT_RAND_PORT",
     group: "access",
     help: "Like --nat-port with a random port (printed).",
-    set: flag((c, on) => {
-      c.natRandPort = on;
-    }),
+    set: onOff("natRandPort"),
   },
   {
     long: "fw-timeout",
@@ -224,9 +229,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     metavar: "USER",
     group: "access",
     help: "Username to put in the packet (default: the local user).",
-    set: (c, v) => {
-      c.spoofUser = v;
-    },
+    set: text("spoofUser"),
   },
   {
     long: "time-offset-plus",
@@ -267,9 +270,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     metavar: "HOST",
     group: "transport",
     help: "Host name or IP address of the fwknop server.",
-    set: (c, v) => {
-      c.destination = v;
-    },
+    set: text("destination"),
   },
   {
     long: "server-port",
@@ -279,9 +280,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     metavar: "PORT",
     group: "transport",
     help: "Destination port (default 62201).",
-    set: (c, v, bad) => {
-      c.serverPort = int(v, 1, MAX_PORT, "server port", bad);
-    },
+    set: portNum("serverPort", "server port"),
   },
   {
     long: "server-proto",
@@ -308,9 +307,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     metavar: "PORT",
     group: "transport",
     help: "Source port for the outgoing packet.",
-    set: (c, v, bad) => {
-      c.sourcePort = int(v, 1, MAX_PORT, "source port", bad);
-    },
+    set: portNum("sourcePort", "source port"),
   },
   {
     long: "rand-port",
@@ -319,9 +316,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     rc: "RAND_PORT",
     group: "transport",
     help: "Send to a random destination port (10000-65534).",
-    set: flag((c, on) => {
-      c.randPort = on;
-    }),
+    set: onOff("randPort"),
   },
   {
     long: "spoof-source",
@@ -357,9 +352,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     metavar: "UA",
     group: "transport",
     help: "User-Agent for -P http (default Fwknop/<version>).",
-    set: (c, v) => {
-      c.userAgent = v;
-    },
+    set: text("userAgent"),
   },
   {
     long: "icmp-type",
@@ -435,9 +428,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     rc: "USE_HMAC",
     group: "crypto",
     help: "Authenticate the packet with an HMAC (recommended).",
-    set: flag((c, on) => {
-      c.useHmac = on;
-    }),
+    set: onOff("useHmac"),
   },
   {
     long: "hmac-digest-type",
@@ -458,9 +449,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     metavar: "KEY",
     group: "crypto",
     help: "Rijndael key as text (visible to 'ps': prefer the rc file).",
-    set: (c, v) => {
-      c.keyRaw = v;
-    },
+    set: text("keyRaw"),
   },
   {
     long: "key-base64-rijndael",
@@ -469,9 +458,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     metavar: "B64",
     group: "crypto",
     help: "Rijndael key, base64 encoded.",
-    set: (c, v) => {
-      c.keyBase64 = v;
-    },
+    set: text("keyBase64"),
   },
   {
     long: "key-hmac",
@@ -536,9 +523,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     arg: "none",
     group: "crypto",
     help: "Print a new Rijndael key and HMAC key, then exit.",
-    set: flag((c, on) => {
-      c.keyGen = on;
-    }),
+    set: onOff("keyGen"),
   },
   {
     long: "key-gen-file",
@@ -606,9 +591,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     group: "rc",
     help: "Use the named stanza of the rc file.",
     early: true,
-    set: (c, v) => {
-      c.namedConfig = v;
-    },
+    set: text("namedConfig"),
   },
   {
     long: "rc-file",
@@ -617,9 +600,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     group: "rc",
     help: "The rc file (default ~/.fwknoprc; created when missing).",
     early: true,
-    set: (c, v) => {
-      c.rcFile = v;
-    },
+    set: text("rcFile"),
   },
   {
     long: "no-rc-file",
@@ -627,9 +608,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     group: "rc",
     help: "Do not read or create an rc file.",
     early: true,
-    set: flag((c, on) => {
-      c.noRcFile = on;
-    }),
+    set: onOff("noRcFile"),
   },
   {
     long: "no-home-dir",
@@ -637,9 +616,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     group: "rc",
     help: "Do not look up the home directory (needs --rc-file and -E).",
     early: true,
-    set: flag((c, on) => {
-      c.noHomeDir = on;
-    }),
+    set: onOff("noHomeDir"),
   },
   {
     long: "save-rc-stanza",
@@ -655,9 +632,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     group: "rc",
     help: "With --save-rc-stanza, overwrite keys without asking.",
     early: true,
-    set: flag((c, on) => {
-      c.forceStanza = on;
-    }),
+    set: onOff("forceStanza"),
   },
   {
     long: "stanza-list",
@@ -675,9 +650,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     group: "rc",
     help: "Where to save the arguments (default ~/.fwknop.run).",
     early: true,
-    set: (c, v) => {
-      c.saveArgsFile = v;
-    },
+    set: text("saveArgsFile"),
   },
   {
     long: "no-save-args",
@@ -686,9 +659,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     group: "rc",
     help: "Do not save the arguments to ~/.fwknop.run.",
     early: true,
-    set: flag((c, on) => {
-      c.noSaveArgs = on;
-    }),
+    set: onOff("noSaveArgs"),
   },
   {
     long: "last-cmd",
@@ -712,9 +683,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     arg: "none",
     group: "output",
     help: "Build and show the packet, do not send it.",
-    set: flag((c, on) => {
-      c.test = on;
-    }),
+    set: onOff("test"),
   },
   {
     long: "save-packet",
@@ -723,9 +692,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     metavar: "FILE",
     group: "output",
     help: "Write the packet to FILE (replacing it).",
-    set: (c, v) => {
-      c.savePacketFile = v;
-    },
+    set: text("savePacketFile"),
   },
   {
     long: "save-packet-append",
@@ -733,9 +700,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     arg: "none",
     group: "output",
     help: "With -B, append instead of replacing.",
-    set: flag((c, on) => {
-      c.savePacketAppend = on;
-    }),
+    set: onOff("savePacketAppend"),
   },
   {
     long: "verbose",
@@ -757,9 +722,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     group: "output",
     help: "Print the version and exit.",
     early: true,
-    set: flag((c, on) => {
-      c.showVersion = on;
-    }),
+    set: onOff("showVersion"),
   },
   {
     long: "help",
@@ -768,9 +731,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     group: "output",
     help: "Print this help and exit.",
     early: true,
-    set: flag((c, on) => {
-      c.showHelp = on;
-    }),
+    set: onOff("showHelp"),
   },
 ];
 
