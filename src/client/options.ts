@@ -70,8 +70,13 @@ function later(what: string, instead: string, isFlag = false): Setter {
   };
 }
 
+/** The settings whose type is exactly T. */
 type KeysOf<T> = {
-  [K in keyof ClientConfig]: ClientConfig[K] extends T ? K : never;
+  [K in keyof ClientConfig]: [ClientConfig[K]] extends [T]
+    ? [T] extends [ClientConfig[K]]
+      ? K
+      : never
+    : never;
 }[keyof ClientConfig];
 
 /** A text setting. */
