@@ -95,7 +95,7 @@ const onOff =
 
 /** A port number 1..65535. */
 const portNum =
-  (key: KeysOf<number | null>, what: string): Setter =>
+  (key: KeysOf<number | null> | KeysOf<number>, what: string): Setter =>
   (cfg, v, bad) => {
     cfg[key] = int(v, 1, MAX_PORT, what, bad);
   };
