@@ -228,8 +228,9 @@ async function main(): Promise<void> {
           for (let type = 0; type <= 6; type++)
             cases.push(makeCase(mode, digest, hmac, type, false));
 
-    const vectors = [];
-    const refused = [];
+    type Outcome = Awaited<ReturnType<typeof runCase>>;
+    const vectors: Array<Extract<Outcome, { ok: true }>["vector"]> = [];
+    const refused: Array<Extract<Outcome, { ok: false }>["refused"]> = [];
     let n = 0;
     const queue = [...cases];
     const worker = async (): Promise<void> => {
