@@ -3,10 +3,10 @@
  * one-line errors that name the flag or file:line.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, statSync, writeFileSync, chmodSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { main, type ClientDeps } from "../../src/cli/fwknop.js";
 import { openSpaPacket } from "../../src/spa/index.js";
 
@@ -17,8 +17,18 @@ interface Run {
   home: string;
 }
 
+const made: string[] = [];
+after(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+const tempDir = (prefix: string): string => {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
+};
+
 async function run(argv: string[], setup?: (home: string) => void): Promise<Run> {
-  const home = mkdtempSync(join(tmpdir(), "fwknop-cli-"));
+  const home = tempDir("fwknop-cli-");
   setup?.(home);
   let out = "";
   let err = "";
@@ -41,7 +51,7 @@ const base = ["-a", "198.18.0.2", "-D", "198.18.0.1", "--key-base64-rijndael", K
 
 describe("fwknop -T -B", () => {
   it("writes a packet that opens with the same keys and shows the C dump", async () => {
-    const pktFile = join(mkdtempSync(join(tmpdir(), "fwknop-pkt-")), "pkt");
+    const pktFile = join(tempDir("fwknop-pkt-"), "pkt");
     const r = await run([
       "-A",
       "tcp/22",

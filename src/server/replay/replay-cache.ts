@@ -125,7 +125,13 @@ export class ReplayCache {
     this.seen.set(digest, now);
     const line = `${digest} ${meta.proto} ${meta.srcIp} ${meta.srcPort} ${meta.dstIp} ${meta.dstPort} ${now}\n`;
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ line, done: (err) => (err === null ? resolve() : reject(err)) });
+      this.pending.push({
+        line,
+        done: (err) => {
+          if (err === null) resolve();
+          else reject(err);
+        },
+      });
       this.flush();
     });
   }
