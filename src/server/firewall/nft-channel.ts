@@ -39,7 +39,6 @@ export class NftChannel {
     const [bin, ...pre] = this.nft;
     if (bin === undefined) throw new Error("internal: empty nft command");
     const p = spawn(bin, [...pre, "-e", "-i"], { stdio: ["pipe", "pipe", "pipe"] });
-    if (p.stdout === null || p.stderr === null) throw new Error("internal: nft has no pipes");
     createInterface({ input: p.stdout }).on("line", (l) => {
       if (l.startsWith("# new generation")) this.onGeneration();
     });
