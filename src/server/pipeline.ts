@@ -1,0 +1,311 @@
+/**
+ * One SPA payload in, one decision out: grant these, or refuse with a reason. Pure apart from the
+ * clock and the replay lookup passed in. Order (design.md "The hot path"), cheapest first, nothing
+ * stored before authentication:
+ *   size and charset -> stanzas by SOURCE -> replay lookup -> per stanza: HMAC, decrypt, decode ->
+ *   policy (age, allow IP, username, message type, ports) -> grants.
+ * Stanzas are tried in file order and the first that passes wins (server/incoming_spa.c:
+ * incoming_spa); one that fails logs why and the next is tried.
+ */
+import { createHash } from "node:crypto";
+import { isIPv4, type BlockList } from "node:net";
+import {
+  B64_GPG_PREFIX,
+  B64_RIJNDAEL_SALT,
+  MAX_SPA_ENCODED_MSG_SIZE,
+  MIN_GNUPG_MSG_SIZE,
+  b64NoPad,
+  decryptSpaCiphertext,
+  isNatType,
+  isValidIpv4,
+  isWireCharset,
+  verifySpaHmac,
+  type OpenedSpa,
+  type SpaKeys,
+} from "../spa/index.js";
+import type { Grant, GrantProto } from "./firewall/types.js";
+import { Refusal, type RefusalReason } from "./refusals.js";
+
+/** fwknopd ignores payloads shorter than this (server/fwknopd_common.h:MIN_SPA_DATA_SIZE). */
+export const MIN_SPA_DATA_SIZE = 140;
+
+export interface AddressMatch {
+  any: boolean;
+  list: BlockList;
+}
+
+export interface PortSpec {
+  proto: GrantProto;
+  port: number;
+}
+
+/** What the pipeline needs of an access.conf stanza. */
+export interface PipelineStanza {
+  /** 1-based, as fwknopd logs it. */
+  number: number;
+  source: AddressMatch;
+  destination: AddressMatch | null;
+  keys: SpaKeys;
+  openPorts: readonly PortSpec[] | null;
+  restrictPorts: readonly PortSpec[] | null;
+  fwAccessTimeout: number;
+  maxFwTimeout: number;
+  /** Epoch seconds after which the stanza is skipped, or null. */
+  accessExpire: number | null;
+  requireUsername: string | null;
+  requireSourceAddress: boolean;
+  enableCmdExec: boolean;
+  natEnabled: boolean;
+}
+
+export interface PipelineSettings {
+  packetAging: boolean;
+  maxPacketAge: number;
+  testMode: boolean;
+}
+
+export interface Incoming {
+  data: string;
+  srcIp: string;
+  srcPort: number;
+  dstIp: string;
+  dstPort: number;
+}
+
+export interface Granted {
+  kind: "grant";
+  stanza: number;
+  user: string;
+  spa: OpenedSpa;
+  /** Replay digest of this packet: to be persisted before the grant. */
+  digest: string;
+  grants: Grant[];
+  timeout: number;
+}
+
+export interface Refused {
+  kind: "refuse";
+  reason: RefusalReason;
+  /** Stanza the last refusal came from, when any stanza got that far. */
+  stanza: number | null;
+  message: string;
+  /** Set when a stanza decrypted the packet: its digest is burnt (as C) even though refused. */
+  digest: string | null;
+}
+
+export type Decision = Granted | Refused;
+
+export interface PipelineLog {
+  (line: string): void;
+}
+
+/** b64nopad SHA-256 of the received wire text: the replay cache key, as C fwknopd computes it. */
+export function replayDigest(wire: string): string {
+  return b64NoPad(createHash("sha256").update(wire, "latin1").digest());
+}
+
+function matches(m: AddressMatch, ip: string): boolean {
+  return m.any || m.list.check(ip, isIPv4(ip) ? "ipv4" : "ipv6");
+}
+
+function refuse(
+  reason: RefusalReason,
+  message: string,
+  stanza: number | null = null,
+  digest: string | null = null,
+): Refused {
+  return { kind: "refuse", reason, stanza, message, digest };
+}
+
+/** The access list of a decoded access message: "tcp/22,udp/53" after the allow IP. */
+function requestedPorts(message: string): PortSpec[] {
+  return message
+    .slice(message.indexOf(",") + 1)
+    .split(",")
+    .map((s) => {
+      const [proto, port] = s.split("/");
+      return { proto: proto === "udp" ? "udp" : "tcp", port: Number(port) };
+    });
+}
+
+/** server/access.c:acc_check_port_access: every request in OPEN_PORTS, none in RESTRICT_PORTS. */
+function portsAllowed(s: PipelineStanza, req: readonly PortSpec[]): boolean {
+  const has = (list: readonly PortSpec[], p: PortSpec): boolean =>
+    list.some((x) => x.proto === p.proto && x.port === p.port);
+  if (s.restrictPorts !== null && req.some((p) => has(s.restrictPorts ?? [], p))) return false;
+  if (s.openPorts !== null && !req.every((p) => has(s.openPorts ?? [], p))) return false;
+  return true;
+}
+
+export function processSpa(
+  inc: Incoming,
+  stanzas: readonly PipelineStanza[],
+  settings: PipelineSettings,
+  isReplay: (digest: string) => boolean,
+  nowSecs: number,
+  log: PipelineLog,
+): Decision {
+  const data = inc.data;
+  // server/incoming_spa.c:preprocess_spa_data
+  if (data.length < MIN_SPA_DATA_SIZE)
+    return refuse(Refusal.TooSmall, `payload of ${data.length} bytes`);
+  if (data.length >= MAX_SPA_ENCODED_MSG_SIZE)
+    return refuse(Refusal.TooLarge, `payload of ${data.length} bytes`);
+  // A re-prefixed copy of a seen packet would get a new replay digest: C drops these outright.
+  if (data.startsWith(B64_RIJNDAEL_SALT))
+    return refuse(Refusal.SaltedPrefix, "data starts with the Rijndael salt prefix");
+  if (data.length > MIN_GNUPG_MSG_SIZE && data.startsWith(B64_GPG_PREFIX))
+    return refuse(Refusal.SaltedPrefix, "data starts with the GPG prefix");
+  if (!isWireCharset(data))
+    return refuse(Refusal.NotBase64, "Data is not a valid SPA message format");
+
+  const candidates = stanzas.filter(
+    (s) =>
+      matches(s.source, inc.srcIp) && (s.destination === null || matches(s.destination, inc.dstIp)),
+  );
+  if (candidates.length === 0)
+    return refuse(Refusal.NoSourceMatch, `No access data found for source IP: ${inc.srcIp}`);
+
+  const digest = replayDigest(data);
+  if (isReplay(digest))
+    return refuse(
+      Refusal.Replay,
+      `Replay detected from source IP: ${inc.srcIp}, destination IP: ${inc.dstIp}`,
+    );
+
+  let last: Refused = refuse(
+    Refusal.DecryptFailed,
+    `no stanza could decrypt the SPA packet from ${inc.srcIp}`,
+  );
+  for (const s of candidates) {
+    const tag = `[${inc.srcIp}] (stanza #${s.number})`;
+    if (s.accessExpire !== null && nowSecs > s.accessExpire) {
+      last = refuse(Refusal.StanzaExpired, `${tag} Access stanza has expired`, s.number);
+      log(last.message);
+      continue;
+    }
+    if (data.length >= MIN_GNUPG_MSG_SIZE && s.keys.mode !== "asymmetric") {
+      last = refuse(
+        Refusal.GpgData,
+        `${tag} data is too long for Rijndael (GPG is not supported yet)`,
+        s.number,
+      );
+      log(last.message);
+      continue;
+    }
+    const checked = verifySpaHmac(data, s.keys.mode, s.keys.hmac);
+    if (!checked.ok) {
+      last = refuse(
+        checked.reason === "hmac_mismatch" ? Refusal.HmacMismatch : Refusal.DecryptFailed,
+        checked.reason === "hmac_mismatch"
+          ? `${tag} Non-corresponding HMAC for this stanza`
+          : `${tag} Error creating fko context: ${checked.detail}`,
+        s.number,
+      );
+      log(last.message);
+      continue;
+    }
+    const opened = decryptSpaCiphertext(checked.value, s.keys.mode, s.keys.key);
+    if (!opened.ok) {
+      last = refuse(
+        Refusal.DecryptFailed,
+        `${tag} Error creating fko context: ${opened.reason} (${opened.detail})`,
+        s.number,
+      );
+      log(last.message);
+      continue;
+    }
+    const spa: OpenedSpa = {
+      ...opened.value,
+      mode: s.keys.mode,
+      hmacType: s.keys.hmac?.type ?? null,
+    };
+    // From here on the packet is authentic: its digest is burnt even if policy refuses it (as C).
+    const burn = settings.testMode ? null : digest;
+    const r = checkPolicy(s, spa, inc, settings, nowSecs, tag, burn);
+    if (r.kind === "grant") return { ...r, digest };
+    last = r;
+    log(r.message);
+    if (r.reason === Refusal.BadAllowIp) return r; // C stops all stanza processing here
+  }
+  return last;
+}
+
+function checkPolicy(
+  s: PipelineStanza,
+  spa: OpenedSpa,
+  inc: Incoming,
+  settings: PipelineSettings,
+  nowSecs: number,
+  tag: string,
+  burn: string | null,
+): Decision {
+  const no = (reason: RefusalReason, message: string): Refused =>
+    refuse(reason, `${tag} ${message}`, s.number, burn);
+
+  // server/incoming_spa.c:set_timeout
+  const timeout =
+    spa.clientTimeout > 0
+      ? Math.min(spa.clientTimeout, s.maxFwTimeout)
+      : s.fwAccessTimeout > 0
+        ? s.fwAccessTimeout
+        : 30;
+
+  if (settings.packetAging && Math.abs(nowSecs - spa.timestamp) > settings.maxPacketAge)
+    return no(
+      Refusal.PacketAge,
+      `SPA data time difference is too great (${nowSecs - spa.timestamp} seconds).`,
+    );
+
+  const allowIp = spa.message.slice(0, spa.message.indexOf(","));
+  if (!isValidIpv4(allowIp))
+    return no(Refusal.BadAllowIp, `Invalid source IP in SPA message, ignoring SPA packet`);
+  let ruleIp = allowIp;
+  if (allowIp === "0.0.0.0") {
+    if (s.requireSourceAddress)
+      return no(Refusal.SourceRequired, "Got 0.0.0.0 when valid source IP was required.");
+    ruleIp = inc.srcIp;
+  }
+
+  if (s.requireUsername !== null && spa.username !== s.requireUsername)
+    return no(
+      Refusal.Username,
+      `Username in SPA data (${spa.username}) does not match required username: ${s.requireUsername}`,
+    );
+
+  if (isNatType(spa.messageType))
+    return no(
+      Refusal.NatNotEnabled,
+      `SPA packet from ${inc.srcIp} requested NAT access, but is not enabled/supported`,
+    );
+  if (spa.messageType === 0)
+    return no(
+      Refusal.CommandNotEnabled,
+      s.enableCmdExec
+        ? `SPA command messages are not supported yet (ENABLE_CMD_EXEC is set, but command execution comes later)`
+        : `SPA Command message are not allowed in the current configuration.`,
+    );
+
+  const req = requestedPorts(spa.message);
+  if (!portsAllowed(s, req))
+    return no(
+      Refusal.PortDenied,
+      "One or more requested protocol/ports was denied per access.conf.",
+    );
+
+  if (settings.testMode)
+    return no(Refusal.TestMode, "--test mode enabled, skipping firewall manipulation.");
+
+  const family = isIPv4(ruleIp) ? 4 : 6;
+  const grants: Grant[] = req.map((p) => ({
+    stanza: s.number,
+    user: spa.username,
+    address: ruleIp,
+    family,
+    proto: p.proto,
+    port: p.port,
+    expiresAt: nowSecs + timeout,
+    destination: null,
+  }));
+  return { kind: "grant", stanza: s.number, user: spa.username, spa, digest: "", grants, timeout };
+}
