@@ -1,0 +1,25 @@
+/** Everything the running daemon needs, resolved from fwknopd.conf, access.conf and the flags. */
+import type { FirewallBackend } from "./firewall/types.js";
+import type { PipelineStanza } from "./pipeline.js";
+
+export interface DaemonConfig {
+  udp: { enabled: boolean; port: number };
+  tcp: { enabled: boolean; port: number };
+  http: { enabled: boolean; allowAnyUserAgent: boolean };
+  ipv6: boolean;
+  packetAging: boolean;
+  maxPacketAge: number;
+  /** ENABLE_DIGEST_PERSISTENCE: N turns replay detection off entirely, as in C. */
+  replayProtection: boolean;
+  digestFile: string;
+  pidFile: string;
+  runDir: string;
+  flushAtInit: boolean;
+  flushAtExit: boolean;
+  testMode: boolean;
+  /** -C: exit after this many packets (0 = no limit). */
+  packetLimit: number;
+  stanzas: PipelineStanza[];
+  /** Built lazily so -t and -D never touch a firewall. */
+  makeFirewall: () => FirewallBackend;
+}
