@@ -18,6 +18,7 @@ export default tseslint.config(
           ],
         },
       ],
+      "@typescript-eslint/no-confusing-void-expression": ["error", { ignoreVoidOperator: true }],
       // Protocol text here is ASCII by definition; spreading it into characters is safe.
       "@typescript-eslint/no-misused-spread": "off",
       "@typescript-eslint/switch-exhaustiveness-check": "error",

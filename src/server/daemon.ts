@@ -75,7 +75,9 @@ export class Daemon {
       const fw = cfg.makeFirewall();
       this.fw = fw;
       await fw.init(cfg.flushAtInit);
-      this.grants = new GrantTable(fw, this.deps.nowSecs, (l) => this.log(l));
+      this.grants = new GrantTable(fw, this.deps.nowSecs, (l) => {
+        this.log(l);
+      });
       if (!cfg.flushAtInit) await this.reconcile();
       this.log(`Firewall backend: ${fw.name}${cfg.flushAtInit ? " (flushed at init)" : ""}`);
     } else {
@@ -132,7 +134,9 @@ export class Daemon {
       { packetAging: cfg.packetAging, maxPacketAge: cfg.maxPacketAge, testMode: cfg.testMode },
       (digest) => this.replay?.has(digest) ?? false,
       now,
-      (line) => this.log(line),
+      (line) => {
+        this.log(line);
+      },
     );
     const meta = {
       proto: d.transport === "udp" ? 17 : 6,
@@ -142,13 +146,20 @@ export class Daemon {
       dstPort: d.dstPort,
     };
     if (decision.kind === "refuse") {
-      // Junk is dropped silently below info level; authenticated refusals are worth a line.
-      this.log(decision.message, decision.stanza === null ? "debug" : "info");
+      // Stanza-level refusals were logged as each stanza was tried; junk that never reached a
+      // stanza is logged only at debug level (a flood must not flood the log).
+      if (decision.stanza === null)
+        this.log(
+          decision.message,
+          decision.reason === "no_source_match" || decision.reason === "replay" ? "info" : "debug",
+        );
       if (decision.digest !== null && this.replay !== null)
         this.replay
           .add(decision.digest, meta)
-          .catch((e: unknown) =>
-            this.log(`Digest cache write failed: ${(e as Error).message}`, "err"),
+          .catch(
+            (e: unknown) => {
+          this.log(`Digest cache write failed: ${(e as Error).message}`, "err");
+        }),
           );
     } else {
       void this.grant(decision, meta);

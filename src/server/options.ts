@@ -321,7 +321,9 @@ export const SERVER_OPTIONS: readonly ServerOption[] = [
     short: "v",
     arg: "none",
     help: "More log output (repeatable).",
-    set: (a) => void a.verbose++,
+    set: (a) => {
+      a.verbose++;
+    },
   },
   {
     long: "version",

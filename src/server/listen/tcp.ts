@@ -63,7 +63,9 @@ export async function listenTcp(
     close: () =>
       new Promise<void>((resolve) => {
         for (const c of open) c.destroy();
-        srv.close(() => resolve());
+        srv.close(() => {
+          resolve();
+        });
       }),
   };
 }

@@ -35,7 +35,9 @@ export async function listenUdp(
     description: `UDP server on port ${port}${ipv6 ? " (IPv4 and IPv6)" : ""}`,
     close: () =>
       new Promise<void>((resolve) => {
-        sock.close(() => resolve());
+        sock.close(() => {
+          resolve();
+        });
       }),
   };
 }

@@ -1,0 +1,181 @@
+/**
+ * From the command line and the files to the running daemon's settings: fwknopd.conf (+ -O
+ * files), command-line overrides, access.conf (or --access-folder), the firewall backend choice.
+ * Reads files only; nothing here touches a firewall (the backend is built on demand).
+ */
+import { existsSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { parseAccessConf, type AccessStanza } from "../config/access-conf.js";
+import { parseFwknopdConf, type ServerConfig } from "../config/fwknopd-conf.js";
+import { FWKNOPD_VARS } from "../config/fwknopd-vars.js";
+import { runProgram } from "../exec.js";
+import type { DaemonConfig } from "./daemon-config.js";
+import { IptablesBackend } from "./firewall/iptables.js";
+import { NftablesBackend } from "./firewall/nftables.js";
+import type { FirewallBackend } from "./firewall/types.js";
+import type { ServerArgs } from "./options.js";
+import type { PipelineStanza } from "./pipeline.js";
+
+export type FirewallType = "nftables" | "iptables" | "firewalld";
+
+export interface LoadedConfig {
+  conf: ServerConfig;
+  stanzas: AccessStanza[];
+  daemon: DaemonConfig;
+  firewallType: FirewallType;
+  warnings: string[];
+}
+
+const FIREWD_HINTS = /^(ENABLE_FIREWD_|FLUSH_FIREWD_|FIREWD_)/;
+
+/** FIREWALL_TYPE, else what FIREWALL_EXE or the FIREWD_* variables imply, else nftables if present. */
+export function chooseFirewall(
+  conf: ServerConfig,
+  names: readonly string[],
+  exists: (p: string) => boolean = existsSync,
+): FirewallType {
+  const t = conf.str("FIREWALL_TYPE") ?? "auto";
+  if (t !== "auto") return t as FirewallType;
+  const exe = conf.isSet("FIREWALL_EXE") ? basename(conf.str("FIREWALL_EXE") ?? "") : "";
+  if (exe.includes("firewall-cmd")) return "firewalld";
+  if (exe.includes("iptables")) return "iptables";
+  if (exe.startsWith("nft")) return "nftables";
+  if (names.some((n) => FIREWD_HINTS.test(n))) return "firewalld";
+  return exists("/usr/sbin/nft") ? "nftables" : "iptables";
+}
+
+const DEFAULT_EXE: Record<FirewallType, string> = {
+  nftables: "/usr/sbin/nft",
+  iptables: "/usr/sbin/iptables",
+  firewalld: "/usr/bin/firewall-cmd",
+};
+
+function toPipeline(s: AccessStanza): PipelineStanza {
+  return {
+    number: s.number,
+    source: s.source,
+    destination: s.destination,
+    keys: {
+      mode: s.mode,
+      key: s.key ?? Buffer.alloc(0),
+      hmac: s.hmacKey === null ? null : { type: s.hmacType ?? "sha256", key: s.hmacKey },
+    },
+    openPorts: s.openPorts,
+    restrictPorts: s.restrictPorts,
+    fwAccessTimeout: s.fwAccessTimeout,
+    maxFwTimeout: s.maxFwTimeout,
+    accessExpire: s.accessExpire,
+    requireUsername: s.requireUsername,
+    requireSourceAddress: s.requireSourceAddress,
+    enableCmdExec: s.enableCmdExec,
+    natEnabled: false,
+  };
+}
+
+/** Stanzas for features of later issues are kept out, with a warning, rather than half-served. */
+function servable(s: AccessStanza, warnings: string[]): boolean {
+  const why =
+    s.mode === "asymmetric" || s.key === null
+      ? "GPG stanzas are not supported yet"
+      : "CMD_CYCLE_OPEN" in s.cmd
+        ? "CMD_CYCLE_* is not supported yet"
+        : "FORCE_NAT" in s.nat || s.nat.FORWARD_ALL?.toUpperCase().startsWith("Y") === true
+          ? "FORCE_NAT/FORWARD_ALL (NAT) is not supported yet"
+          : null;
+  if (why !== null)
+    warnings.push(`${s.file}:${s.line}: stanza for SOURCE '${s.source.text}' skipped: ${why}`);
+  return why === null;
+}
+
+export function loadConfig(args: ServerArgs): LoadedConfig {
+  const { config: conf, warnings } = parseFwknopdConf(args.configFile, args.overrides);
+  const cli = (name: string, v: string | null): void => {
+    if (v !== null) conf.set(name, v, null);
+  };
+  cli("FWKNOP_RUN_DIR", args.runDir);
+  cli("DIGEST_FILE", args.digestFile);
+  cli("FWKNOP_PID_FILE", args.pidFile);
+  cli("PCAP_INTF", args.interface);
+  cli("PCAP_FILTER", args.pcapFilter);
+  cli("ACCESS_FILE", args.accessFile);
+  cli("ACCESS_FOLDER", args.accessFolder);
+  if (args.udpServer) conf.set("ENABLE_UDP_SERVER", "Y", null);
+
+  const folder = conf.str("ACCESS_FOLDER");
+  const access = parseAccessConf(
+    folder !== null ? { folder } : { file: conf.str("ACCESS_FILE") ?? "/etc/fwknop/access.conf" },
+  );
+  warnings.push(...access.warnings);
+  const stanzas = access.stanzas.filter((s) => servable(s, warnings));
+  if (stanzas.length === 0)
+    throw new Error(`no access stanza can be served (see the warnings above)`);
+
+  const names = FWKNOPD_VARS.map((v) => v.name).filter((n) => conf.isSet(n));
+  const fwType = chooseFirewall(conf, names);
+  const fd = fwType === "firewalld";
+  const exe = conf.str("FIREWALL_EXE") ?? DEFAULT_EXE[fwType];
+  const ipv6 = conf.bool("ENABLE_IPV6");
+  const runDir = conf.str("FWKNOP_RUN_DIR") ?? "/var/run/fwknop";
+
+  const makeFirewall = (): FirewallBackend => {
+    if (fwType === "nftables") {
+      const protect = conf.bool("NFT_PROTECT_PORTS")
+        ? [
+            ...new Map(
+              stanzas.flatMap((s) => s.openPorts ?? []).map((p) => [`${p.proto}/${p.port}`, p]),
+            ).values(),
+          ]
+        : [];
+      return new NftablesBackend(
+        {
+          nft: [exe],
+          family: conf.str("NFT_FAMILY") ?? "inet",
+          table: conf.str("NFT_TABLE") ?? "fwknopd",
+          jumpChain: conf.str("NFT_JUMP_CHAIN"),
+          protect,
+          ipv6,
+        },
+        runProgram,
+      );
+    }
+    const ip6 = join(dirname(exe), basename(exe).replace("iptables", "ip6tables"));
+    return new IptablesBackend(
+      {
+        kind: fwType,
+        exe: [exe],
+        ip6exe: fwType === "iptables" && ip6 !== exe && existsSync(ip6) ? [ip6] : null,
+        input: conf.chain(fd ? "FIREWD_INPUT_ACCESS" : "IPT_INPUT_ACCESS"),
+        prepend: conf.bool("ENABLE_RULE_PREPEND"),
+        ipv6,
+      },
+      runProgram,
+    );
+  };
+
+  const daemon: DaemonConfig = {
+    udp: { enabled: conf.bool("ENABLE_UDP_SERVER"), port: conf.int("UDPSERV_PORT") },
+    tcp: { enabled: conf.bool("ENABLE_TCP_SERVER"), port: conf.int("TCPSERV_PORT") },
+    http: {
+      enabled: conf.bool("ENABLE_SPA_OVER_HTTP"),
+      allowAnyUserAgent: conf.bool("ALLOW_ANY_USER_AGENT"),
+    },
+    ipv6,
+    // --pcap-file turns aging off unless it was set explicitly (C).
+    packetAging:
+      conf.isSet("ENABLE_SPA_PACKET_AGING") || args.pcapFile === null
+        ? conf.bool("ENABLE_SPA_PACKET_AGING")
+        : false,
+    maxPacketAge: conf.int("MAX_SPA_PACKET_AGE"),
+    replayProtection: conf.bool("ENABLE_DIGEST_PERSISTENCE"),
+    digestFile: conf.str("DIGEST_FILE") ?? join(runDir, "digest.cache"),
+    pidFile: conf.str("FWKNOP_PID_FILE") ?? join(runDir, "fwknopd.pid"),
+    runDir,
+    flushAtInit: conf.bool(fd ? "FLUSH_FIREWD_AT_INIT" : "FLUSH_IPT_AT_INIT"),
+    flushAtExit: conf.bool(fd ? "FLUSH_FIREWD_AT_EXIT" : "FLUSH_IPT_AT_EXIT"),
+    testMode: args.test,
+    packetLimit: args.packetLimit,
+    stanzas: stanzas.map(toPipeline),
+    makeFirewall,
+  };
+  return { conf, stanzas, daemon, firewallType: fwType, warnings };
+}
