@@ -154,13 +154,9 @@ export class Daemon {
           decision.reason === "no_source_match" || decision.reason === "replay" ? "info" : "debug",
         );
       if (decision.digest !== null && this.replay !== null)
-        this.replay
-          .add(decision.digest, meta)
-          .catch(
-            (e: unknown) => {
+        this.replay.add(decision.digest, meta).catch((e: unknown) => {
           this.log(`Digest cache write failed: ${(e as Error).message}`, "err");
-        }),
-          );
+        });
     } else {
       void this.grant(decision, meta);
     }
