@@ -17,6 +17,8 @@ interface Request {
   port: number;
   timeoutMs?: number;
   data?: string;
+  /** udp: send from this local address (a fresh socket bound to it). */
+  from?: string;
 }
 
 const reply = (id: number, ok: boolean, error?: string): void => {
@@ -47,6 +49,16 @@ function tcpConnect(r: Request): void {
 
 function udpSend(r: Request): void {
   const fam = isIPv6(r.host ?? "") ? 6 : 4;
+  if (r.from !== undefined) {
+    const once = createSocket(fam === 6 ? "udp6" : "udp4");
+    once.bind({ address: r.from }, () => {
+      once.send(Buffer.from(r.data ?? "", "base64"), r.port, r.host, (err) => {
+        once.close();
+        reply(r.id, err === null, err?.message);
+      });
+    });
+    return;
+  }
   const sock = (udp[fam] ??= createSocket(fam === 6 ? "udp6" : "udp4"));
   sock.send(Buffer.from(r.data ?? "", "base64"), r.port, r.host, (err) => {
     reply(r.id, err === null, err?.message);

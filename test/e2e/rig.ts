@@ -210,11 +210,22 @@ export class Rig {
     return (await this.agent("client").ask({ op: "connect", host, port, timeoutMs })).ok;
   }
 
-  async sendUdp(host: string, port: number, payload: string | Buffer): Promise<void> {
+  async sendUdp(
+    host: string,
+    port: number,
+    payload: string | Buffer,
+    from?: string,
+  ): Promise<void> {
     const data = (typeof payload === "string" ? Buffer.from(payload, "latin1") : payload).toString(
       "base64",
     );
-    const r = await this.agent("client").ask({ op: "udp", host, port, data });
+    const r = await this.agent("client").ask({
+      op: "udp",
+      host,
+      port,
+      data,
+      ...(from !== undefined ? { from } : {}),
+    });
     if (!r.ok) throw new Error(`udp send failed: ${r.error ?? "?"}`);
   }
 
