@@ -6,7 +6,11 @@
 import { existsSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { parseAccessConf, type AccessStanza } from "../config/access-conf.js";
-import { parseFwknopdConf, type ServerConfig } from "../config/fwknopd-conf.js";
+import {
+  filePermissionWarning,
+  parseFwknopdConf,
+  type ServerConfig,
+} from "../config/fwknopd-conf.js";
 import { FWKNOPD_VARS } from "../config/fwknopd-vars.js";
 import { runProgram } from "../exec.js";
 import type { DaemonConfig } from "./daemon-config.js";
@@ -102,10 +106,14 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
   if (args.udpServer) conf.set("ENABLE_UDP_SERVER", "Y", null);
 
   const folder = conf.str("ACCESS_FOLDER");
-  const access = parseAccessConf(
-    folder !== null ? { folder } : { file: conf.str("ACCESS_FILE") ?? "/etc/fwknop/access.conf" },
-  );
+  const accessFile = conf.str("ACCESS_FILE") ?? "/etc/fwknop/access.conf";
+  const access = parseAccessConf(folder !== null ? { folder } : { file: accessFile });
   warnings.push(...access.warnings);
+  // Keys live in these files: group- or world-readable ones only warn, as C does.
+  for (const f of [args.configFile, ...args.overrides, ...(folder === null ? [accessFile] : [])]) {
+    const w = filePermissionWarning(f);
+    if (w !== null) warnings.push(w);
+  }
   const stanzas = access.stanzas.filter((s) => servable(s, warnings));
   if (stanzas.length === 0)
     throw new Error(`no access stanza can be served (see the warnings above)`);
