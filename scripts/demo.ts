@@ -1,15 +1,15 @@
 /**
  * `npm run demo`: the whole job, for real, in two throwaway network namespaces.
- * A TCP service on port 1234 sits behind a default-deny; the fwknop-ts client sends one SPA packet;
- * the server opens the port for this client only; the grant expires and the port closes again.
- * The server here is the Debian C fwknopd until the fwknop-ts daemon lands.
+ * The server namespace runs a TCP service on port 1234 behind an nftables ruleset that drops
+ * everything by default; fwknop-ts's fwknopd guards it; the fwknop-ts client sends one SPA packet;
+ * the port opens for this client only; the kernel closes it again when the grant expires.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CFwknopd } from "../test/e2e/c-fwknopd.js";
 import { CLIENT_IP, REPO, SERVER_IP, createRig, waitFor } from "../test/e2e/rig.js";
+import { TsFwknopd } from "../test/e2e/ts-fwknopd.js";
 
 const say = (s: string): void => {
   process.stdout.write(`${s}\n`);
@@ -21,31 +21,28 @@ async function main(): Promise<number> {
     say("The demo needs root (it creates network namespaces). Run: sudo npm run demo");
     return 1;
   }
-  if (!existsSync("/usr/sbin/fwknopd")) {
-    say("The demo's server is the C fwknopd: apt-get install fwknop-server (see .ci/run)");
-    return 1;
-  }
   const rig = await createRig();
   const home = mkdtempSync(join(tmpdir(), "fwknop-demo-"));
-  let server: CFwknopd | null = null;
+  const key = randomBytes(32).toString("base64");
+  const hmacKey = randomBytes(64).toString("base64");
+  const server = new TsFwknopd(
+    rig,
+    "ENABLE_UDP_SERVER Y;\nFIREWALL_TYPE nftables;\nNFT_JUMP_CHAIN inet admin input;\n",
+    `SOURCE ANY\nOPEN_PORTS tcp/1234\nREQUIRE_SOURCE_ADDRESS Y\nFW_ACCESS_TIMEOUT ${GRANT_SECS}\nKEY_BASE64 ${key}\nHMAC_KEY_BASE64 ${hmacKey}\n`,
+  );
   try {
     say(
       `[1] namespaces ${rig.serverNs} (server ${SERVER_IP}) and ${rig.clientNs} (client ${CLIENT_IP})`,
     );
     await rig.startService(1234);
-    await rig.defaultDeny("iptables", 1234);
-    say(`[2] server: a service on tcp/1234 behind a default-deny`);
+    await rig.defaultDeny("nftables", 1234);
+    say("[2] server: a service on tcp/1234; its nftables ruleset drops everything by default");
     say(
-      `    client -> ${SERVER_IP}:1234 ... ${(await rig.tcpConnect(SERVER_IP, 1234)) ? "OPEN (unexpected!)" : "refused"}`,
+      `    client -> ${SERVER_IP}:1234 ... ${(await rig.tcpConnect(SERVER_IP, 1234)) ? "OPEN (unexpected!)" : "no answer (dropped)"}`,
     );
 
-    const key = randomBytes(32).toString("base64");
-    const hmacKey = randomBytes(64).toString("base64");
-    server = new CFwknopd(rig, {
-      access: `SOURCE ANY\nOPEN_PORTS tcp/1234\nFW_ACCESS_TIMEOUT ${GRANT_SECS}\nKEY_BASE64 ${key}\nHMAC_KEY_BASE64 ${hmacKey}\n`,
-    });
     await server.start();
-    say(`[3] fwknopd listening on udp/62201, grants last ${GRANT_SECS} s`);
+    say(`[3] fwknopd (fwknop-ts) on udp/62201, nftables, grants last ${GRANT_SECS} s`);
 
     const argv = ["-A", "tcp/1234", "-a", CLIENT_IP, "-D", SERVER_IP, "--key-base64-rijndael", key];
     argv.push("--key-base64-hmac", hmacKey, "--use-hmac", "--no-save-args");
@@ -62,20 +59,22 @@ async function main(): Promise<number> {
     );
     if (sent.code !== 0) throw new Error(`client failed: ${sent.stderr}`);
 
-    const opened = await waitFor(() => rig.tcpConnect(SERVER_IP, 1234, 200), 5000, 20);
+    const opened = await waitFor(() => rig.tcpConnect(SERVER_IP, 1234, 200), 5000, 10);
     say(
-      `[5] client -> ${SERVER_IP}:1234 ... ${opened ? `OPEN after ${Date.now() - t0} ms` : "still refused (failure)"}`,
+      `[5] client -> ${SERVER_IP}:1234 ... ${opened ? `OPEN, ${Date.now() - t0} ms after the client started` : "still closed (failure)"}`,
     );
-    const rule = /Added access rule to FWKNOP_INPUT for .*/.exec(server.logs());
-    if (rule !== null) say(`    fwknopd: ${rule[0]}`);
+    const added = /Added access .*/.exec(server.logs());
+    if (added !== null) say(`    fwknopd: ${added[0]}`);
+    const status = await server.command(["--status"]);
+    for (const line of status.stdout.trim().split("\n")) say(`    fwknopd --status: ${line}`);
 
     const closed = await waitFor(
       async () => !(await rig.tcpConnect(SERVER_IP, 1234, 200)),
-      (GRANT_SECS + 6) * 1000,
+      (GRANT_SECS + 5) * 1000,
       250,
     );
     say(
-      `[6] grant expired: client -> ${SERVER_IP}:1234 ... ${closed ? `refused again after ${((Date.now() - t0) / 1000).toFixed(1)} s` : "STILL OPEN (failure)"}`,
+      `[6] grant expired: client -> ${SERVER_IP}:1234 ... ${closed ? `closed again after ${((Date.now() - t0) / 1000).toFixed(1)} s` : "STILL OPEN (failure)"}`,
     );
     say(
       opened && closed
@@ -84,10 +83,11 @@ async function main(): Promise<number> {
     );
     return opened && closed ? 0 : 1;
   } finally {
-    await server?.stop();
+    await server.stop();
+    server.cleanup();
     await rig.teardown();
     rmSync(home, { recursive: true, force: true });
-    say(`[7] namespaces removed`);
+    say("[7] namespaces removed");
   }
 }
 
