@@ -1,0 +1,226 @@
+/**
+ * The server pipeline as a pure function: real packets from the codec, fake clock and replay set.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { BlockList } from "node:net";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import {
+  processSpa,
+  replayDigest,
+  type PipelineStanza,
+  type Decision,
+} from "../../src/server/pipeline.js";
+import { makeSpaPacket, type SpaFields, type SpaKeys } from "../../src/spa/index.js";
+
+const NOW = 1_800_000_000;
+const keysA: SpaKeys = {
+  mode: "cbc",
+  key: randomBytes(32),
+  hmac: { type: "sha256", key: randomBytes(64) },
+};
+const keysB: SpaKeys = {
+  mode: "ctr",
+  key: randomBytes(32),
+  hmac: { type: "sha512", key: randomBytes(64) },
+};
+const any = { any: true, list: new BlockList() };
+
+function stanza(n: number, keys: SpaKeys, over: Partial<PipelineStanza> = {}): PipelineStanza {
+  return {
+    number: n,
+    source: any,
+    destination: null,
+    keys,
+    openPorts: null,
+    restrictPorts: null,
+    fwAccessTimeout: 30,
+    maxFwTimeout: 300,
+    accessExpire: null,
+    requireUsername: null,
+    requireSourceAddress: false,
+    enableCmdExec: false,
+    natEnabled: false,
+    ...over,
+  };
+}
+
+function packet(keys: SpaKeys, f: Partial<SpaFields> = {}): string {
+  return makeSpaPacket(
+    {
+      rand: "1234567890123456",
+      username: "alice",
+      timestamp: NOW,
+      version: "3.0.0",
+      messageType: 1,
+      message: "198.18.0.2,tcp/22",
+      natAccess: null,
+      serverAuth: null,
+      clientTimeout: 0,
+      ...f,
+    },
+    "sha256",
+    keys,
+    (n) => randomBytes(n),
+  ).wire;
+}
+
+const settings = { packetAging: true, maxPacketAge: 120, testMode: false };
+function run(
+  data: string,
+  stanzas: PipelineStanza[],
+  seen = new Set<string>(),
+  over = {},
+): { d: Decision; log: string[] } {
+  const log: string[] = [];
+  const d = processSpa(
+    { data, srcIp: "198.18.0.2", srcPort: 4000, dstIp: "0.0.0.0", dstPort: 62201 },
+    stanzas,
+    { ...settings, ...over },
+    (x) => seen.has(x),
+    NOW,
+    (l) => log.push(l),
+  );
+  return { d, log };
+}
+
+describe("server pipeline", () => {
+  it("grants each requested port to the allow IP for FW_ACCESS_TIMEOUT", () => {
+    const wire = packet(keysA, { message: "198.18.0.9,tcp/22,udp/53" });
+    const { d } = run(wire, [stanza(1, keysA)]);
+    assert.equal(d.kind, "grant");
+    assert.deepEqual(
+      d.grants.map((g) => [g.address, g.proto, g.port, g.expiresAt - NOW, g.user]),
+      [
+        ["198.18.0.9", "tcp", 22, 30, "alice"],
+        ["198.18.0.9", "udp", 53, 30, "alice"],
+      ],
+    );
+    assert.equal(d.digest, replayDigest(wire), "the replay digest travels with the grant");
+  });
+
+  it("caps the client's timeout at MAX_FW_TIMEOUT and uses the packet source for 0.0.0.0", () => {
+    const { d } = run(packet(keysA, { message: "0.0.0.0,tcp/22", clientTimeout: 5000 }), [
+      stanza(1, keysA, { maxFwTimeout: 60 }),
+    ]);
+    assert.ok(d.kind === "grant");
+    assert.equal(d.grants[0]?.address, "198.18.0.2");
+    assert.equal(d.timeout, 60);
+  });
+
+  it("tries stanzas in order and the first that passes wins", () => {
+    const { d, log } = run(packet(keysB), [stanza(1, keysA), stanza(2, keysB), stanza(3, keysB)]);
+    assert.ok(d.kind === "grant");
+    assert.equal(d.stanza, 2);
+    assert.match(log[0] ?? "", /\(stanza #1\) Non-corresponding HMAC for this stanza/);
+  });
+
+  it("refuses a replay before decrypting anything", () => {
+    const wire = packet(keysA);
+    const { d } = run(wire, [stanza(1, keysA)], new Set([replayDigest(wire)]));
+    assert.ok(d.kind === "refuse");
+    assert.equal(d.reason, "replay");
+  });
+
+  const refusals: Array<[string, () => { d: Decision }, string]> = [
+    ["too small", () => run("A".repeat(100), [stanza(1, keysA)]), "too_small"],
+    ["re-prefixed", () => run(`U2FsdGVkX1${packet(keysA)}`, [stanza(1, keysA)]), "salted_prefix"],
+    ["not base64", () => run(`${packet(keysA).slice(0, -1)}!`, [stanza(1, keysA)]), "not_base64"],
+    [
+      "no SOURCE match",
+      () =>
+        run(packet(keysA), [stanza(1, keysA, { source: { any: false, list: new BlockList() } })]),
+      "no_source_match",
+    ],
+    [
+      "expired stanza",
+      () => run(packet(keysA), [stanza(1, keysA, { accessExpire: NOW - 1 })]),
+      "stanza_expired",
+    ],
+    [
+      "old packet",
+      () => run(packet(keysA, { timestamp: NOW - 121 }), [stanza(1, keysA)]),
+      "packet_age",
+    ],
+    [
+      "future packet",
+      () => run(packet(keysA, { timestamp: NOW + 121 }), [stanza(1, keysA)]),
+      "packet_age",
+    ],
+    [
+      "username",
+      () => run(packet(keysA), [stanza(1, keysA, { requireUsername: "bob" })]),
+      "username",
+    ],
+    [
+      "0.0.0.0 with REQUIRE_SOURCE_ADDRESS",
+      () =>
+        run(packet(keysA, { message: "0.0.0.0,tcp/22" }), [
+          stanza(1, keysA, { requireSourceAddress: true }),
+        ]),
+      "source_required",
+    ],
+    [
+      "port not in OPEN_PORTS",
+      () =>
+        run(packet(keysA, { message: "198.18.0.2,tcp/22,tcp/23" }), [
+          stanza(1, keysA, { openPorts: [{ proto: "tcp", port: 22 }] }),
+        ]),
+      "port_denied",
+    ],
+    [
+      "port in RESTRICT_PORTS",
+      () => run(packet(keysA), [stanza(1, keysA, { restrictPorts: [{ proto: "tcp", port: 22 }] })]),
+      "port_denied",
+    ],
+    [
+      "NAT request",
+      () => run(packet(keysA, { messageType: 2, natAccess: "10.0.0.5,22" }), [stanza(1, keysA)]),
+      "nat_not_enabled",
+    ],
+    [
+      "command",
+      () => run(packet(keysA, { messageType: 0, message: "198.18.0.2,id" }), [stanza(1, keysA)]),
+      "command_not_enabled",
+    ],
+    [
+      "test mode",
+      () => run(packet(keysA), [stanza(1, keysA)], new Set(), { testMode: true }),
+      "test_mode",
+    ],
+  ];
+  for (const [name, f, reason] of refusals) {
+    it(`refuses: ${name}`, () => {
+      const { d } = f();
+      assert.equal(d.kind, "refuse");
+      assert.equal(d.reason, reason);
+    });
+  }
+
+  it("burns the digest of an authentic packet that policy refuses (as C), but not in test mode", () => {
+    const wire = packet(keysA);
+    const refused = run(wire, [stanza(1, keysA, { requireUsername: "bob" })]).d;
+    assert.ok(refused.kind === "refuse");
+    assert.equal(refused.digest, replayDigest(wire));
+    const tested = run(wire, [stanza(1, keysA)], new Set(), { testMode: true }).d;
+    assert.ok(tested.kind === "refuse");
+    assert.equal(tested.digest, null);
+  });
+
+  it("never throws and never grants on random input", () => {
+    const stanzas = [
+      stanza(1, keysA),
+      stanza(2, { mode: "cbc", key: randomBytes(16), hmac: null }),
+    ];
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.string({ maxLength: 1600 }), fc.string({ unit: "binary", maxLength: 1600 })),
+        (s) => {
+          assert.equal(run(s, stanzas).d.kind, "refuse");
+        },
+      ),
+      { numRuns: 20_000 },
+    );
+  });
+});
