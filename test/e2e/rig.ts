@@ -103,6 +103,12 @@ export class Rig {
     return r.stdout;
   }
 
+  /** Have teardown kill (by PID) a process started elsewhere. */
+  track(child: ChildProcess): void {
+    this.procs.add(child);
+    child.once("exit", () => this.procs.delete(child));
+  }
+
   /** Start a long-running program in a namespace; it is killed by PID at teardown. */
   spawn(ns: string, argv: readonly string[], env?: NodeJS.ProcessEnv): ChildProcess {
     // `ip netns exec` execs the program, so the PID we hold is the program's own.

@@ -2,11 +2,23 @@
  * Runs our bin/fwknopd in a rig's server namespace, in the foreground, with config files written
  * to a temporary directory that survives restarts (so the digest cache does too).
  */
-import type { ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { REPO, waitFor, type Rig } from "./rig.js";
+import { REPO, waitFor, type Rig, type RunResult } from "./rig.js";
+
+function runWrapped(argv: readonly string[]): Promise<RunResult> {
+  return new Promise((resolve) => {
+    execFile(argv[0] ?? "", argv.slice(1), { timeout: 20_000 }, (err, stdout, stderr) => {
+      resolve({
+        code: err === null ? 0 : typeof err.code === "number" ? err.code : 1,
+        stdout,
+        stderr,
+      });
+    });
+  });
+}
 
 export class TsFwknopd {
   readonly dir = mkdtempSync(join(tmpdir(), "ts-fwknopd-"));
@@ -20,6 +32,8 @@ export class TsFwknopd {
     private readonly rig: Rig,
     conf: string,
     access: string,
+    /** Runs argv where it must live (e.g. beside a namespaced firewalld); default: the server netns. */
+    private readonly wrap: ((argv: readonly string[]) => string[]) | null = null,
   ) {
     mkdirSync(this.run, { mode: 0o700 });
     writeFileSync(this.conf, `${conf}\nFWKNOP_RUN_DIR ${this.run};\n`, { mode: 0o600 });
@@ -40,7 +54,14 @@ export class TsFwknopd {
 
   async start(extra: readonly string[] = []): Promise<void> {
     this.output = "";
-    const p = this.rig.spawn(this.rig.serverNs, this.argv(["-f", ...extra]));
+    const argv = this.argv(["-f", ...extra]);
+    let p: ChildProcess;
+    if (this.wrap === null) p = this.rig.spawn(this.rig.serverNs, argv);
+    else {
+      const [bin, ...rest] = this.wrap(argv);
+      p = spawn(bin ?? "", rest, { stdio: ["pipe", "pipe", "pipe"] });
+      this.rig.track(p);
+    }
     this.proc = p;
     p.stdout?.on("data", (d: Buffer) => (this.output += d.toString()));
     p.stderr?.on("data", (d: Buffer) => (this.output += d.toString()));
@@ -61,7 +82,8 @@ export class TsFwknopd {
 
   /** One-shot command (--status, --fw-list, ...) in the server namespace. */
   command(args: readonly string[]) {
-    return this.rig.run(this.rig.serverNs, this.argv(args));
+    if (this.wrap === null) return this.rig.run(this.rig.serverNs, this.argv(args));
+    return runWrapped(this.wrap(this.argv(args)));
   }
 
   async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {

@@ -1,0 +1,133 @@
+/**
+ * Our fwknopd driving a real firewalld (started privately inside the test's namespaces) through
+ * `firewall-cmd --direct --passthrough`, with the user's tutorial fwknopd.conf and access.conf as
+ * they are (interface, addresses and keys adapted), knocked by the C client.
+ * firewalld runs with FirewallBackend=iptables: with its nftables backend (Debian 12's default) an
+ * ACCEPT passed through to iptables is not final, firewalld's own table still rejects the packet,
+ * so direct rules (C fwknopd's or ours) open nothing. See README, "firewalld".
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { startFirewalld } from "./firewalld.js";
+import { CLIENT_IP, SERVER_IP, createRig, waitFor } from "./rig.js";
+import { TsFwknopd } from "./ts-fwknopd.js";
+
+const b64 = (n: number): string => randomBytes(n).toString("base64");
+const runArgv = (argv: string[]): Promise<{ code: number }> =>
+  new Promise((resolve) => {
+    execFile(argv[0] ?? "", argv.slice(1), { timeout: 20_000 }, (err) => {
+      resolve({ code: err === null ? 0 : 1 });
+    });
+  });
+
+describe(
+  "C client -> our fwknopd -> real firewalld (tutorial configuration)",
+  {
+    skip: !existsSync("/usr/sbin/firewalld") && "firewalld is not installed (.ci/run installs it)",
+  },
+  () => {
+    it("opens tcp/1234 through firewall-cmd and closes it after FW_ACCESS_TIMEOUT", async () => {
+      const rig = await createRig();
+      const home = mkdtempSync(join(tmpdir(), "fwd-home-"));
+      const fw = await startFirewalld(rig, "iptables").catch(async (e: unknown) => {
+        await rig.teardown();
+        throw e;
+      });
+      const key = b64(32);
+      const hmacKey = b64(64);
+      const d = new TsFwknopd(
+        rig,
+        `PCAP_INTF                   veth0;
+ENABLE_UDP_SERVER           Y;
+UDPSERV_PORT                62201;
+PCAP_FILTER                 udp port 62201;
+ENABLE_SPA_PACKET_AGING     Y;
+MAX_SPA_PACKET_AGE          60;
+ENABLE_SPA_OVER_HTTP        N;
+ENABLE_DESTINATION_RULE     N;
+FLUSH_FIREWD_AT_INIT        Y;
+FLUSH_FIREWD_AT_EXIT        Y;
+ENABLE_FIREWD_FORWARDING    Y;
+ENABLE_FIREWD_LOCAL_NAT     N;
+ENABLE_FIREWD_OUTPUT        N;
+FIREWD_INPUT_ACCESS         ACCEPT, filter, INPUT, 1, FWKNOP_INPUT, 1;
+FIREWD_FORWARD_ACCESS       ACCEPT, filter, FORWARD, 1, FWKNOP_FORWARD, 1;
+ENABLE_FIREWD_COMMENT_CHECK N;
+FIREWALL_EXE                /usr/bin/firewall-cmd;
+`,
+        `#### fwknopd access.conf stanzas ###
+
+SOURCE                     ANY
+OPEN_PORTS                 tcp/1234
+REQUIRE_SOURCE_ADDRESS     Y
+REQUIRE_USERNAME           root
+FW_ACCESS_TIMEOUT          30
+KEY_BASE64                 ${key}
+HMAC_KEY_BASE64            ${hmacKey}
+`,
+        fw.wrap,
+      );
+      try {
+        await rig.startService(1234);
+        // firewalld's default zone leaves tcp/1234 closed.
+        assert.equal(await rig.tcpConnect(SERVER_IP, 1234), false, "closed before SPA");
+        // C fwknopd sniffs with pcap, which sees packets before the firewall; a UDP server only gets
+        // what the firewall lets in, so the SPA port is opened in the zone, as an admin would.
+        const [bin, ...args] = fw.wrap(["firewall-cmd", "--add-port=62201/udp"]);
+        assert.equal((await runArgv([bin ?? "", ...args])).code, 0);
+        await d.start();
+        const sent = await rig.run(
+          rig.clientNs,
+          [
+            "/usr/bin/fwknop",
+            "--no-save-args",
+            "-A",
+            "tcp/1234",
+            "-a",
+            CLIENT_IP,
+            "-D",
+            SERVER_IP,
+            "--key-base64-rijndael",
+            key,
+            "--key-base64-hmac",
+            hmacKey,
+            "--use-hmac",
+          ],
+          { env: { PATH: "/usr/bin:/bin", HOME: home, USER: "root", LOGNAME: "root" } },
+        );
+        assert.equal(sent.code, 0, sent.stderr);
+        const t0 = Date.now();
+        assert.ok(
+          await waitFor(() => rig.tcpConnect(SERVER_IP, 1234, 200), 5000, 50),
+          `not opened:\n${d.logs()}`,
+        );
+        assert.match(
+          d.logs(),
+          /Added access for user 'root' \(stanza #1\) from 198\.18\.0\.2 to tcp\/1234 via firewalld/,
+        );
+        const list = await d.command(["--fw-list"]);
+        assert.match(
+          list.stdout,
+          /198\.18\.0\.2\s+0\.0\.0\.0\/0\s+tcp dpt:1234 \/\* _exp_\d+ \*\//,
+        );
+        assert.ok(
+          await waitFor(async () => !(await rig.tcpConnect(SERVER_IP, 1234, 200)), 36_000, 500),
+          "still open after the timeout",
+        );
+        const held = (Date.now() - t0) / 1000;
+        assert.ok(held > 27 && held < 34, `grant lasted ${held.toFixed(1)} s, expected about 30`);
+      } finally {
+        await d.stop();
+        d.cleanup();
+        await fw.stop();
+        await rig.teardown();
+        rmSync(home, { recursive: true, force: true });
+      }
+    });
+  },
+);
