@@ -12,7 +12,7 @@ import type { Rig } from "./rig.js";
 
 export interface Firewalld {
   /** argv prefix that runs a program where firewalld is reachable. */
-  wrap(argv: readonly string[]): string[];
+  wrap: (argv: readonly string[]) => string[];
   stop(): Promise<void>;
 }
 
@@ -55,8 +55,13 @@ export async function startFirewalld(
   );
   rig.track(launcher);
   const line = await new Promise<string>((resolve) => {
-    const t = setTimeout(() => resolve("TIMEOUT"), 40_000);
-    if (launcher.stdout === null) return resolve("NO STDOUT");
+    const t = setTimeout(() => {
+      resolve("TIMEOUT");
+    }, 40_000);
+    if (launcher.stdout === null) {
+      resolve("NO STDOUT");
+      return;
+    }
     createInterface({ input: launcher.stdout }).once("line", (l) => {
       clearTimeout(t);
       resolve(l);
