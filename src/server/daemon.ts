@@ -229,6 +229,7 @@ export class Daemon {
       }
       await this.fw.close();
     }
+    await this.replay?.drain();
     this.replay?.close();
   }
 }

@@ -175,6 +175,11 @@ export class ReplayCache {
     return dropped;
   }
 
+  /** Resolves once every pending entry is on disk. */
+  async drain(): Promise<void> {
+    while (this.flushing || this.pending.length > 0) await new Promise((r) => setTimeout(r, 5));
+  }
+
   close(): void {
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
