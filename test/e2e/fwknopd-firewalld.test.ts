@@ -106,9 +106,11 @@ HMAC_KEY_BASE64            ${hmacKey}
           await waitFor(() => rig.tcpConnect(SERVER_IP, 1234, 200), 5000, 50),
           `not opened:\n${d.logs()}`,
         );
-        assert.match(
+        assert.ok(
+          await d.waitForLog(
+            /Added access for user 'root' \(stanza #1\) from 198\.18\.0\.2 to tcp\/1234 via firewalld/,
+          ),
           d.logs(),
-          /Added access for user 'root' \(stanza #1\) from 198\.18\.0\.2 to tcp\/1234 via firewalld/,
         );
         const list = await d.command(["--fw-list"]);
         assert.match(

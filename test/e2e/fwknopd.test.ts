@@ -125,9 +125,11 @@ describe(
             await waitFor(() => rig.tcpConnect(SERVER_IP, 1234, 200), 3000, 20),
             `not opened:\n${d.logs()}`,
           );
-          assert.match(
+          assert.ok(
+            await d.waitForLog(
+              /Added access for user 'root' \(stanza #1\) from 198\.18\.0\.2 to tcp\/1234/,
+            ),
             d.logs(),
-            /Added access for user 'root' \(stanza #1\) from 198\.18\.0\.2 to tcp\/1234/,
           );
           // FW_ACCESS_TIMEOUT 30 from the tutorial: open until then, closed soon after.
           assert.ok(
@@ -320,7 +322,10 @@ describe("our client -> our fwknopd (nftables, own table protecting the port)", 
     );
     assert.equal(r.code, 0, r.stderr);
     assert.ok(await waitFor(() => rig.tcpConnect(SERVER_IP6, 1234, 200), 3000, 20), d.logs());
-    assert.match(d.logs(), new RegExp(`from ${CLIENT_IP6} to tcp/1234 via nftables`));
+    assert.ok(
+      await d.waitForLog(new RegExp(`from ${CLIENT_IP6} to tcp/1234 via nftables`)),
+      d.logs(),
+    );
     assert.equal(await rig.tcpConnect(SERVER_IP, 1234), false, "the IPv6 grant must not open IPv4");
   });
 });
