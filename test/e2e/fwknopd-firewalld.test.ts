@@ -131,5 +131,68 @@ HMAC_KEY_BASE64            ${hmacKey}
         rmSync(home, { recursive: true, force: true });
       }
     });
+
+    it("kill -9 with a grant open: the next start removes the expired leftover", async () => {
+      const rig = await createRig();
+      const home = mkdtempSync(join(tmpdir(), "fwd-home-"));
+      const fw = await startFirewalld(rig, "iptables").catch(async (e: unknown) => {
+        await rig.teardown();
+        throw e;
+      });
+      const key = b64(32);
+      const hmacKey = b64(64);
+      const d = new TsFwknopd(
+        rig,
+        "ENABLE_UDP_SERVER Y;\nFIREWALL_EXE /usr/bin/firewall-cmd;\nFLUSH_FIREWD_AT_INIT N;\nFLUSH_FIREWD_AT_EXIT N;\n",
+        `SOURCE ANY\nOPEN_PORTS tcp/1234\nFW_ACCESS_TIMEOUT 3\nKEY_BASE64 ${key}\nHMAC_KEY_BASE64 ${hmacKey}\n`,
+        fw.wrap,
+      );
+      try {
+        await rig.startService(1234);
+        const [bin, ...args] = fw.wrap(["firewall-cmd", "--add-port=62201/udp"]);
+        assert.equal((await runArgv([bin ?? "", ...args])).code, 0);
+        await d.start();
+        const sent = await rig.run(
+          rig.clientNs,
+          [
+            "/usr/bin/fwknop",
+            "--no-save-args",
+            "-A",
+            "tcp/1234",
+            "-a",
+            CLIENT_IP,
+            "-D",
+            SERVER_IP,
+            "--key-base64-rijndael",
+            key,
+            "--key-base64-hmac",
+            hmacKey,
+            "--use-hmac",
+          ],
+          { env: { PATH: "/usr/bin:/bin", HOME: home, USER: "root", LOGNAME: "root" } },
+        );
+        assert.equal(sent.code, 0, sent.stderr);
+        assert.ok(
+          await waitFor(() => rig.tcpConnect(SERVER_IP, 1234, 200), 5000, 50),
+          `not opened:\n${d.logs()}`,
+        );
+        await d.stop("SIGKILL");
+        await new Promise((res) => setTimeout(res, 4500));
+        assert.equal(
+          await rig.tcpConnect(SERVER_IP, 1234),
+          true,
+          "the leftover rule should still be there",
+        );
+        await d.start();
+        assert.match(d.logs(), /Reconciled firewall: 0 live grant\(s\) kept, 1 expired removed/);
+        assert.equal(await rig.tcpConnect(SERVER_IP, 1234), false, "leftover not cleaned at start");
+      } finally {
+        await d.stop();
+        d.cleanup();
+        await fw.stop();
+        await rig.teardown();
+        rmSync(home, { recursive: true, force: true });
+      }
+    });
   },
 );
