@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stanzaSummary } from "../config/access-conf.js";
 import { ConfigError, FwknopTsError } from "../errors.js";
-import { Daemon } from "../server/daemon.js";
+import { Daemon, type StatusGrant } from "../server/daemon.js";
 import { createLogger, type Logger } from "../server/log.js";
 import { loadConfig, type LoadedConfig } from "../server/load-config.js";
 import { SERVER_OPTIONS, defaultServerArgs, type ServerArgs } from "../server/options.js";
@@ -79,14 +79,7 @@ function printStatus(cfg: LoadedConfig): number {
   out(`Detected fwknopd is running (pid=${pid}).`);
   try {
     const st = JSON.parse(readFileSync(join(cfg.daemon.runDir, "fwknopd.status.json"), "utf8")) as {
-      grants: Array<{
-        user: string;
-        address: string;
-        proto: string;
-        port: number;
-        stanza: number;
-        expiresAt: number;
-      }>;
+      grants: StatusGrant[];
     };
     const now = nowSecs();
     const live = st.grants.filter((g) => g.expiresAt > now);

@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { startFirewalld } from "./firewalld.js";
 import { CLIENT_IP, SERVER_IP, createRig, waitFor } from "./rig.js";
+import { tutorialAccessConf, tutorialFwknopdConf } from "../fixtures/tutorial.js";
 import { TsFwknopd } from "./ts-fwknopd.js";
 
 const b64 = (n: number): string => randomBytes(n).toString("base64");
@@ -42,34 +43,8 @@ describe(
       const hmacKey = b64(64);
       const d = new TsFwknopd(
         rig,
-        `PCAP_INTF                   veth0;
-ENABLE_UDP_SERVER           Y;
-UDPSERV_PORT                62201;
-PCAP_FILTER                 udp port 62201;
-ENABLE_SPA_PACKET_AGING     Y;
-MAX_SPA_PACKET_AGE          60;
-ENABLE_SPA_OVER_HTTP        N;
-ENABLE_DESTINATION_RULE     N;
-FLUSH_FIREWD_AT_INIT        Y;
-FLUSH_FIREWD_AT_EXIT        Y;
-ENABLE_FIREWD_FORWARDING    Y;
-ENABLE_FIREWD_LOCAL_NAT     N;
-ENABLE_FIREWD_OUTPUT        N;
-FIREWD_INPUT_ACCESS         ACCEPT, filter, INPUT, 1, FWKNOP_INPUT, 1;
-FIREWD_FORWARD_ACCESS       ACCEPT, filter, FORWARD, 1, FWKNOP_FORWARD, 1;
-ENABLE_FIREWD_COMMENT_CHECK N;
-FIREWALL_EXE                /usr/bin/firewall-cmd;
-`,
-        `#### fwknopd access.conf stanzas ###
-
-SOURCE                     ANY
-OPEN_PORTS                 tcp/1234
-REQUIRE_SOURCE_ADDRESS     Y
-REQUIRE_USERNAME           root
-FW_ACCESS_TIMEOUT          30
-KEY_BASE64                 ${key}
-HMAC_KEY_BASE64            ${hmacKey}
-`,
+        tutorialFwknopdConf(),
+        tutorialAccessConf(key, hmacKey),
         fw.wrap,
       );
       try {

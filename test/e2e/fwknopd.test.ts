@@ -21,6 +21,7 @@ import {
   waitFor,
   type Rig,
 } from "./rig.js";
+import { tutorialAccessConf, tutorialFwknopdConf } from "../fixtures/tutorial.js";
 import { TsFwknopd } from "./ts-fwknopd.js";
 
 const home = mkdtempSync(join(tmpdir(), "fwknopd-e2e-home-"));
@@ -42,42 +43,6 @@ after(() => {
   rmSync(home, { recursive: true, force: true });
 });
 
-/** The tutorial's fwknopd.conf, adapted only in interface and firewall program. */
-function tutorialConf(firewallExe: string, extra = ""): string {
-  return `PCAP_INTF                   veth0;
-ENABLE_UDP_SERVER           Y;
-UDPSERV_PORT                62201;
-PCAP_FILTER                 udp port 62201;
-ENABLE_SPA_PACKET_AGING     Y;
-MAX_SPA_PACKET_AGE          60;
-ENABLE_SPA_OVER_HTTP        N;
-ENABLE_DESTINATION_RULE     N;
-FLUSH_FIREWD_AT_INIT        Y;
-FLUSH_FIREWD_AT_EXIT        Y;
-ENABLE_FIREWD_FORWARDING    Y;
-ENABLE_FIREWD_LOCAL_NAT     N;
-ENABLE_FIREWD_OUTPUT        N;
-FIREWD_INPUT_ACCESS         ACCEPT, filter, INPUT, 1, FWKNOP_INPUT, 1;
-FIREWD_FORWARD_ACCESS       ACCEPT, filter, FORWARD, 1, FWKNOP_FORWARD, 1;
-ENABLE_FIREWD_COMMENT_CHECK N;
-FIREWALL_EXE                ${firewallExe};
-${extra}`;
-}
-
-/** The tutorial's access.conf, adapted only in keys. */
-function tutorialAccess(key: string, hmacKey: string): string {
-  return `#### fwknopd access.conf stanzas ###
-
-SOURCE                     ANY
-OPEN_PORTS                 tcp/1234
-REQUIRE_SOURCE_ADDRESS     Y
-REQUIRE_USERNAME           root
-FW_ACCESS_TIMEOUT          30
-KEY_BASE64                 ${key}
-HMAC_KEY_BASE64            ${hmacKey}
-`;
-}
-
 describe(
   "C client -> our fwknopd, tutorial configuration, each backend",
   { concurrency: true },
@@ -96,7 +61,11 @@ describe(
         const rig = await createRig();
         const key = b64(32);
         const hmacKey = b64(64);
-        const d = new TsFwknopd(rig, tutorialConf(b.exe, b.extra), tutorialAccess(key, hmacKey));
+        const d = new TsFwknopd(
+          rig,
+          tutorialFwknopdConf(b.exe, b.extra),
+          tutorialAccessConf(key, hmacKey),
+        );
         try {
           await rig.startService(1234);
           await rig.defaultDeny(b.deny, 1234);

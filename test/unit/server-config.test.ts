@@ -11,6 +11,7 @@ import { parseAccessConf } from "../../src/config/access-conf.js";
 import { parseFwknopdConf } from "../../src/config/fwknopd-conf.js";
 import { ConfigError } from "../../src/errors.js";
 import { chooseFirewall } from "../../src/server/load-config.js";
+import { tutorialFwknopdConf } from "../fixtures/tutorial.js";
 
 const dir = mkdtempSync(join(tmpdir(), "server-config-"));
 after(() => {
@@ -25,24 +26,7 @@ const file = (name: string, text: string): string => {
 const KEY = Buffer.alloc(32, 7).toString("base64");
 const HKEY = Buffer.alloc(64, 9).toString("base64");
 
-const TUTORIAL_CONF = `PCAP_INTF                   ens37;
-ENABLE_UDP_SERVER           Y;
-UDPSERV_PORT                62201;
-PCAP_FILTER                 udp port 62201;
-ENABLE_SPA_PACKET_AGING     Y;
-MAX_SPA_PACKET_AGE          60;
-ENABLE_SPA_OVER_HTTP        N;
-ENABLE_DESTINATION_RULE     N;
-FLUSH_FIREWD_AT_INIT        Y;
-FLUSH_FIREWD_AT_EXIT        Y;
-ENABLE_FIREWD_FORWARDING    Y;
-ENABLE_FIREWD_LOCAL_NAT     N;
-ENABLE_FIREWD_OUTPUT        N;
-FIREWD_INPUT_ACCESS         ACCEPT, filter, INPUT, 1, FWKNOP_INPUT, 1;
-FIREWD_FORWARD_ACCESS       ACCEPT, filter, FORWARD, 1, FWKNOP_FORWARD, 1;
-ENABLE_FIREWD_COMMENT_CHECK N;
-FIREWALL_EXE                /usr/bin/firewall-cmd;
-`;
+const TUTORIAL_CONF = tutorialFwknopdConf().replace("veth0", "ens37");
 
 describe("fwknopd.conf", () => {
   it("reads the tutorial's file as it is, values ending in ';'", () => {
