@@ -42,7 +42,7 @@ describe("fwknopd command line", () => {
   it("-D prints the configuration and stanzas with keys hidden", async () => {
     const r = await fwknopd(["-D", "-c", conf, "-a", access]);
     assert.equal(r.code, 0, r.err);
-    assert.match(r.out, /^ *\d+\. UDPSERV_PORT +=  '62201'$/m);
+    assert.match(r.out, /^ *\d+\. UDPSERV_PORT += {2}'62201'$/m);
     assert.match(r.out, /^Firewall: iptables$/m);
     assert.match(r.out, /KEY:\s+<see the access\.conf file>/);
     assert.ok(!r.out.includes(KEY) && !r.out.includes(HKEY), "a key was printed");
