@@ -1,15 +1,23 @@
 /**
  * fwknopd.conf (and -O override files): every variable from the table in fwknopd-vars.ts, values
- * kept as text with where they came from (for -D and for errors), checked by kind as they are read.
+ * kept as text with where they came from (for -D and for errors), checked by kind as they are set.
  * An unknown name is a warning, as in C; a bad value is a ConfigError naming file, line and value.
+ * `toSettings()` gives the typed view (camelCase, booleans, numbers, chain objects).
  */
 import { readFileSync, statSync } from "node:fs";
 import { ConfigError } from "../errors.js";
 import { isValidIpv4 } from "../spa/index.js";
-import { isBadLine, readConfLines } from "./conf-lines.js";
+import { expandVarRef, isBadLine, readConfLines } from "./conf-lines.js";
+import { camelCase, type FwknopdSettings } from "./fwknopd-settings.js";
 import { FWKNOPD_VARS, VAR_BY_NAME, type VarDef } from "./fwknopd-vars.js";
 
 export interface Origin {
+  file: string;
+  line: number;
+}
+
+export interface RawValue {
+  value: string;
   file: string;
   line: number;
 }
@@ -23,43 +31,49 @@ export interface ChainSpec {
   rulePos: number;
 }
 
-/** server/config_init.c: $NAME at the start of a value, one expansion, suffix kept. */
-const VAR_REF = /^\$([A-Z_]+)/;
+const COMMAND_LINE = "<command line>";
+
+const errno = (e: unknown): string =>
+  (e as NodeJS.ErrnoException).code ?? (e instanceof Error ? e.message : String(e));
 
 export class ServerConfig {
   private readonly values = new Map<string, { value: string; origin: Origin | null }>();
 
-  /** Set a variable, checking its value; origin null means the command line. */
+  /**
+   * Set a variable, checking its value; origin null means the command line. A value read from a
+   * file may start with `$NAME` (config_init.c:parse_config_file); unlike C, the reference may be
+   * a variable still at its default (C sees only variables set earlier in the files).
+   */
   set(name: string, value: string, origin: Origin | null): void {
     const def = VAR_BY_NAME.get(name);
     if (def === undefined) throw new Error(`internal: unknown variable ${name}`);
-    const expanded = this.expand(value, origin);
-    checkValue(def, expanded, origin);
-    this.values.set(name, { value: expanded, origin });
+    let v = value;
+    if (origin !== null) {
+      const x = expandVarRef(value, (ref) => (VAR_BY_NAME.has(ref) ? this.get(ref) : null));
+      if (typeof x !== "string")
+        bad(
+          origin,
+          def,
+          value,
+          VAR_BY_NAME.has(x.missing)
+            ? `$${x.missing} is not set`
+            : `$${x.missing} is not a fwknopd.conf variable`,
+        );
+      v = x;
+    }
+    checkValue(def, v, origin);
+    this.values.set(name, { value: v, origin });
   }
 
-  private expand(value: string, origin: Origin | null): string {
-    const m = VAR_REF.exec(value);
-    if (m === null) return value;
-    const ref = m[1] ?? "";
-    const v = this.get(ref);
-    if (v === null)
-      throw new ConfigError(
-        origin?.file ?? "<command line>",
-        origin?.line ?? 0,
-        `'${value}': $${ref} is not set`,
-      );
-    return v + value.slice(m[0].length);
-  }
-
-  /** The value, or its default (with $VAR defaults resolved), or null when unset. */
+  /** The value, or its default (with "$VAR/..." defaults resolved), or null when unset. */
   get(name: string): string | null {
     const v = this.values.get(name);
     if (v !== undefined) return v.value;
     const def = VAR_BY_NAME.get(name)?.def ?? null;
     if (def === null) return null;
-    const m = VAR_REF.exec(def);
-    return m === null ? def : (this.get(m[1] ?? "") ?? "") + def.slice(m[0].length);
+    if (typeof def === "function") return def((n) => this.isSet(n));
+    const x = expandVarRef(def, (ref) => this.get(ref));
+    return typeof x === "string" ? x : null;
   }
 
   isSet(name: string): boolean {
@@ -70,6 +84,15 @@ export class ServerConfig {
     return this.values.get(name)?.origin ?? null;
   }
 
+  /** Every variable set by a file or the command line, as read (after $VAR expansion). */
+  get raw(): ReadonlyMap<string, RawValue> {
+    const out = new Map<string, RawValue>();
+    for (const [name, { value, origin }] of this.values)
+      out.set(name, { value, file: origin?.file ?? COMMAND_LINE, line: origin?.line ?? 0 });
+    return out;
+  }
+
+  /** C's strncasecmp(value, "Y", 1). */
   bool(name: string): boolean {
     return (this.get(name) ?? "N").charAt(0).toUpperCase() === "Y";
   }
@@ -83,88 +106,162 @@ export class ServerConfig {
   }
 
   chain(name: string): ChainSpec {
-    return (
-      parseChainSpec(this.get(name) ?? "") ?? {
-        target: "ACCEPT",
-        table: "filter",
-        fromChain: "INPUT",
-        jumpPos: 1,
-        toChain: "FWKNOP_INPUT",
-        rulePos: 1,
-      }
-    );
+    const v = this.get(name) ?? "";
+    const c = parseChainSpec(v);
+    if (typeof c === "string") throw new Error(`internal: ${name} '${v}': ${c}`);
+    return c;
+  }
+
+  /** The typed view of every variable; computed on demand, so later set() calls show. */
+  toSettings(): FwknopdSettings {
+    const out: Record<string, unknown> = {};
+    for (const d of FWKNOPD_VARS) out[camelCase(d.name)] = this.typed(d);
+    return out as FwknopdSettings;
+  }
+
+  private typed(d: VarDef): unknown {
+    const v = this.get(d.name);
+    if (v === null) return null;
+    switch (d.kind) {
+      case "bool":
+        return this.bool(d.name);
+      case "int":
+        return Number(v);
+      case "chain":
+        return this.chain(d.name);
+      case "facility":
+        return v.toUpperCase();
+      case "absdir":
+      case "firewall":
+      case "nftfamily":
+      case "nftjump":
+      case "nftname":
+      case "path":
+      case "string":
+        return v;
+    }
   }
 
   /** -D: every variable as C prints it ("%3i. %-28s =  '%s'"), secrets hidden. */
   dump(): string {
-    return FWKNOPD_VARS.map((d, n) => {
-      const v = this.get(d.name);
-      const shown = v === null ? "<not set>" : d.secret === true ? "<hidden>" : v;
-      return `${String(n).padStart(3)}. ${d.name.padEnd(28)} =  '${shown}'`;
-    }).join("\n");
+    return dumpConfig(this);
   }
 }
 
+export function dumpConfig(config: ServerConfig): string {
+  return FWKNOPD_VARS.map((d: VarDef, n) => {
+    const v = config.get(d.name);
+    const shown = v === null ? "<not set>" : d.secret === true ? "<hidden>" : v;
+    return `${String(n).padStart(3)}. ${d.name.padEnd(28)} =  '${shown}'`;
+  }).join("\n");
+}
+
 function bad(origin: Origin | null, def: VarDef, value: string, why: string): never {
+  const shown = def.secret === true ? "<hidden>" : value;
   throw new ConfigError(
-    origin?.file ?? "<command line>",
+    origin?.file ?? COMMAND_LINE,
     origin?.line ?? 0,
-    `${def.name} '${value}': ${why}`,
+    `${def.name} '${shown}': ${why}`,
   );
 }
 
-export function parseChainSpec(v: string): ChainSpec | null {
-  if (!/^[A-Za-z0-9_ ,]+$/.test(v)) return null;
-  const f = v.split(",").map((x) => x.trim());
-  if (f.length !== 6 || f.some((x) => x === "")) return null;
-  const [target, table, fromChain, jumpPos, toChain, rulePos] = f as [
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
-  if (!/^[0-9]+$/.test(jumpPos) || !/^[0-9]+$/.test(rulePos)) return null;
+/** 2 << 15: RCHK_MAX_IPT_RULE_NUM, the cap on both positions. */
+const MAX_RULE_POS = 65536;
+
+/**
+ * server/fw_util_iptables.c:validate_ipt_chain_conf and set_fw_chain_conf: only letters, digits,
+ * '_', ' ' and ','; exactly six fields; blanks are dropped wherever they are; positions
+ * 0..65536. We also refuse empty fields. Returns the spec, or why it is not one.
+ */
+export function parseChainSpec(v: string): ChainSpec | string {
+  const badChar = /[^A-Za-z0-9_ ,]/.exec(v);
+  if (badChar !== null) return `invalid character '${badChar[0]}'`;
+  const f = v.replaceAll(" ", "").split(",");
+  if (f.length !== 6) return `${f.length} fields instead of 6`;
+  const [target = "", table = "", fromChain = "", jumpPos = "", toChain = "", rulePos = ""] = f;
+  if (f.some((x) => x === "")) return "empty field";
+  for (const [what, pos] of [
+    ["jump_pos", jumpPos],
+    ["rule_pos", rulePos],
+  ] as const)
+    if (!/^[0-9]+$/.test(pos) || Number(pos) > MAX_RULE_POS)
+      return `${what} '${pos}' is not a number in 0-${MAX_RULE_POS}`;
   return { target, table, fromChain, jumpPos: Number(jumpPos), toChain, rulePos: Number(rulePos) };
 }
 
+const CHAIN_FIELDS = "target, table, from_chain, jump_pos, to_chain, rule_pos";
+const NFT_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+const NFT_FAMILIES = ["inet", "ip", "ip6"];
+const NFT_JUMP_FAMILIES = ["inet", "ip", "ip6", "arp", "bridge", "netdev"];
+
 function checkValue(def: VarDef, value: string, origin: Origin | null): void {
+  const no = (why: string): never => bad(origin, def, value, why);
   switch (def.kind) {
     case "bool":
-      if (!/^[YyNn]/.test(value)) bad(origin, def, value, "expected Y or N");
+      // C reads only the first character; we refuse what is neither Y nor N instead of reading N.
+      if (!/^[YyNn]/.test(value)) no("expected Y or N");
       return;
     case "int": {
-      if (!/^[0-9]+$/.test(value)) bad(origin, def, value, "expected a whole number");
+      if (!/^[0-9]+$/.test(value)) no("expected a whole number");
       const n = Number(value);
       if ((def.min !== undefined && n < def.min) || (def.max !== undefined && n > def.max))
-        bad(origin, def, value, `out of range [${def.min ?? 0}-${def.max ?? Infinity}]`);
+        no(`out of range [${def.min ?? 0}-${def.max ?? Number.MAX_SAFE_INTEGER}]`);
       return;
     }
-    case "chain":
-      if (parseChainSpec(value) === null)
-        bad(
-          origin,
-          def,
-          value,
-          "expected 'target, table, from_chain, jump_pos, to_chain, rule_pos' (letters, digits, _)",
-        );
+    case "chain": {
+      const c = parseChainSpec(value);
+      if (typeof c === "string") no(`expected '${CHAIN_FIELDS}': ${c}`);
       return;
+    }
     case "facility":
-      if (!/^LOG_(DAEMON|LOCAL[0-7])$/.test(value))
-        bad(origin, def, value, "expected LOG_DAEMON or LOG_LOCAL0..LOG_LOCAL7");
+      if (!/^LOG_(DAEMON|LOCAL[0-7])$/i.test(value))
+        no("expected LOG_DAEMON or LOG_LOCAL0..LOG_LOCAL7");
       return;
     case "firewall":
       if (!["auto", "nftables", "iptables", "firewalld"].includes(value))
-        bad(origin, def, value, "expected auto, nftables, iptables or firewalld");
+        no("expected auto, nftables, iptables or firewalld");
       return;
-    case "ip":
-      if (!isValidIpv4(value)) bad(origin, def, value, "expected an IPv4 address");
+    case "absdir":
+      if (!value.startsWith("/")) no("not an absolute path");
       return;
+    case "nftname":
+      if (!NFT_NAME.test(value)) no("not an nftables name (letters, digits, _ . -)");
+      return;
+    case "nftfamily":
+      if (!NFT_FAMILIES.includes(value)) no("expected inet, ip or ip6");
+      return;
+    case "nftjump": {
+      const [fam = "", table = "", chainName = "", ...rest] = value.split(/\s+/);
+      if (
+        rest.length > 0 ||
+        !NFT_JUMP_FAMILIES.includes(fam) ||
+        !NFT_NAME.test(table) ||
+        !NFT_NAME.test(chainName)
+      )
+        no('expected "family table chain", e.g. "inet filter input"');
+      return;
+    }
     case "path":
     case "string":
-      if (value === "") bad(origin, def, value, "empty value");
+      if (value === "") no("empty value");
       return;
+  }
+}
+
+/** Checks across variables, from server/config_init.c:validate_options. */
+function validateOptions(config: ServerConfig): void {
+  const snat = config.get("SNAT_TRANSLATE_IP");
+  if (
+    snat !== null &&
+    (config.bool("ENABLE_IPT_SNAT") || config.bool("ENABLE_FIREWD_SNAT")) &&
+    !isValidIpv4(snat)
+  ) {
+    const o = config.origin("SNAT_TRANSLATE_IP");
+    throw new ConfigError(
+      o?.file ?? COMMAND_LINE,
+      o?.line ?? 0,
+      `SNAT_TRANSLATE_IP '${snat}': not an IPv4 address (SNAT is enabled)`,
+    );
   }
 }
 
@@ -180,55 +277,83 @@ export function parseFwknopdConfText(
   warnings: string[],
 ): void {
   for (const l of readConfLines(file, text)) {
-    if (isBadLine(l)) {
-      const def = VAR_BY_NAME.get(l.bad);
-      if (def !== undefined) throw new ConfigError(file, l.line, `${l.bad}: missing value`);
-      warnings.push(`${file}:${l.line}: Ignoring unknown configuration parameter: '${l.bad}'`);
-      continue;
-    }
-    const def = VAR_BY_NAME.get(l.name);
+    const name = isBadLine(l) ? l.bad : l.name;
+    const def = VAR_BY_NAME.get(name);
     if (def === undefined) {
-      warnings.push(`${file}:${l.line}: Ignoring unknown configuration parameter: '${l.name}'`);
+      warnings.push(`${file}:${l.line}: Ignoring unknown configuration parameter: '${name}'`);
       continue;
     }
+    // C logs "Invalid config file entry" and goes on; a known name without a value is refused.
+    if (isBadLine(l)) throw new ConfigError(file, l.line, `${name}: missing value`);
     if (def.dead === true)
-      warnings.push(`${file}:${l.line}: ${l.name} is accepted but has no effect (${def.doc})`);
-    config.set(l.name, l.value, { file, line: l.line });
+      warnings.push(`${file}:${l.line}: ${name} is accepted but has no effect (${def.doc})`);
+    config.set(name, l.value, { file, line: l.line });
   }
 }
 
-/** Only a non-regular file is fatal (server/utils.c:verify_file_perms_ownership); the rest warns. */
+/**
+ * server/utils.c:verify_file_perms_ownership: only a non-regular file is fatal; a group- or
+ * world-accessible file, or one owned by another user, gets a warning (C also warns about modes
+ * stricter than 0600; we do not).
+ */
 export function filePermissionWarning(path: string): string | null {
-  const st = statSync(path);
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    throw new ConfigError(path, 0, `cannot stat: ${errno(e)}`);
+  }
   if (!st.isFile()) throw new ConfigError(path, 0, "not a regular file");
+  const out: string[] = [];
   if ((st.mode & 0o077) !== 0)
-    return `[-] file: ${path} permissions should only be user read/write (0600, -rw-------)`;
-  if (typeof process.getuid === "function" && st.uid !== process.getuid())
-    return `[-] file: ${path} (owner: ${st.uid}) not owned by current effective user id: ${process.getuid()}`;
-  return null;
+    out.push(`[-] file: ${path} permissions should only be user read/write (0600, -rw-------)`);
+  const uid = typeof process.getuid === "function" ? process.getuid() : null;
+  if (uid !== null && st.uid !== uid)
+    out.push(`[-] file: ${path} (owner: ${st.uid}) not owned by current effective user id: ${uid}`);
+  return out.length === 0 ? null : out.join("\n");
 }
 
+export interface FwknopdConfFiles {
+  /** -c, default /etc/fwknop/fwknopd.conf */
+  main: string;
+  /** -O files, read in order after the main file. */
+  overrides: readonly string[];
+}
+
+type ReadFile = (p: string) => string;
+/** Only text here (paths, names); no key bytes to keep as in access.conf. */
+const readUtf8: ReadFile = (p) => readFileSync(p, "utf8");
+
+export function parseFwknopdConf(files: FwknopdConfFiles, readFile?: ReadFile): ParsedConf;
+/** The positional form the loader in src/server uses. */
 export function parseFwknopdConf(
   main: string,
   overrides: readonly string[],
-  read: (p: string) => string = (p) => readFileSync(p, "latin1"),
+  readFile?: ReadFile,
+): ParsedConf;
+export function parseFwknopdConf(
+  a: FwknopdConfFiles | string,
+  b?: readonly string[] | ReadFile,
+  c?: ReadFile,
 ): ParsedConf {
+  const files =
+    typeof a === "string"
+      ? { main: a, overrides: b === undefined || typeof b === "function" ? [] : b }
+      : a;
+  const read = (typeof b === "function" ? b : c) ?? readUtf8;
   const config = new ServerConfig();
   const warnings: string[] = [];
-  for (const f of [main, ...overrides]) {
+  for (const f of [files.main, ...files.overrides]) {
     let text: string;
     try {
       text = read(f);
     } catch (e) {
-      throw new ConfigError(
-        f,
-        0,
-        `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-      );
+      throw new ConfigError(f, 0, `cannot read: ${errno(e)}`);
     }
     parseFwknopdConfText(config, f, text, warnings);
   }
-  config.set("CONFIG_FILE", main, null);
-  if (overrides.length > 0) config.set("OVERRIDE_CONFIG", overrides.join(","), null);
+  validateOptions(config);
+  config.set("CONFIG_FILE", files.main, null);
+  if (files.overrides.length > 0) config.set("OVERRIDE_CONFIG", files.overrides.join(","), null);
   return { config, warnings };
 }

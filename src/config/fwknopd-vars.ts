@@ -1,79 +1,131 @@
 /**
  * Every fwknopd.conf variable, declared once: default (server/fwknopd_common.h and
- * config_init.c:validate_options), kind and range (config_init.c:validate_int_var_ranges), and a
- * line of documentation. Debian's build paths are used for the compile-time defaults. Variables
- * marked `ours` are fwknop-ts extensions; `dead` ones C parses but never uses.
+ * config_init.c:validate_options, with Debian's build paths), kind and range
+ * (config_init.c:validate_int_var_ranges), and a line of documentation. The order is C's
+ * config_map[] (server/cmd_opts.h), so -D lists them as C does; fwknop-ts's own variables follow.
+ * `dead`: C parses it but never uses it (accepted with a warning). `ours`: a fwknop-ts extension.
+ * Variables of other builds of C fwknopd (firewalld, ipfw, pf, NFQ) are all known here.
  */
-export type VarKind = "bool" | "int" | "string" | "path" | "chain" | "facility" | "firewall" | "ip";
+export type VarKind =
+  | "bool"
+  | "int"
+  | "string"
+  | "path"
+  | "absdir"
+  | "chain"
+  | "facility"
+  | "firewall"
+  | "nftname"
+  | "nftfamily"
+  | "nftjump";
+
+/** A default may depend on other variables (ENABLE_SPA_PACKET_AGING on PCAP_FILE). */
+export type DefaultFn = (isSet: (name: string) => boolean) => string;
 
 export interface VarDef {
-  name: string;
-  kind: VarKind;
-  /** Default as text; "$NAME/..." refers to another variable; null = unset. */
-  def: string | null;
-  min?: number;
-  max?: number;
-  doc: string;
-  dead?: boolean;
-  ours?: boolean;
-  secret?: boolean;
+  readonly name: string;
+  readonly kind: VarKind;
+  /** Default as text; a leading "$NAME" refers to another variable; null = unset. */
+  readonly def: string | null | DefaultFn;
+  readonly min?: number;
+  readonly max?: number;
+  readonly doc: string;
+  readonly dead?: boolean;
+  readonly ours?: boolean;
+  readonly secret?: boolean;
 }
 
-const b = (
-  name: string,
-  def: "Y" | "N" | null,
+interface Extra {
+  readonly dead?: boolean;
+  readonly ours?: boolean;
+  readonly secret?: boolean;
+}
+
+type Def<N extends string, K extends VarKind, D> = Extra & {
+  readonly name: N;
+  readonly kind: K;
+  readonly def: D;
+  readonly doc: string;
+  readonly min?: number;
+  readonly max?: number;
+};
+
+const b = <const N extends string, const D extends "Y" | "N" | null | DefaultFn>(
+  name: N,
+  def: D,
   doc: string,
-  extra: Partial<VarDef> = {},
-): VarDef => ({ name, kind: "bool", def, doc, ...extra });
-const i = (
-  name: string,
-  def: number | null,
+  extra: Extra = {},
+): Def<N, "bool", D> => ({ name, kind: "bool", def, doc, ...extra });
+
+const i = <const N extends string, const D extends number | null>(
+  name: N,
+  def: D,
   min: number,
   max: number,
   doc: string,
-  extra: Partial<VarDef> = {},
-): VarDef => ({
+  extra: Extra = {},
+): Def<N, "int", D extends null ? null : string> => ({
   name,
   kind: "int",
-  def: def === null ? null : String(def),
+  def: (def === null ? null : String(def)) as D extends null ? null : string,
   min,
   max,
   doc,
   ...extra,
 });
-const s = (name: string, def: string | null, doc: string, extra: Partial<VarDef> = {}): VarDef => ({
-  name,
-  kind: "string",
-  def,
-  doc,
-  ...extra,
-});
-const p = (name: string, def: string | null, doc: string, extra: Partial<VarDef> = {}): VarDef => ({
-  name,
-  kind: "path",
-  def,
-  doc,
-  ...extra,
-});
-const c = (name: string, def: string, doc: string): VarDef => ({ name, kind: "chain", def, doc });
 
+const s = <const N extends string, const D extends string | null>(
+  name: N,
+  def: D,
+  doc: string,
+  extra: Extra = {},
+): Def<N, "string", D> => ({ name, kind: "string", def, doc, ...extra });
+
+const p = <const N extends string, const D extends string | null>(
+  name: N,
+  def: D,
+  doc: string,
+  extra: Extra = {},
+): Def<N, "path", D> => ({ name, kind: "path", def, doc, ...extra });
+
+const k = <const N extends string, const K extends VarKind, const D extends string | null>(
+  name: N,
+  kind: K,
+  def: D,
+  doc: string,
+  extra: Extra = {},
+): Def<N, K, D> => ({ name, kind, def, doc, ...extra });
+
+const chain = <const N extends string>(
+  name: N,
+  def: string,
+  doc: string,
+): Def<N, "chain", string> => k(name, "chain", def, doc);
+
+/** 2 << 22, the cap C puts on its microsecond and count variables. */
+const BIG = 8388608;
 const RUN = "$FWKNOP_RUN_DIR";
+const CHAIN_DOC = "target, table, from_chain, jump_pos, to_chain, rule_pos";
 
-export const FWKNOPD_VARS: readonly VarDef[] = [
+export const FWKNOPD_VARS = [
   p("CONFIG_FILE", "/etc/fwknop/fwknopd.conf", "set by -c"),
   s("OVERRIDE_CONFIG", null, "set by -O"),
   s("PCAP_INTF", "eth0", "capture interface (-i); pcap capture comes later"),
   p("PCAP_FILE", null, "offline capture file (--pcap-file)"),
   b("ENABLE_PCAP_PROMISC", "N", "promiscuous capture"),
   s("PCAP_FILTER", "udp port 62201", "capture filter (-P)"),
-  i("PCAP_DISPATCH_COUNT", 100, 1, 8388608, "packets per pcap dispatch"),
-  i("PCAP_LOOP_SLEEP", 100000, 1, 8388608, "microseconds between pcap loops"),
+  i("PCAP_DISPATCH_COUNT", 100, 1, BIG, "packets per pcap dispatch"),
+  i("PCAP_LOOP_SLEEP", 100000, 1, BIG, "microseconds between pcap loops"),
   b("ENABLE_PCAP_ANY_DIRECTION", null, "never read by C (use --pcap-any-direction)", {
     dead: true,
   }),
   b("EXIT_AT_INTF_DOWN", "Y", "exit when the capture interface goes down"),
   i("MAX_SNIFF_BYTES", 1500, 1, 32768, "pcap snap length"),
-  b("ENABLE_SPA_PACKET_AGING", "Y", "refuse packets whose timestamp is too far from now"),
+  b(
+    "ENABLE_SPA_PACKET_AGING",
+    (isSet) => (isSet("PCAP_FILE") ? "N" : "Y"),
+    "refuse packets stamped too far from now (default N when PCAP_FILE is set)",
+  ),
   i("MAX_SPA_PACKET_AGE", 120, 1, 100000, "seconds either side of now a packet may be stamped"),
   b("ENABLE_DIGEST_PERSISTENCE", "Y", "replay detection (N turns it off entirely, as in C)"),
   i(
@@ -83,120 +135,106 @@ export const FWKNOPD_VARS: readonly VarDef[] = [
     131071,
     "C's periodic scan of all rules; fwknop-ts expires by timer",
   ),
-  i("CMD_EXEC_TIMEOUT", null, 1, 8388608, "never used by C", { dead: true }),
+  i("CMD_EXEC_TIMEOUT", null, 1, BIG, "never used by C", { dead: true }),
   b("ENABLE_SPA_OVER_HTTP", "N", "accept SPA data in an HTTP GET request"),
   b("ALLOW_ANY_USER_AGENT", "N", "HTTP SPA without 'User-Agent: Fwknop'"),
   b("ENABLE_TCP_SERVER", "N", "TCP server (reads the SPA data from the connection)"),
+  // C allows up to 131071 and then binds the port modulo 65536; we refuse what is not a port.
   i("TCPSERV_PORT", 62201, 1, 65535, "TCP server port"),
   b("ENABLE_UDP_SERVER", "N", "UDP server (no pcap needed)"),
   i("UDPSERV_PORT", 62201, 1, 65535, "UDP server port"),
-  i("UDPSERV_SELECT_TIMEOUT", 500000, 1, 8388608, "C's select() timeout; not needed here"),
+  i("UDPSERV_SELECT_TIMEOUT", 500000, 1, BIG, "C's select() timeout; not needed here"),
   b("ENABLE_NFQ_CAPTURE", "N", "NFQ capture (C build option; not supported)"),
   s("NFQ_INTERFACE", "", "NFQ interface"),
   i("NFQ_PORT", 62201, 1, 65535, "NFQ port"),
   s("NFQ_TABLE", "mangle", "NFQ table"),
   s("NFQ_CHAIN", "FWKNOP_NFQ", "NFQ chain"),
   i("NFQ_QUEUE_NUMBER", 1, 0, 65535, "NFQ queue"),
-  i("NFQ_LOOP_SLEEP", 500000, 1, 8388608, "NFQ loop sleep"),
+  i("NFQ_LOOP_SLEEP", 500000, 1, BIG, "NFQ loop sleep"),
   s("LOCALE", null, "locale (NONE skips it)"),
   s("SYSLOG_IDENTITY", "fwknopd", "syslog ident"),
-  {
-    name: "SYSLOG_FACILITY",
-    kind: "facility",
-    def: "LOG_DAEMON",
-    doc: "LOG_DAEMON or LOG_LOCAL0..7",
-  },
+  k("SYSLOG_FACILITY", "facility", "LOG_DAEMON", "LOG_DAEMON or LOG_LOCAL0..7"),
   b("ENABLE_X_FORWARDED_FOR", "N", "HTTP mode: use X-Forwarded-For for 0.0.0.0 requests"),
   b("ENABLE_DESTINATION_RULE", "N", "put the packet's destination in rules"),
   b("ENABLE_RULE_PREPEND", "N", "insert rules at the top of the chain (-I)"),
   b("ENABLE_NAT_DNS", "Y", "allow host names in NAT requests"),
-  b("ENABLE_IPT_FORWARDING", "N", "iptables forwarding/DNAT (NAT comes later)"),
-  b("ENABLE_IPT_LOCAL_NAT", "N", "iptables local NAT (NAT comes later)"),
-  b("ENABLE_IPT_SNAT", "N", "iptables SNAT (NAT comes later)"),
-  { name: "SNAT_TRANSLATE_IP", kind: "ip", def: null, doc: "SNAT address" },
-  b("ENABLE_IPT_OUTPUT", "N", "also add OUTPUT rules"),
-  b("FLUSH_IPT_AT_INIT", "Y", "remove fwknopd's rules at start (also used for nftables)"),
-  b("FLUSH_IPT_AT_EXIT", "Y", "remove fwknopd's rules at exit (also used for nftables)"),
-  c(
-    "IPT_INPUT_ACCESS",
-    "ACCEPT, filter, INPUT, 1, FWKNOP_INPUT, 1",
-    "target, table, from_chain, jump_pos, to_chain, rule_pos",
-  ),
-  c("IPT_OUTPUT_ACCESS", "ACCEPT, filter, OUTPUT, 1, FWKNOP_OUTPUT, 1", "OUTPUT chain"),
-  c("IPT_FORWARD_ACCESS", "ACCEPT, filter, FORWARD, 1, FWKNOP_FORWARD, 1", "FORWARD chain"),
-  c("IPT_DNAT_ACCESS", "DNAT, nat, PREROUTING, 1, FWKNOP_PREROUTING, 1", "DNAT chain"),
-  c("IPT_SNAT_ACCESS", "SNAT, nat, POSTROUTING, 1, FWKNOP_POSTROUTING, 1", "SNAT chain"),
-  c(
-    "IPT_MASQUERADE_ACCESS",
-    "MASQUERADE, nat, POSTROUTING, 1, FWKNOP_MASQUERADE, 1",
-    "MASQUERADE chain",
-  ),
-  b("ENABLE_IPT_COMMENT_CHECK", "Y", "probe for the comment match"),
   b("ENABLE_FIREWD_FORWARDING", "N", "firewalld forwarding/DNAT (NAT comes later)"),
   b("ENABLE_FIREWD_LOCAL_NAT", "N", "firewalld local NAT (NAT comes later)"),
   b("ENABLE_FIREWD_SNAT", "N", "firewalld SNAT (NAT comes later)"),
   b("ENABLE_FIREWD_OUTPUT", "N", "firewalld OUTPUT rules"),
   b("FLUSH_FIREWD_AT_INIT", "Y", "remove fwknopd's firewalld rules at start"),
   b("FLUSH_FIREWD_AT_EXIT", "Y", "remove fwknopd's firewalld rules at exit"),
-  c("FIREWD_INPUT_ACCESS", "ACCEPT, filter, INPUT, 1, FWKNOP_INPUT, 1", "firewalld INPUT chain"),
-  c(
-    "FIREWD_OUTPUT_ACCESS",
-    "ACCEPT, filter, OUTPUT, 1, FWKNOP_OUTPUT, 1",
-    "firewalld OUTPUT chain",
-  ),
-  c(
-    "FIREWD_FORWARD_ACCESS",
-    "ACCEPT, filter, FORWARD, 1, FWKNOP_FORWARD, 1",
-    "firewalld FORWARD chain",
-  ),
-  c("FIREWD_DNAT_ACCESS", "DNAT, nat, PREROUTING, 1, FWKNOP_PREROUTING, 1", "firewalld DNAT chain"),
-  c(
-    "FIREWD_SNAT_ACCESS",
-    "SNAT, nat, POSTROUTING, 1, FWKNOP_POSTROUTING, 1",
-    "firewalld SNAT chain",
-  ),
-  c(
+  chain("FIREWD_INPUT_ACCESS", "ACCEPT, filter, INPUT, 1, FWKNOP_INPUT, 1", CHAIN_DOC),
+  chain("FIREWD_OUTPUT_ACCESS", "ACCEPT, filter, OUTPUT, 1, FWKNOP_OUTPUT, 1", CHAIN_DOC),
+  chain("FIREWD_FORWARD_ACCESS", "ACCEPT, filter, FORWARD, 1, FWKNOP_FORWARD, 1", CHAIN_DOC),
+  chain("FIREWD_DNAT_ACCESS", "DNAT, nat, PREROUTING, 1, FWKNOP_PREROUTING, 1", CHAIN_DOC),
+  chain("FIREWD_SNAT_ACCESS", "SNAT, nat, POSTROUTING, 1, FWKNOP_POSTROUTING, 1", CHAIN_DOC),
+  chain(
     "FIREWD_MASQUERADE_ACCESS",
     "MASQUERADE, nat, POSTROUTING, 1, FWKNOP_MASQUERADE, 1",
-    "firewalld MASQUERADE chain",
+    CHAIN_DOC,
   ),
   b("ENABLE_FIREWD_COMMENT_CHECK", "Y", "probe for the comment match"),
+  b("ENABLE_IPT_FORWARDING", "N", "iptables forwarding/DNAT (NAT comes later)"),
+  b("ENABLE_IPT_LOCAL_NAT", "N", "iptables local NAT (NAT comes later)"),
+  b("ENABLE_IPT_SNAT", "N", "iptables SNAT (NAT comes later)"),
+  s(
+    "SNAT_TRANSLATE_IP",
+    null,
+    "SNAT address; must be IPv4 when ENABLE_IPT_SNAT or ENABLE_FIREWD_SNAT is Y (checked then, as C)",
+  ),
+  b("ENABLE_IPT_OUTPUT", "N", "also add OUTPUT rules"),
+  b("FLUSH_IPT_AT_INIT", "Y", "remove fwknopd's rules at start (also used for nftables)"),
+  b("FLUSH_IPT_AT_EXIT", "Y", "remove fwknopd's rules at exit (also used for nftables)"),
+  chain("IPT_INPUT_ACCESS", "ACCEPT, filter, INPUT, 1, FWKNOP_INPUT, 1", CHAIN_DOC),
+  chain("IPT_OUTPUT_ACCESS", "ACCEPT, filter, OUTPUT, 1, FWKNOP_OUTPUT, 1", CHAIN_DOC),
+  chain("IPT_FORWARD_ACCESS", "ACCEPT, filter, FORWARD, 1, FWKNOP_FORWARD, 1", CHAIN_DOC),
+  chain("IPT_DNAT_ACCESS", "DNAT, nat, PREROUTING, 1, FWKNOP_PREROUTING, 1", CHAIN_DOC),
+  chain("IPT_SNAT_ACCESS", "SNAT, nat, POSTROUTING, 1, FWKNOP_POSTROUTING, 1", CHAIN_DOC),
+  chain(
+    "IPT_MASQUERADE_ACCESS",
+    "MASQUERADE, nat, POSTROUTING, 1, FWKNOP_MASQUERADE, 1",
+    CHAIN_DOC,
+  ),
+  b("ENABLE_IPT_COMMENT_CHECK", "Y", "probe for the comment match"),
   b("FLUSH_IPFW_AT_INIT", "Y", "ipfw (BSD) only"),
   b("FLUSH_IPFW_AT_EXIT", "Y", "ipfw (BSD) only"),
   i("IPFW_START_RULE_NUM", 10000, 0, 131071, "ipfw (BSD) only"),
-  i("IPFW_MAX_RULES", 65535, 1, 65535, "ipfw (BSD) only"),
+  i("IPFW_MAX_RULES", 65535, 1, 131071, "ipfw (BSD) only"),
   i("IPFW_ACTIVE_SET_NUM", 1, 0, 63, "ipfw (BSD) only"),
   i("IPFW_EXPIRE_SET_NUM", 2, 0, 63, "ipfw (BSD) only"),
-  i("IPFW_EXPIRE_PURGE_INTERVAL", 30, 1, 8388608, "ipfw (BSD) only"),
+  i("IPFW_EXPIRE_PURGE_INTERVAL", 30, 1, 131071, "ipfw (BSD) only"),
   b("IPFW_ADD_CHECK_STATE", "N", "ipfw (BSD) only"),
   s("PF_ANCHOR_NAME", "fwknop", "pf (BSD) only"),
-  i("PF_EXPIRE_INTERVAL", 30, 1, 8388608, "never used by C", { dead: true }),
-  p("FWKNOP_RUN_DIR", "/var/run/fwknop", "run directory (created if missing)"),
+  i("PF_EXPIRE_INTERVAL", 30, 1, 131071, "range-checked but never used by C", { dead: true }),
+  k("FWKNOP_RUN_DIR", "absdir", "/var/run/fwknop", "run directory (absolute; created if missing)"),
   p("FWKNOP_CONF_DIR", "/etc/fwknop", "configuration directory"),
   p("ACCESS_FILE", "/etc/fwknop/access.conf", "access stanzas"),
   p("ACCESS_FOLDER", null, "read every *.conf here instead of ACCESS_FILE"),
   p("FWKNOP_PID_FILE", `${RUN}/fwknopd.pid`, "pid file"),
   p("DIGEST_FILE", `${RUN}/digest.cache`, "replay digest cache"),
-  p("DIGEST_DB_FILE", `${RUN}/digest_db.cache`, "C's gdbm cache (not used)"),
+  p("DIGEST_DB_FILE", null, "C's gdbm cache (not in Debian's build; not used)", { dead: true }),
   p("GPG_HOME_DIR", "/root/.gnupg", "GPG home (GPG comes later)"),
   p("GPG_EXE", "/usr/bin/gpg", "gpg binary (GPG comes later)"),
   p("SUDO_EXE", "/usr/bin/sudo", "sudo binary (commands come later)"),
   p("FIREWALL_EXE", null, "firewall program; default follows FIREWALL_TYPE"),
-  i("VERBOSE", null, 0, 100, "verbosity"),
+  i("VERBOSE", null, 0, 2147483647, "verbosity"),
   s("AFL_PKT_FILE", null, "C fuzzing builds only", { dead: true }),
   s("FAULT_INJECTION_TAG", null, "C test builds only", { dead: true }),
-  // fwknop-ts extensions
-  {
-    name: "FIREWALL_TYPE",
-    kind: "firewall",
-    def: "auto",
-    doc: "auto, nftables, iptables or firewalld (auto: from FIREWALL_EXE, else nftables if nft exists, else iptables)",
+  k(
+    "FIREWALL_TYPE",
+    "firewall",
+    "auto",
+    "auto, nftables, iptables or firewalld (auto: from FIREWALL_EXE, else nftables if nft exists, else iptables)",
+    { ours: true },
+  ),
+  k("NFT_TABLE", "nftname", "fwknopd", "nftables: our table's name", { ours: true }),
+  k("NFT_FAMILY", "nftfamily", "inet", "nftables: our table's family (inet, ip or ip6)", {
     ours: true,
-  },
-  s("NFT_TABLE", "fwknopd", "nftables: our table's name", { ours: true }),
-  s("NFT_FAMILY", "inet", "nftables: our table's family", { ours: true }),
-  s(
+  }),
+  k(
     "NFT_JUMP_CHAIN",
+    "nftjump",
     null,
     'nftables: "family table chain" of your own input chain to add our accept rule to (for rulesets that default-drop)',
     { ours: true },
@@ -208,6 +246,10 @@ export const FWKNOPD_VARS: readonly VarDef[] = [
     { ours: true },
   ),
   b("ENABLE_IPV6", "Y", "listen on IPv6 too, and grant IPv6 sources", { ours: true }),
-];
+] as const satisfies readonly VarDef[];
 
-export const VAR_BY_NAME = new Map(FWKNOPD_VARS.map((v) => [v.name, v]));
+export type VarName = (typeof FWKNOPD_VARS)[number]["name"];
+
+export const VAR_BY_NAME: ReadonlyMap<string, VarDef> = new Map(
+  FWKNOPD_VARS.map((v): [string, VarDef] => [v.name, v]),
+);
