@@ -3,8 +3,11 @@
  * so a probe costs a message instead of starting a process (~50 ms). JSON lines on stdin/stdout:
  *   {"id":1,"op":"connect","host":"198.18.0.1","port":1234,"timeoutMs":500} -> {"id":1,"ok":true}
  *   {"id":2,"op":"udp","host":"198.18.0.1","port":62201,"data":"<base64>"}   -> {"id":2,"ok":true}
- *   {"id":3,"op":"listen","port":1234}                                       -> {"id":3,"ok":true}
- * It exits when its stdin closes (the test ended or died).
+ *   {"id":3,"op":"udpMany","host":"198.18.0.1","port":62201,"data":["<b64>",...],"repeat":10}
+ *                                                                  -> {"id":3,"ok":true,"sent":N}
+ *   {"id":4,"op":"listen","port":1234}                                       -> {"id":4,"ok":true}
+ * A first line {"id":0,"ok":true} says it is ready. It exits when its stdin closes (the test ended
+ * or died), so it cannot outlive the test process.
  */
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { connect, createServer, isIPv6 } from "node:net";
@@ -12,57 +15,104 @@ import { createInterface } from "node:readline";
 
 interface Request {
   id: number;
-  op: "connect" | "udp" | "listen";
+  op: "connect" | "udp" | "udpMany" | "listen";
   host?: string;
   port: number;
   timeoutMs?: number;
-  data?: string;
+  data?: string | string[];
+  /** udpMany: send the whole list this many times (bounded below). */
+  repeat?: number;
   /** udp: send from this local address (a fresh socket bound to it). */
   from?: string;
 }
 
-const reply = (id: number, ok: boolean, error?: string): void => {
-  process.stdout.write(
-    `${JSON.stringify({ id, ok, ...(error !== undefined ? { error } : {}) })}\n`,
-  );
+/** Upper bound on datagrams per udpMany request, so a bad request cannot run forever. */
+const MAX_BATCH = 5_000_000;
+
+const reply = (id: number, ok: boolean, extra: { error?: string; sent?: number } = {}): void => {
+  process.stdout.write(`${JSON.stringify({ id, ok, ...extra })}\n`);
+};
+const fail = (id: number, e: unknown): void => {
+  reply(id, false, { error: e instanceof Error ? e.message : String(e) });
 };
 
 const udp: Record<4 | 6, UdpSocket | null> = { 4: null, 6: null };
 const servers: ReturnType<typeof createServer>[] = [];
 
+function udpSocket(host: string): UdpSocket {
+  const fam = isIPv6(host) ? 6 : 4;
+  return (udp[fam] ??= createSocket(fam === 6 ? "udp6" : "udp4"));
+}
+
 function tcpConnect(r: Request): void {
   const sock = connect({ host: r.host ?? "", port: r.port });
-  const timer = setTimeout(() => {
+  let done = false;
+  const finish = (ok: boolean, error?: string): void => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
     sock.destroy();
-    reply(r.id, false, "timeout");
+    reply(r.id, ok, error !== undefined ? { error } : {});
+  };
+  const timer = setTimeout(() => {
+    finish(false, "timeout");
   }, r.timeoutMs ?? 500);
   sock.once("connect", () => {
-    clearTimeout(timer);
-    sock.destroy();
-    reply(r.id, true);
+    finish(true);
   });
   sock.once("error", (e) => {
-    clearTimeout(timer);
-    reply(r.id, false, e.message);
+    finish(false, e.message);
   });
 }
 
 function udpSend(r: Request): void {
-  const fam = isIPv6(r.host ?? "") ? 6 : 4;
+  const host = r.host ?? "";
+  const data = Buffer.from(typeof r.data === "string" ? r.data : "", "base64");
   if (r.from !== undefined) {
-    const once = createSocket(fam === 6 ? "udp6" : "udp4");
+    const once = createSocket(isIPv6(host) ? "udp6" : "udp4");
+    once.once("error", (e) => {
+      once.close();
+      fail(r.id, e);
+    });
     once.bind({ address: r.from }, () => {
-      once.send(Buffer.from(r.data ?? "", "base64"), r.port, r.host, (err) => {
+      once.send(data, r.port, host, (err) => {
         once.close();
-        reply(r.id, err === null, err?.message);
+        if (err) fail(r.id, err);
+        else reply(r.id, true);
       });
     });
     return;
   }
-  const sock = (udp[fam] ??= createSocket(fam === 6 ? "udp6" : "udp4"));
-  sock.send(Buffer.from(r.data ?? "", "base64"), r.port, r.host, (err) => {
-    reply(r.id, err === null, err?.message);
+  udpSocket(host).send(data, r.port, host, (err) => {
+    if (err) fail(r.id, err);
+    else reply(r.id, true);
   });
+}
+
+/** Many datagrams through one socket; replies once every send has completed. */
+function udpMany(r: Request): void {
+  const host = r.host ?? "";
+  const list = (Array.isArray(r.data) ? r.data : []).map((d) => Buffer.from(d, "base64"));
+  const total = list.length * Math.max(1, Math.floor(r.repeat ?? 1));
+  if (list.length === 0 || total > MAX_BATCH) {
+    reply(r.id, false, { error: `batch of ${total} datagrams is empty or too large` });
+    return;
+  }
+  const sock = udpSocket(host);
+  let pending = total;
+  let sent = 0;
+  let firstError: string | undefined;
+  const onSent = (err: Error | null): void => {
+    if (err) firstError ??= err.message;
+    else sent++;
+    if (--pending === 0)
+      reply(r.id, firstError === undefined, {
+        sent,
+        ...(firstError !== undefined ? { error: firstError } : {}),
+      });
+  };
+  for (let i = 0; i < total; i++)
+    sock.send(list[i % list.length] ?? Buffer.alloc(0), r.port, host, onSent);
 }
 
 function listen(r: Request): void {
@@ -71,7 +121,7 @@ function listen(r: Request): void {
     c.on("error", () => undefined);
   });
   srv.once("error", (e) => {
-    reply(r.id, false, e.message);
+    fail(r.id, e);
   });
   srv.listen({ port: r.port, host: "::", ipv6Only: false }, () => {
     servers.push(srv);
@@ -87,9 +137,26 @@ rl.on("line", (line) => {
   } catch {
     return;
   }
-  if (r.op === "connect") tcpConnect(r);
-  else if (r.op === "udp") udpSend(r);
-  else listen(r);
+  try {
+    switch (r.op) {
+      case "connect":
+        tcpConnect(r);
+        break;
+      case "udp":
+        udpSend(r);
+        break;
+      case "udpMany":
+        udpMany(r);
+        break;
+      case "listen":
+        listen(r);
+        break;
+      default:
+        reply(r.id, false, { error: `unknown op ${String(r.op)}` });
+    }
+  } catch (e) {
+    fail(r.id, e);
+  }
 });
 rl.on("close", () => {
   for (const s of servers) s.close();
@@ -97,4 +164,4 @@ rl.on("close", () => {
   udp[6]?.close();
   process.exit(0);
 });
-process.stdout.write(`${JSON.stringify({ id: 0, ok: true })}\n`);
+reply(0, true);

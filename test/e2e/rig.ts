@@ -3,9 +3,22 @@
  * joined by a veth pair on 198.18.0.0/24 (and fd00:5fa::/64 inside them), a TCP service in the
  * server namespace, a selectable default-deny in front of it, and an agent in each namespace for
  * fast connects and datagrams. Every firewall change happens inside these namespaces. Teardown
- * kills what the rig started (by PID) and deletes both namespaces, also when the test process dies.
+ * kills what the rig started (by PID), deletes both namespaces and the rig's temporary
+ * directories, also when a test fails or the test process is interrupted.
+ *
+ *   const rig = await createRig({ servicePort: 1234, deny: "iptables" });
+ *   try {
+ *     await rig.tcpConnect(rig.serverIp, 1234);          // false: default-deny
+ *     rig.spawn(rig.serverNs, ["fwknopd", "-f", ...]);    // killed by PID at teardown
+ *     await rig.run(rig.clientNs, ["fwknop", ...], { env, timeoutMs: 10_000 });
+ *     await rig.sendUdp(rig.serverIp, 62201, wire);
+ *   } finally {
+ *     await rig.teardown();
+ *   }
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
 
@@ -23,6 +36,21 @@ export interface RunResult {
 
 export type DefaultDeny = "none" | "iptables" | "nftables";
 
+export interface RigOptions {
+  /** Start the banner service on this TCP port in the server namespace (1234 in the tutorial). */
+  servicePort?: number;
+  /** Put this default-deny in front of `servicePort` (needs `servicePort`). */
+  deny?: DefaultDeny;
+  /** The UDP port the nftables default-deny leaves open for SPA; default 62201. */
+  spaPort?: number;
+}
+
+export interface AgentReply {
+  ok: boolean;
+  error?: string;
+  sent?: number;
+}
+
 const live = new Set<Rig>();
 let counter = 0;
 
@@ -36,28 +64,73 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
+/** How long an agent may take to say it is ready, and to answer any request beyond its own bound. */
+const AGENT_START_MS = 15_000;
+const AGENT_SLACK_MS = 10_000;
+
 class Agent {
   private seq = 0;
-  private readonly waiting = new Map<number, (r: { ok: boolean; error?: string }) => void>();
+  private readonly waiting = new Map<number, (r: AgentReply) => void>();
+  private stderr = "";
+  private gone: string | null = null;
   readonly ready: Promise<void>;
 
   constructor(readonly proc: ChildProcess) {
     let markReady: () => void = () => undefined;
-    this.ready = new Promise((resolve) => (markReady = resolve));
+    let failReady: (e: Error) => void = () => undefined;
+    this.ready = new Promise<void>((resolve, reject) => {
+      markReady = resolve;
+      failReady = reject;
+    });
+    // Whoever awaits `ready` sees the rejection; an agent nobody waits for must not crash the run.
+    this.ready.catch(() => undefined);
+    const timer = setTimeout(() => {
+      failReady(new Error(`namespace agent not ready after ${AGENT_START_MS} ms: ${this.stderr}`));
+    }, AGENT_START_MS);
     const stdout = proc.stdout;
     if (stdout === null) throw new Error("agent has no stdout");
+    proc.stderr?.on("data", (d: Buffer) => {
+      if (this.stderr.length < 4096) this.stderr += d.toString();
+    });
     createInterface({ input: stdout }).on("line", (line) => {
-      const r = JSON.parse(line) as { id: number; ok: boolean; error?: string };
-      if (r.id === 0) markReady();
-      this.waiting.get(r.id)?.(r);
-      this.waiting.delete(r.id);
+      let r: AgentReply & { id: number };
+      try {
+        r = JSON.parse(line) as AgentReply & { id: number };
+      } catch {
+        return;
+      }
+      if (r.id === 0) {
+        clearTimeout(timer);
+        markReady();
+      }
+      this.settle(r.id, r);
+    });
+    proc.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      this.gone = `namespace agent exited (${signal ?? String(code)}): ${this.stderr}`;
+      failReady(new Error(this.gone));
+      for (const id of [...this.waiting.keys()]) this.settle(id, { ok: false, error: this.gone });
     });
   }
 
-  ask(req: Record<string, unknown>): Promise<{ ok: boolean; error?: string }> {
+  private settle(id: number, r: AgentReply): void {
+    const resolve = this.waiting.get(id);
+    this.waiting.delete(id);
+    resolve?.(r);
+  }
+
+  /** One request; never hangs: an exited agent or a missing answer resolves as a failure. */
+  ask(req: Record<string, unknown>, timeoutMs = AGENT_SLACK_MS): Promise<AgentReply> {
+    if (this.gone !== null) return Promise.resolve({ ok: false, error: this.gone });
     const id = ++this.seq;
     return new Promise((resolve) => {
-      this.waiting.set(id, resolve);
+      const timer = setTimeout(() => {
+        this.settle(id, { ok: false, error: `agent gave no answer in ${timeoutMs} ms` });
+      }, timeoutMs);
+      this.waiting.set(id, (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
       this.proc.stdin?.write(`${JSON.stringify({ ...req, id })}\n`);
     });
   }
@@ -66,7 +139,12 @@ class Agent {
 export class Rig {
   readonly serverNs: string;
   readonly clientNs: string;
+  readonly serverIp = SERVER_IP;
+  readonly clientIp = CLIENT_IP;
+  readonly serverIp6 = SERVER_IP6;
+  readonly clientIp6 = CLIENT_IP6;
   private readonly procs = new Set<ChildProcess>();
+  private readonly dirs = new Set<string>();
   private serverAgent: Agent | null = null;
   private clientAgent: Agent | null = null;
   private down = false;
@@ -77,7 +155,15 @@ export class Rig {
     this.clientNs = `fwkts-${process.pid}-${n}-c`;
   }
 
-  /** Run a program inside a namespace (argv, never a shell). */
+  /** A temporary directory that teardown removes (also on an interrupted run). */
+  tempDir(prefix = "fwkts-"): string {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    this.dirs.add(dir);
+    return dir;
+  }
+
+  /** Run a program inside a namespace (argv, never a shell). A failure, including the timeout,
+   * comes back as a non-zero `code`; it is never thrown. */
   run(
     ns: string,
     argv: readonly string[],
@@ -118,13 +204,15 @@ export class Rig {
     });
     this.procs.add(child);
     child.once("exit", () => this.procs.delete(child));
+    // A spawn failure (no `ip`?) shows as an exit with no PID; it must not crash the test run.
+    child.once("error", () => this.procs.delete(child));
     return child;
   }
 
   async setUp(): Promise<void> {
     live.add(this);
     const ip = (args: string[]): Buffer =>
-      execFileSync("ip", args, { stdio: ["ignore", "pipe", "pipe"] });
+      execFileSync("ip", args, { stdio: ["ignore", "pipe", "pipe"], timeout: 10_000 });
     ip(["netns", "add", this.serverNs]);
     ip(["netns", "add", this.clientNs]);
     ip([
@@ -213,7 +301,30 @@ export class Rig {
 
   /** Does a TCP connect from the client namespace succeed? */
   async tcpConnect(host: string, port: number, timeoutMs = 400): Promise<boolean> {
-    return (await this.agent("client").ask({ op: "connect", host, port, timeoutMs })).ok;
+    const req = { op: "connect", host, port, timeoutMs };
+    return (await this.agent("client").ask(req, timeoutMs + AGENT_SLACK_MS)).ok;
+  }
+
+  /**
+   * Send every payload `repeat` times from the client namespace through one socket (for benches);
+   * resolves with the number of datagrams the kernel accepted.
+   */
+  async sendUdpMany(
+    host: string,
+    port: number,
+    payloads: readonly (string | Buffer)[],
+    repeat = 1,
+    timeoutMs = 60_000,
+  ): Promise<number> {
+    const data = payloads.map((p) =>
+      (typeof p === "string" ? Buffer.from(p, "latin1") : p).toString("base64"),
+    );
+    const r = await this.agent("client").ask(
+      { op: "udpMany", host, port, data, repeat },
+      timeoutMs,
+    );
+    if (!r.ok) throw new Error(`udp batch failed: ${r.error ?? "?"}`);
+    return r.sent ?? 0;
   }
 
   async sendUdp(
@@ -250,25 +361,35 @@ export class Rig {
     live.delete(this);
     for (const p of this.procs) {
       try {
-        if (p.pid !== undefined && p.exitCode === null) process.kill(p.pid, "SIGKILL");
+        if (p.pid !== undefined && p.exitCode === null && p.signalCode === null)
+          process.kill(p.pid, "SIGKILL");
       } catch {
         // already gone
       }
     }
     for (const ns of [this.clientNs, this.serverNs]) {
       try {
-        execFileSync("ip", ["netns", "del", ns], { stdio: "ignore" });
+        execFileSync("ip", ["netns", "del", ns], { stdio: "ignore", timeout: 10_000 });
       } catch {
         // never created
       }
     }
+    for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true });
+    this.dirs.clear();
   }
 }
 
-export async function createRig(): Promise<Rig> {
+/** Two namespaces joined by veth, agents running; optionally the service and a default-deny. */
+export async function createRig(opts: RigOptions = {}): Promise<Rig> {
   const rig = new Rig();
   try {
     await rig.setUp();
+    if (opts.servicePort !== undefined) {
+      await rig.startService(opts.servicePort);
+      if (opts.deny !== undefined) await rig.defaultDeny(opts.deny, opts.servicePort, opts.spaPort);
+    } else if (opts.deny !== undefined && opts.deny !== "none") {
+      throw new Error("createRig: a default-deny needs servicePort");
+    }
   } catch (e) {
     await rig.teardown();
     throw e;
