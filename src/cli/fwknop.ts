@@ -3,7 +3,7 @@
  * clock, randomness and environment as arguments, so tests run it in-process.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, unlinkSync, writeFileSync, appendFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { homedir, userInfo } from "node:os";
 import { join } from "node:path";
 import { ConfigError, FwknopTsError, UsageError } from "../errors.js";
@@ -27,10 +27,17 @@ import {
   type RcEntry,
 } from "../client/rc-file.js";
 import { sendHttp, sendTcp, sendUdp } from "../client/transport.js";
+import { askSecret, askYesNo, readKeyFromFd } from "../client/prompt.js";
+import { resolveExternalIp } from "../client/resolve-ip.js";
+import { saveRcStanza } from "../client/rc-writer.js";
 import { DEFAULT_USER_AGENT, FWKNOP_TS_VERSION } from "../version.js";
 import { getoptLong, type ParsedOpt } from "./getopt.js";
 
 export interface ClientDeps {
+  /** --stdin, --fd or the terminal, for a key not given any other way. */
+  askKey?: (kind: "encryption" | "hmac", cfg: ClientConfig) => string;
+  /** "Overwrite [N/y] ?" for --save-rc-stanza; the terminal by default. */
+  askYesNo?: (question: string) => boolean;
   nowMs: () => number;
   random: RandomBytes;
   env: NodeJS.ProcessEnv;
@@ -64,15 +71,27 @@ export function defaultClientDeps(): ClientDeps {
   };
 }
 
-function applyArgv(cfg: ClientConfig, opts: readonly ParsedOpt[], onlyEarly: boolean): void {
+/**
+ * Apply command-line options; returns the rc variables they correspond to (for
+ * --save-rc-stanza), with the value as given (Y for flags).
+ */
+function applyArgv(
+  cfg: ClientConfig,
+  opts: readonly ParsedOpt[],
+  onlyEarly: boolean,
+): Map<string, string> {
+  const rcValues = new Map<string, string>();
   for (const o of opts) {
     const opt = CLIENT_OPTIONS.find((c) => c.long === o.spec.long);
     if (opt === undefined || (onlyEarly && opt.early !== true)) continue;
+    if (opt.rc !== undefined) rcValues.set(opt.rc, o.value ?? "Y");
+    if (opt.long === "source-ip") rcValues.set("ALLOW_IP", "source");
     const bad: Bad = (msg) => {
       throw new UsageError(`${o.given}: ${msg}`, o.given);
     };
     opt.set(cfg, o.value ?? "", bad);
   }
+  return rcValues;
 }
 
 function applyRc(cfg: ClientConfig, file: string, entries: readonly RcEntry[]): void {
@@ -86,22 +105,31 @@ function applyRc(cfg: ClientConfig, file: string, entries: readonly RcEntry[]): 
   }
 }
 
+function rcPath(cfg: ClientConfig, deps: ClientDeps): string {
+  if (cfg.rcFile !== null) return cfg.rcFile;
+  const home = cfg.noHomeDir ? null : deps.homeDir();
+  if (home === null)
+    throw new UsageError("No home directory for ~/.fwknoprc: use --rc-file FILE or --no-rc-file");
+  return join(home, ".fwknoprc");
+}
+
 function loadRcFile(cfg: ClientConfig, deps: ClientDeps): void {
   if (cfg.noRcFile) return;
-  let path = cfg.rcFile;
-  if (path === null) {
-    const home = cfg.noHomeDir ? null : deps.homeDir();
-    if (home === null)
-      throw new UsageError("No home directory for ~/.fwknoprc: use --rc-file FILE or --no-rc-file");
-    path = join(home, ".fwknoprc");
-  }
+  const path = rcPath(cfg, deps);
   if (createRcFileIfMissing(path)) deps.out(`[*] Creating initial rc file: ${path}.\n`);
   const warn = rcPermissionWarning(path);
   if (warn !== null) deps.err(`${warn}\n`);
   const rc = readRcFile(path);
   applyRc(cfg, path, rc.stanzas.get("default") ?? []);
+  if (cfg.stanzaList) {
+    deps.out(`The following stanzas are configured in ${path} :\n`);
+    for (const name of rc.stanzas.keys()) if (name !== "default") deps.out(` - ${name}\n`);
+    return;
+  }
   if (cfg.namedConfig !== null) {
     const named = rc.stanzas.get(cfg.namedConfig);
+    // A stanza about to be created by --save-rc-stanza need not exist yet.
+    if (named === undefined && cfg.saveRcStanza) return;
     if (named === undefined)
       throw new UsageError(
         `Named configuration stanza '${cfg.namedConfig}' not found in ${path}`,
@@ -123,7 +151,19 @@ function saveArgs(argv: readonly string[], cfg: ClientConfig, deps: ClientDeps):
   }
 }
 
-async function run(argv: readonly string[], deps: ClientDeps): Promise<number> {
+function argsFile(cfg: ClientConfig, deps: ClientDeps): string | null {
+  const home = deps.homeDir();
+  return cfg.saveArgsFile ?? (home === null ? null : join(home, ".fwknop.run"));
+}
+
+/** The key prompt as the C client does it (client/getpasswd.c), or --stdin / --fd. */
+function defaultAskKey(kind: "encryption" | "hmac", cfg: ClientConfig): string {
+  if (kind === "encryption" && cfg.keyFromStdin) return readKeyFromFd(0);
+  if (kind === "encryption" && cfg.keyFd !== null) return readKeyFromFd(cfg.keyFd);
+  return askSecret(kind === "encryption" ? "Enter encryption key: " : "Enter HMAC key: ");
+}
+
+async function run(argv: readonly string[], deps: ClientDeps, again = false): Promise<number> {
   const { opts } = getoptLong(argv, CLIENT_OPTIONS, "fwknop");
   const cfg = defaultClientConfig();
   applyArgv(cfg, opts, true);
@@ -137,8 +177,75 @@ async function run(argv: readonly string[], deps: ClientDeps): Promise<number> {
     );
     return 0;
   }
+  if (cfg.showLast || (cfg.lastCmd && !again)) {
+    // client/fwknop.c:prev_exec: the saved line, split on white space (no quoting, as C).
+    const file = argsFile(cfg, deps);
+    let line = "";
+    try {
+      line = file === null ? "" : readFileSync(file, "latin1").trim();
+    } catch {
+      line = "";
+    }
+    if (line === "")
+      throw new UsageError(`No saved arguments in ${file ?? "~/.fwknop.run"} yet`, "-l");
+    if (cfg.showLast) {
+      deps.out(`Last fwknop client command line: ${line}\n`);
+      return 0;
+    }
+    const words = line.split(/\s+/).slice(1);
+    deps.out(`Running with last known args: ${words.join(" ")}\n`);
+    return run(words, deps, true);
+  }
   loadRcFile(cfg, deps);
-  applyArgv(cfg, opts, false);
+  if (cfg.stanzaList) return 0;
+  const rcValues = applyArgv(cfg, opts, false);
+  // The command line beats the rc file: -s or -R given there means no ALLOW_IP from a stanza
+  // (unless -a is given there too).
+  const cmdAllow = rcValues.get("ALLOW_IP");
+  const cmdResolve = [
+    "RESOLVE_IP_HTTPS",
+    "RESOLVE_IP_HTTP",
+    "RESOLVE_URL",
+    "RESOLVE_HTTP_ONLY",
+  ].some((v) => rcValues.has(v));
+  if (cmdAllow === "source" || (cmdAllow === undefined && cmdResolve)) cfg.allowIp = null;
+
+  if (cfg.saveRcStanza) {
+    const stanza = cfg.namedConfig ?? cfg.destination;
+    if (stanza === null)
+      throw new UsageError(
+        "--save-rc-stanza needs a stanza name: -n NAME or -D HOST",
+        "--save-rc-stanza",
+      );
+    const path = rcPath(cfg, deps);
+    if (cfg.keyGen) {
+      const keys = generateKeys(
+        deps.random,
+        cfg.hmacType ?? "sha256",
+        cfg.keyLen ?? undefined,
+        cfg.hmacKeyLen ?? undefined,
+      );
+      rcValues.set("KEY_BASE64", keys.keyBase64);
+      rcValues.set("HMAC_KEY_BASE64", keys.hmacKeyBase64);
+    }
+    await saveRcStanza(
+      path,
+      stanza,
+      rcValues,
+      (v, st) =>
+        Promise.resolve(
+          (deps.askYesNo ?? askYesNo)(
+            `Variable '${v}' found in stanza '${st}'. Overwrite [N/y] ? `,
+          ),
+        ),
+      cfg.forceStanza,
+    );
+    if (cfg.keyGen) {
+      deps.out(`[+] Wrote Rijndael and HMAC keys to rc file: ${path}\n`);
+      return 0;
+    }
+    deps.out(`[+] Saved arguments to stanza [${stanza}] in ${path}\n`);
+  }
 
   if (cfg.keyGen) {
     const keys = generateKeys(
@@ -155,6 +262,21 @@ async function run(argv: readonly string[], deps: ClientDeps): Promise<number> {
     return 0;
   }
 
+  if (cfg.resolveIp && cfg.allowIp === null) {
+    cfg.allowIp = await resolveExternalIp(
+      cfg.resolveUrl,
+      cfg.resolveHttpOnly,
+      cfg.userAgent ?? DEFAULT_USER_AGENT,
+      (l) => {
+        deps.err(`${l}\n`);
+      },
+    );
+    if (cfg.verbose > 0)
+      deps.out(
+        `    Resolved external IP (via ${cfg.resolveUrl ?? "default resolver"}) as: ${cfg.allowIp}\n`,
+      );
+  }
+
   if (cfg.destination === null && !cfg.test)
     throw new UsageError("Must use --destination unless --test mode is used", "-D");
 
@@ -163,6 +285,7 @@ async function run(argv: readonly string[], deps: ClientDeps): Promise<number> {
     random: deps.random,
     env: deps.env,
     localUser: deps.localUser(),
+    askKey: (kind) => (deps.askKey ?? defaultAskKey)(kind, cfg),
   });
   for (const w of req.warnings) deps.err(`${w}\n`);
   const made = makeSpaPacket(req.fields, cfg.digestType, req.keys, deps.random);
@@ -226,7 +349,7 @@ async function run(argv: readonly string[], deps: ClientDeps): Promise<number> {
   if (proto === "udp") sent = await sendUdp(made.wire, target);
   else if (proto === "tcp") sent = await sendTcp(made.wire, target);
   else if (proto === "http")
-    sent = await sendHttp(made.wire, target, cfg.userAgent ?? DEFAULT_USER_AGENT);
+    sent = await sendHttp(made.wire, target, cfg.userAgent ?? DEFAULT_USER_AGENT, cfg.httpProxy);
   else throw new UsageError(`-P ${proto} is not supported yet; use -P udp, tcp or http`, "-P");
   if (cfg.verbose > 0) deps.out(`send_spa_packet: bytes sent: ${sent}\n`);
   return 0;

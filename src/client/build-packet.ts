@@ -17,12 +17,15 @@ import {
 } from "../spa/index.js";
 import { UsageError } from "../errors.js";
 import type { ClientConfig } from "./config.js";
+import { keyFromFile } from "./key-file.js";
 
 export interface BuildContext {
   nowMs: number;
   random: RandomBytes;
   env: NodeJS.ProcessEnv;
   localUser: string | null;
+  /** Last resort for a key: --stdin, --fd or the terminal prompt. */
+  askKey: (kind: "encryption" | "hmac") => string;
 }
 
 export interface BuiltRequest {
@@ -123,11 +126,10 @@ export function buildRequest(cfg: ClientConfig, ctx: BuildContext): BuiltRequest
   let key: Buffer;
   if (cfg.keyRaw !== null) key = Buffer.from(cfg.keyRaw, "utf8");
   else if (cfg.keyBase64 !== null) key = decodeKey(cfg.keyBase64, "--key-base64-rijndael", 127);
-  else
-    throw new UsageError(
-      "No encryption key: give --key-base64-rijndael or --key-rijndael, or KEY_BASE64 in the rc file stanza (prompting for a key is not supported yet)",
-      "--key-base64-rijndael",
-    );
+  else if (cfg.keyFile !== null)
+    key = Buffer.from(keyFromFile(cfg.keyFile, cfg.destination ?? ""), "utf8");
+  else key = Buffer.from(ctx.askKey("encryption"), "utf8");
+  if (key.length === 0) throw new UsageError("Empty encryption key", "--key-rijndael");
   if (cfg.encMode === "legacy" && key.length > 16) {
     warnings.push("[*] Warning: truncating encryption key in legacy mode to 16 bytes.");
     key = key.subarray(0, 16);
@@ -139,11 +141,10 @@ export function buildRequest(cfg: ClientConfig, ctx: BuildContext): BuiltRequest
     if (cfg.hmacKeyRaw !== null) hkey = Buffer.from(cfg.hmacKeyRaw, "utf8");
     else if (cfg.hmacKeyBase64 !== null)
       hkey = decodeKey(cfg.hmacKeyBase64, "--key-base64-hmac", 128);
-    else
-      throw new UsageError(
-        "--use-hmac needs an HMAC key: give --key-base64-hmac or --key-hmac, or HMAC_KEY_BASE64 in the rc file stanza",
-        "--key-base64-hmac",
-      );
+    else if (cfg.hmacKeyFile !== null)
+      hkey = Buffer.from(keyFromFile(cfg.hmacKeyFile, cfg.destination ?? ""), "utf8");
+    else hkey = Buffer.from(ctx.askKey("hmac"), "utf8");
+    if (hkey.length === 0) throw new UsageError("Empty HMAC key", "--key-hmac");
     if (hkey.equals(key))
       throw new UsageError(
         "[*] The encryption passphrase and HMAC key should not be identical, no SPA packet sent. Exiting.",

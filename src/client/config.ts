@@ -51,6 +51,12 @@ export interface ClientConfig {
   httpProxy: string | null;
   noSaveArgs: boolean;
   saveArgsFile: string | null;
+  keyFile: string | null;
+  hmacKeyFile: string | null;
+  keyFromStdin: boolean;
+  keyFd: number | null;
+  lastCmd: boolean;
+  showLast: boolean;
   keyGen: boolean;
   keyGenFile: string | null;
   keyLen: number | null;
@@ -103,6 +109,12 @@ export function defaultClientConfig(): ClientConfig {
     httpProxy: null,
     noSaveArgs: false,
     saveArgsFile: null,
+    keyFile: null,
+    hmacKeyFile: null,
+    keyFromStdin: false,
+    keyFd: null,
+    lastCmd: false,
+    showLast: false,
     keyGen: false,
     keyGenFile: null,
     keyLen: null,

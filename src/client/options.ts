@@ -142,7 +142,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     rc: "RESOLVE_IP_HTTPS",
     group: "access",
     help: "Find this host's external IP through an HTTPS resolver.",
-    set: later("-R (external IP resolution)", "give the address with -a, or use -s", true),
+    set: onOff("resolveIp"),
   },
   {
     long: "resolve-ip-http",
@@ -150,7 +150,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     rc: "RESOLVE_IP_HTTP",
     group: "access",
     help: "Same as -R.",
-    set: later("-R (external IP resolution)", "give the address with -a, or use -s", true),
+    set: onOff("resolveIp"),
   },
   {
     long: "resolve-http-only",
@@ -158,7 +158,10 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     rc: "RESOLVE_HTTP_ONLY",
     group: "access",
     help: "Resolve the external IP over plain HTTP.",
-    set: later("--resolve-http-only", "give the address with -a, or use -s", true),
+    set: (c, v) => {
+      c.resolveHttpOnly = v === "" || rcBool(v);
+      if (c.resolveHttpOnly) c.resolveIp = true;
+    },
   },
   {
     long: "resolve-url",
@@ -167,7 +170,10 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     metavar: "URL",
     group: "access",
     help: "Resolver URL for -R.",
-    set: later("--resolve-url", "give the address with -a, or use -s"),
+    set: (c, v) => {
+      c.resolveUrl = v;
+      c.resolveIp = true;
+    },
   },
   {
     long: "server-cmd",
@@ -346,8 +352,11 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     arg: "required",
     metavar: "HOST[:PORT]",
     group: "transport",
-    help: "Send over HTTP through this proxy.",
-    set: later("-H (HTTP proxy)", "send directly with -P http"),
+    help: "Send over HTTP through this proxy (port: :PORT, else the SPA port).",
+    set: (c, v) => {
+      c.httpProxy = v.replace(/^http:\/\//, "");
+      c.serverProto = "http";
+    },
   },
   {
     long: "user-agent",
@@ -497,7 +506,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     metavar: "FILE",
     group: "crypto",
     help: "Read the Rijndael key from a key file.",
-    set: later("-G (key file)", "put KEY_BASE64 in the rc file or use --key-base64-rijndael"),
+    set: text("keyFile"),
   },
   {
     long: "get-hmac-key",
@@ -506,21 +515,27 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     metavar: "FILE",
     group: "crypto",
     help: "Read the HMAC key from a key file.",
-    set: later("--get-hmac-key", "put HMAC_KEY_BASE64 in the rc file or use --key-base64-hmac"),
+    set: (c, v) => {
+      // C stores the rc HMAC_KEY_FILE in the encryption key field (parse_rc_param); we do not.
+      c.hmacKeyFile = v;
+      c.useHmac = true;
+    },
   },
   {
     long: "stdin",
     arg: "none",
     group: "crypto",
     help: "Read the key from standard input.",
-    set: later("--stdin", "give the key with --key-base64-rijndael or in the rc file"),
+    set: onOff("keyFromStdin"),
   },
   {
     long: "fd",
     arg: "required",
     group: "crypto",
     help: "Read the key from this file descriptor.",
-    set: later("--fd", "give the key with --key-base64-rijndael or in the rc file"),
+    set: (c, v, bad) => {
+      c.keyFd = int(v, 0, 65535, "--fd", bad);
+    },
   },
   {
     long: "key-gen",
@@ -629,7 +644,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     group: "rc",
     help: "Save this command line's settings to the rc file stanza.",
     early: true,
-    set: later("--save-rc-stanza", "edit the rc file by hand for now"),
+    set: onOff("saveRcStanza"),
   },
   {
     long: "force-stanza",
@@ -645,7 +660,7 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     group: "rc",
     help: "List the rc file's stanzas.",
     early: true,
-    set: later("--stanza-list", "read the rc file's [name] lines"),
+    set: onOff("stanzaList"),
   },
   {
     long: "save-args-file",
@@ -672,14 +687,16 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     arg: "none",
     group: "rc",
     help: "Run again with the arguments saved last time.",
-    set: later("-l (last command)", "run the command again"),
+    early: true,
+    set: onOff("lastCmd"),
   },
   {
     long: "show-last",
     arg: "none",
     group: "rc",
     help: "Show the arguments saved last time.",
-    set: later("--show-last", "read ~/.fwknop.run"),
+    early: true,
+    set: onOff("showLast"),
   },
   // Output
   {

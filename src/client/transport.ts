@@ -82,14 +82,40 @@ export function sendTcp(wire: string, t: SendTarget): Promise<number> {
   return sendStream(wire, t, 5000);
 }
 
-export function httpRequestFor(wire: string, host: string, userAgent: string): string {
+/**
+ * The request C's send_spa_packet_http writes. Through a proxy the request line carries the
+ * absolute URL and, as in C, Host names the proxy.
+ */
+export function httpRequestFor(
+  wire: string,
+  host: string,
+  userAgent: string,
+  proxyHost: string | null = null,
+): string {
   const path = wire.replace(/\+/g, "-").replace(/\//g, "_");
+  const target = proxyHost === null ? `/${path}` : `http://${host}/${path}`;
   return (
-    `GET /${path} HTTP/1.1\r\nUser-Agent: ${userAgent}\r\nAccept: */*\r\n` +
-    `Host: ${host}\r\nConnection: close\r\n\r\n`
+    `GET ${target} HTTP/1.1\r\nUser-Agent: ${userAgent}\r\nAccept: */*\r\n` +
+    `Host: ${proxyHost ?? host}\r\nConnection: close\r\n\r\n`
   );
 }
 
-export function sendHttp(wire: string, t: SendTarget, userAgent: string): Promise<number> {
-  return sendStream(httpRequestFor(wire, t.host, userAgent), t, 5000);
+/** -P http, directly or through -H host[:port] (the SPA port when no port is given, as C). */
+export function sendHttp(
+  wire: string,
+  t: SendTarget,
+  userAgent: string,
+  proxy: string | null = null,
+): Promise<number> {
+  if (proxy === null) return sendStream(httpRequestFor(wire, t.host, userAgent), t, 5000);
+  const m = /^(\[[^\]]+\]|[^:]+)(?::([0-9]{1,5}))?$/.exec(proxy);
+  const proxyHost = (m?.[1] ?? proxy).replace(/^\[|\]$/g, "");
+  const port = m?.[2] !== undefined ? Number(m[2]) : t.port;
+  if (m === null || port < 1 || port > 65535)
+    throw new EnvironmentError(`-H: invalid proxy '${proxy}' (use host or host:port)`);
+  return sendStream(
+    httpRequestFor(wire, t.host, userAgent, proxyHost),
+    { ...t, host: proxyHost, port },
+    5000,
+  );
 }
