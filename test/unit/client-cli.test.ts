@@ -3,6 +3,7 @@
  * one-line errors that name the flag or file:line.
  */
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -154,16 +155,6 @@ describe("fwknop bad input: one line naming the flag or file:line, exit 1", () =
       /^fwknop: -M: Invalid encryption mode: pcbc/,
     ],
     [
-      "missing key",
-      ["-A", "tcp/22", "-a", "1.2.3.4", "-D", "x", "-T"],
-      /^fwknop: No encryption key: give --key-base64-rijndael/,
-    ],
-    [
-      "missing HMAC key",
-      ["-A", "tcp/22", ...base, "--use-hmac", "-T"],
-      /^fwknop: --use-hmac needs an HMAC key/,
-    ],
-    [
       "key too long",
       ["-A", "tcp/22", "-a", "1.2.3.4", "-D", "x", "--key-rijndael", "x".repeat(33), "-T"],
       /^fwknop: encryption key: Error 95 - Invalid key length/,
@@ -214,6 +205,33 @@ describe("fwknop bad input: one line naming the flag or file:line, exit 1", () =
       const lines = r.err.trimEnd().split("\n");
       assert.equal(lines.length, 1, r.err);
       assert.match(lines[0] ?? "", expected);
+    });
+  }
+
+  // Without a key anywhere the client asks on the terminal (client/getpasswd.c); run detached
+  // from any terminal with setsid, it must say in one line where a key can come from.
+  for (const [name, args] of [
+    ["missing key, no terminal", ["-A", "tcp/22", "-a", "1.2.3.4", "-D", "x", "-T"]],
+    ["missing HMAC key, no terminal", ["-A", "tcp/22", ...base, "--use-hmac", "-T"]],
+  ] as const) {
+    it(name, async () => {
+      const home = tempDir("fwknop-notty-");
+      const r = await new Promise<{ code: number; err: string }>((resolve) => {
+        execFile(
+          "setsid",
+          ["-w", process.execPath, join(__dirname, "..", "..", "bin", "fwknop"), ...args],
+          { env: { PATH: "/usr/bin:/bin", HOME: home } },
+          (e, _out, err) => {
+            resolve({ code: e === null ? 0 : typeof e.code === "number" ? e.code : 1, err });
+          },
+        );
+      });
+      assert.equal(r.code, 1);
+      assert.equal(r.err.trimEnd().split("\n").length, 1, r.err);
+      assert.match(
+        r.err.trimEnd(),
+        /^fwknop: No terminal to ask for the key on: give it with --key-base64-rijndael\/--key-base64-hmac, --stdin, --fd, -G, or in ~\/\.fwknoprc$/,
+      );
     });
   }
 
