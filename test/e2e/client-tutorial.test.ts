@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { tutorialAccessConf } from "../fixtures/tutorial.js";
 import { CLIENT_IP, REPO, SERVER_IP, createRig, waitFor, type Rig } from "./rig.js";
+import { CFwknopd } from "./c-fwknopd.js";
 import { TsFwknopd } from "./ts-fwknopd.js";
 
 describe("the tutorial's client flow", () => {
@@ -113,5 +114,48 @@ describe("the tutorial's client flow", () => {
       ),
     );
     assert.ok(await waitFor(() => rig.tcpConnect(SERVER_IP, 2222, 200), 3000, 20), d?.logs());
+  });
+});
+
+describe("the tutorial's client flow against the C fwknopd (iptables)", () => {
+  it("--key-gen --use-hmac --save-rc-stanza, the server configured from the stanza, fwknop -n opens the port", async () => {
+    const rig = await createRig({ servicePort: 1234, deny: "iptables" });
+    const home = mkdtempSync(join(tmpdir(), "tutorial-c-home-"));
+    const env = {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      HOME: home,
+      USER: "root",
+      LOGNAME: "root",
+    };
+    const fwknop = (args: string[]) =>
+      rig.run(rig.clientNs, [process.execPath, join(REPO, "bin", "fwknop"), ...args], { env });
+    let server: CFwknopd | null = null;
+    try {
+      const saved = await fwknop([
+        "-A",
+        "tcp/1234",
+        "-a",
+        CLIENT_IP,
+        "-D",
+        SERVER_IP,
+        "--key-gen",
+        "--use-hmac",
+        "--save-rc-stanza",
+      ]);
+      assert.equal(saved.code, 0, saved.stderr);
+      const rc = readFileSync(join(home, ".fwknoprc"), "latin1");
+      const key = /^KEY_BASE64\s+(\S+)$/m.exec(rc)?.[1] ?? "";
+      const hmacKey = /^HMAC_KEY_BASE64\s+(\S+)$/m.exec(rc)?.[1] ?? "";
+      server = new CFwknopd(rig, { access: tutorialAccessConf(key, hmacKey) });
+      await server.start();
+      assert.equal(await rig.tcpConnect(SERVER_IP, 1234), false);
+      const knock = await fwknop(["-n", SERVER_IP]);
+      assert.equal(knock.code, 0, knock.stderr);
+      assert.ok(await waitFor(() => rig.tcpConnect(SERVER_IP, 1234, 200), 5000, 20), server.logs());
+    } finally {
+      await server?.stop();
+      await rig.teardown();
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });
