@@ -17,6 +17,8 @@ export interface DaemonConfig {
   flushAtInit: boolean;
   flushAtExit: boolean;
   testMode: boolean;
+  /** Command messages and cycles: CMD_EXEC_TIMEOUT (unused by C; honoured here), SUDO_EXE. */
+  commands: { timeoutMs: number; sudoExe: string };
   /** -C: exit after this many packets (0 = no limit). */
   packetLimit: number;
   stanzas: PipelineStanza[];

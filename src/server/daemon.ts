@@ -14,8 +14,17 @@ import { listenTcp } from "./listen/tcp.js";
 import type { Datagram, Listener } from "./listen/types.js";
 import { listenUdp } from "./listen/udp.js";
 import type { Logger } from "./log.js";
-import { processSpa, type Granted } from "./pipeline.js";
-import { ReplayCache } from "./replay/replay-cache.js";
+import {
+  MAX_ARGS,
+  resolveRunAs,
+  runCommand,
+  splitArgs,
+  substitute,
+  type CycleVars,
+} from "./commands.js";
+import { PendingCycles } from "./pending-cycles.js";
+import { processSpa, type CommandDecision, type CycleDecision, type Granted } from "./pipeline.js";
+import { ReplayCache, type ReplayMeta } from "./replay/replay-cache.js";
 
 export interface DaemonDeps {
   nowSecs: () => number;
@@ -40,11 +49,16 @@ export class Daemon {
   private replay: ReplayCache | null = null;
   private packets = 0;
   private pruneTimer: NodeJS.Timeout | null = null;
+  private readonly cycles: PendingCycles;
 
   constructor(
     private cfg: DaemonConfig,
     private readonly deps: DaemonDeps,
-  ) {}
+  ) {
+    this.cycles = new PendingCycles(join(cfg.runDir, "cmd-cycle-pending.json"), deps.nowSecs, (p) =>
+      this.runArgv("CMD_CYCLE_CLOSE", p.stanza, p.user, p.argv),
+    );
+  }
 
   private log(line: string, level: Parameters<Logger["log"]>[0] = "info"): void {
     this.deps.logger.log(level, line);
@@ -90,6 +104,8 @@ export class Daemon {
     if (cfg.udp.enabled) this.listeners.push(await listenUdp(cfg.udp.port, cfg.ipv6, onPayload));
     if (cfg.tcp.enabled) this.listeners.push(await listenTcp(cfg.tcp.port, cfg.ipv6, onPayload));
     for (const l of this.listeners) this.log(`Listening: ${l.description}`);
+    const pending = this.cycles.load();
+    if (pending > 0) this.log(`Command cycles: ${pending} pending close command(s) rescheduled`);
     this.pruneTimer = setInterval(() => this.replay?.prune(), 60_000);
     this.pruneTimer.unref();
     this.writeStatus();
@@ -157,8 +173,10 @@ export class Daemon {
         this.replay.add(decision.digest, meta).catch((e: unknown) => {
           this.log(`Digest cache write failed: ${(e as Error).message}`, "err");
         });
-    } else {
+    } else if (decision.kind === "grant") {
       void this.grant(decision, meta);
+    } else {
+      void this.runDecision(decision, meta);
     }
     this.countPacket();
   }
@@ -180,6 +198,86 @@ export class Daemon {
         "err",
       );
     }
+  }
+
+  /** Command messages and cycles: the digest is on disk first, as for grants. */
+  private async runDecision(d: CommandDecision | CycleDecision, meta: ReplayMeta): Promise<void> {
+    try {
+      if (this.replay !== null) await this.replay.add(d.digest, meta);
+      if (d.kind === "command") {
+        await this.runText("SPA command", d.stanza, d.user, d.command, null);
+        return;
+      }
+      await this.runText("CMD_CYCLE_OPEN", d.stanza, d.user, d.open, d.vars);
+      if (d.close !== null) {
+        const argv = this.argvFor(d.stanza, d.close, d.vars);
+        if (argv !== null)
+          this.cycles.schedule({
+            at: this.deps.nowSecs() + d.closeAfter,
+            stanza: d.stanza,
+            user: d.user,
+            argv,
+          });
+      }
+    } catch (e) {
+      this.log(
+        `[${meta.srcIp}] (stanza #${d.stanza}) command failed: ${(e as Error).message}`,
+        "err",
+      );
+    }
+  }
+
+  /** Split, substitute, and wrap in sudo as the stanza says; null (logged) when it cannot be run. */
+  private argvFor(stanzaNo: number, text: string, vars: CycleVars | null): string[] | null {
+    const s = this.cfg.stanzas.find((x) => x.number === stanzaNo);
+    const split = splitArgs(text);
+    if (s === undefined || split === null) {
+      this.log(
+        `(stanza #${stanzaNo}) cannot run '${text}': unbalanced quotes or more than ${MAX_ARGS} arguments`,
+        "err",
+      );
+      return null;
+    }
+    const argv = vars === null ? split : substitute(split, vars);
+    if (!s.exec.sudo) return argv;
+    const who = [
+      ...(s.exec.sudoUser !== null ? ["-u", s.exec.sudoUser] : []),
+      ...(s.exec.sudoGroup !== null ? ["-g", s.exec.sudoGroup] : []),
+    ];
+    return [this.cfg.commands.sudoExe, ...who, ...argv];
+  }
+
+  private async runText(
+    what: string,
+    stanzaNo: number,
+    user: string,
+    text: string,
+    vars: CycleVars | null,
+  ): Promise<void> {
+    const argv = this.argvFor(stanzaNo, text, vars);
+    if (argv !== null) await this.runArgv(what, stanzaNo, user, argv);
+  }
+
+  private async runArgv(
+    what: string,
+    stanzaNo: number,
+    user: string,
+    argv: string[],
+  ): Promise<void> {
+    const s = this.cfg.stanzas.find((x) => x.number === stanzaNo);
+    const as = s === undefined || s.exec.sudo ? null : resolveRunAs(s.exec.user, s.exec.group);
+    if (typeof as === "string") {
+      this.log(
+        `(stanza #${stanzaNo}) ${what} not run: ${as === "unknown-user" ? "CMD_EXEC_USER" : "CMD_EXEC_GROUP"} does not exist`,
+        "err",
+      );
+      return;
+    }
+    const r = await runCommand(argv, { timeoutMs: this.cfg.commands.timeoutMs, runAs: as });
+    this.log(
+      `${what} for user '${user}' (stanza #${stanzaNo}): ${argv.join(" ")} -> ${r.timedOut ? `killed after ${this.cfg.commands.timeoutMs / 1000} s` : r.code !== null ? `exit status ${r.code}` : `signal ${r.signal ?? "?"}`}${r.stderr !== "" && r.code !== 0 ? ` (${r.stderr.trim()})` : ""}`,
+      r.code === 0 ? "info" : "warning",
+    );
   }
 
   private countPacket(): void {
@@ -222,6 +320,7 @@ export class Daemon {
     this.listeners = [];
     if (this.pruneTimer !== null) clearInterval(this.pruneTimer);
     this.grants?.stop();
+    this.cycles.stop();
     if (this.fw !== null) {
       if (this.cfg.flushAtExit) {
         await this.fw.flush();

@@ -73,6 +73,21 @@ function toPipeline(s: AccessStanza): PipelineStanza {
     requireSourceAddress: s.requireSourceAddress,
     enableCmdExec: s.enableCmdExec,
     natEnabled: false,
+    exec: {
+      sudo: s.enableCmdSudoExec,
+      sudoUser: s.cmdSudoExecUser,
+      sudoGroup: s.cmdSudoExecGroup,
+      user: s.cmdExecUser,
+      group: s.cmdExecGroup,
+    },
+    cycle:
+      s.cmdCycleOpen === null
+        ? null
+        : {
+            open: s.cmdCycleOpen,
+            close: s.cmdCycleDoClose ? s.cmdCycleClose : null,
+            timer: s.cmdCycleTimer,
+          },
   };
 }
 
@@ -81,11 +96,9 @@ function servable(s: AccessStanza, warnings: string[]): boolean {
   const why =
     s.mode === "asymmetric" || s.key === null
       ? "GPG stanzas are not supported yet"
-      : "CMD_CYCLE_OPEN" in s.cmd
-        ? "CMD_CYCLE_* is not supported yet"
-        : "FORCE_NAT" in s.nat || s.nat.FORWARD_ALL?.toUpperCase().startsWith("Y") === true
-          ? "FORCE_NAT/FORWARD_ALL (NAT) is not supported yet"
-          : null;
+      : "FORCE_NAT" in s.nat || s.nat.FORWARD_ALL?.toUpperCase().startsWith("Y") === true
+        ? "FORCE_NAT/FORWARD_ALL (NAT) is not supported yet"
+        : null;
   if (why !== null)
     warnings.push(`${s.file}:${s.line}: stanza for SOURCE '${s.source.text}' skipped: ${why}`);
   return why === null;
@@ -181,6 +194,10 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
     flushAtInit: conf.bool(fd ? "FLUSH_FIREWD_AT_INIT" : "FLUSH_IPT_AT_INIT"),
     flushAtExit: conf.bool(fd ? "FLUSH_FIREWD_AT_EXIT" : "FLUSH_IPT_AT_EXIT"),
     testMode: args.test,
+    commands: {
+      timeoutMs: (conf.isSet("CMD_EXEC_TIMEOUT") ? conf.int("CMD_EXEC_TIMEOUT") : 30) * 1000,
+      sudoExe: conf.str("SUDO_EXE") ?? "/usr/bin/sudo",
+    },
     packetLimit: args.packetLimit,
     stanzas: stanzas.map(toPipeline),
     makeFirewall,

@@ -23,6 +23,7 @@ import {
   type OpenedSpa,
   type SpaKeys,
 } from "../spa/index.js";
+import type { CycleVars } from "./commands.js";
 import type { Grant, GrantProto } from "./firewall/types.js";
 import { Refusal, type RefusalReason } from "./refusals.js";
 
@@ -56,6 +57,16 @@ export interface PipelineStanza {
   requireSourceAddress: boolean;
   enableCmdExec: boolean;
   natEnabled: boolean;
+  /** CMD_CYCLE_*: commands instead of firewall rules; close null for CMD_CYCLE_CLOSE NONE. */
+  cycle: { open: string; close: string | null; timer: number | null } | null;
+  /** ENABLE_CMD_SUDO_EXEC, CMD_SUDO_EXEC_USER/GROUP, CMD_EXEC_USER/GROUP. */
+  exec: {
+    sudo: boolean;
+    sudoUser: string | null;
+    sudoGroup: string | null;
+    user: string | null;
+    group: string | null;
+  };
 }
 
 export interface PipelineSettings {
@@ -93,7 +104,30 @@ export interface Refused {
   digest: string | null;
 }
 
-export type Decision = Granted | Refused;
+/** A type-0 command message to run (ENABLE_CMD_EXEC). */
+export interface CommandDecision {
+  kind: "command";
+  stanza: number;
+  user: string;
+  digest: string;
+  /** The text after the allow IP. */
+  command: string;
+  ruleIp: string;
+}
+
+/** A command cycle to start: open now, close after `closeAfter` seconds. */
+export interface CycleDecision {
+  kind: "cycle";
+  stanza: number;
+  user: string;
+  digest: string;
+  open: string;
+  close: string | null;
+  closeAfter: number;
+  vars: CycleVars;
+}
+
+export type Decision = Granted | Refused | CommandDecision | CycleDecision;
 
 export interface PipelineLog {
   (line: string): void;
@@ -223,7 +257,7 @@ export function processSpa(
     // From here on the packet is authentic: its digest is burnt even if policy refuses it (as C).
     const burn = settings.testMode ? null : digest;
     const r = checkPolicy(s, spa, inc, settings, nowSecs, tag, burn);
-    if (r.kind === "grant") return { ...r, digest };
+    if (r.kind !== "refuse") return { ...r, digest };
     last = r;
     log(r.message);
     if (r.reason === Refusal.BadAllowIp) return r; // C stops all stanza processing here
@@ -278,13 +312,46 @@ function checkPolicy(
       Refusal.NatNotEnabled,
       `SPA packet from ${inc.srcIp} requested NAT access, but is not enabled/supported`,
     );
-  if (spa.messageType === 0)
-    return no(
-      Refusal.CommandNotEnabled,
-      s.enableCmdExec
-        ? `SPA command messages are not supported yet (ENABLE_CMD_EXEC is set, but command execution comes later)`
-        : `SPA Command message are not allowed in the current configuration.`,
-    );
+  // server/incoming_spa.c: a cycle stanza runs its commands instead of firewall rules, before the
+  // port checks; a command message needs ENABLE_CMD_EXEC. Neither runs anything in -t.
+  if (s.cycle !== null && spa.messageType !== 0) {
+    const first = requestedPorts(spa.message)[0] ?? { proto: "tcp", port: 0 };
+    // C does not cap cycle timeouts at MAX_FW_TIMEOUT; we do, like any other grant.
+    const secs =
+      spa.clientTimeout > 0 ? Math.min(spa.clientTimeout, s.maxFwTimeout) : (s.cycle.timer ?? 0);
+    if (settings.testMode)
+      return no(Refusal.TestMode, "--test mode enabled, skipping command cycle.");
+    return {
+      kind: "cycle",
+      stanza: s.number,
+      user: spa.username,
+      digest: "",
+      open: s.cycle.open,
+      close: s.cycle.close,
+      closeAfter: secs,
+      vars: {
+        IP: ruleIp,
+        SRC: ruleIp,
+        PKT_SRC: inc.srcIp,
+        DST: inc.dstIp,
+        PORT: String(first.port),
+        PROTO: first.proto === "udp" ? "17" : "6",
+        TIMEOUT: String(spa.timestamp + secs),
+        CLIENT_TIMEOUT: String(secs),
+      },
+    };
+  }
+  if (spa.messageType === 0) {
+    if (!s.enableCmdExec)
+      return no(
+        Refusal.CommandNotEnabled,
+        "SPA Command message are not allowed in the current configuration.",
+      );
+    if (settings.testMode)
+      return no(Refusal.TestMode, "--test mode enabled, skipping command execution.");
+    const command = spa.message.slice(spa.message.indexOf(",") + 1);
+    return { kind: "command", stanza: s.number, user: spa.username, digest: "", command, ruleIp };
+  }
 
   const req = requestedPorts(spa.message);
   if (!portsAllowed(s, req))

@@ -42,6 +42,8 @@ function stanza(n: number, keys: SpaKeys, over: Partial<PipelineStanza> = {}): P
     requireSourceAddress: false,
     enableCmdExec: false,
     natEnabled: false,
+    cycle: null,
+    exec: { sudo: false, sudoUser: null, sudoGroup: null, user: null, group: null },
     ...over,
   };
 }

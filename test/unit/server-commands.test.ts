@@ -1,0 +1,49 @@
+/** Command splitting and substitution: no shell, values cannot add or split arguments. */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { splitArgs, substitute, type CycleVars } from "../../src/server/commands.js";
+
+const vars: CycleVars = {
+  IP: "198.18.0.2",
+  SRC: "198.18.0.2",
+  PKT_SRC: "198.18.0.2",
+  DST: "0.0.0.0",
+  PORT: "22",
+  PROTO: "6",
+  TIMEOUT: "1700000030",
+  CLIENT_TIMEOUT: "30",
+};
+
+describe("command splitting", () => {
+  it("splits on white space; quotes group without expansion", () => {
+    assert.deepEqual(splitArgs("/usr/bin/touch /tmp/a  /tmp/b"), [
+      "/usr/bin/touch",
+      "/tmp/a",
+      "/tmp/b",
+    ]);
+    assert.deepEqual(splitArgs(`/bin/sh -c 'echo "$HOME"; id'`), [
+      "/bin/sh",
+      "-c",
+      'echo "$HOME"; id',
+    ]);
+    assert.deepEqual(splitArgs("a\nb\tc"), ["a", "b", "c"]);
+    assert.deepEqual(splitArgs("echo ''"), ["echo", ""]);
+  });
+  it("refuses unbalanced quotes, nothing, and more than 30 arguments", () => {
+    assert.equal(splitArgs("echo 'oops"), null);
+    assert.equal(splitArgs("   "), null);
+    assert.equal(splitArgs(Array(31).fill("x").join(" ")), null);
+  });
+  it("substitutes inside each argument after splitting", () => {
+    assert.deepEqual(
+      substitute(["touch", "/tmp/open_$IP_$PROTO_$PORT_$CLIENT_TIMEOUT", "$TIMEOUT"], vars),
+      ["touch", "/tmp/open_198.18.0.2_6_22_30", "1700000030"],
+    );
+    const hostile = { ...vars, IP: "1.2.3.4 ; rm -rf /" };
+    assert.deepEqual(
+      substitute(["echo", "$IP"], hostile),
+      ["echo", "1.2.3.4 ; rm -rf /"],
+      "a value stays one argument",
+    );
+  });
+});
