@@ -95,7 +95,7 @@ function printStatus(cfg: LoadedConfig): number {
 }
 
 async function serve(args: ServerArgs, argv: readonly string[]): Promise<number> {
-  const foreground = args.foreground || args.test;
+  const foreground = args.foreground || args.test || args.pcapFile !== null;
   if (!foreground && !args.daemonChild) return daemonize(argv);
 
   const logger: Logger = createLogger({
@@ -156,11 +156,10 @@ async function serve(args: ServerArgs, argv: readonly string[]): Promise<number>
       `Starting fwknopd ${FWKNOP_TS_VERSION} (fwknop-ts), firewall: ${cfg.firewallType}, ${cfg.daemon.stanzas.length} access stanza(s)`,
     );
     await daemon.start();
-    if (!cfg.daemon.udp.enabled && !cfg.daemon.tcp.enabled)
-      logger.log(
-        "warning",
-        "No listener: pcap capture (PCAP_INTF) is not supported yet; set ENABLE_UDP_SERVER Y (or -U) or ENABLE_TCP_SERVER Y",
-      );
+    if (args.pcapFile !== null) {
+      await daemon.processPcapFile(args.pcapFile);
+      void shutdown("end of pcap file");
+    }
     if (process.send !== undefined) {
       process.send({ ready: true });
       process.disconnect();

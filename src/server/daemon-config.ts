@@ -7,6 +7,18 @@ export interface DaemonConfig {
   tcp: { enabled: boolean; port: number };
   http: { enabled: boolean; allowAnyUserAgent: boolean };
   ipv6: boolean;
+  /** pcap capture when neither the UDP nor the TCP server is on (C's default mode). */
+  pcap: {
+    enabled: boolean;
+    tcpdump: string;
+    intf: string;
+    filter: string;
+    promisc: boolean;
+    anyDirection: boolean;
+    snaplen: number;
+  };
+  /** --pcap-file: process this savefile, then exit. */
+  pcapFile: string | null;
   packetAging: boolean;
   maxPacketAge: number;
   /** ENABLE_DIGEST_PERSISTENCE: N turns replay detection off entirely, as in C. */

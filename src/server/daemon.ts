@@ -10,6 +10,7 @@ import type { DaemonConfig } from "./daemon-config.js";
 import type { FirewallBackend } from "./firewall/types.js";
 import { GrantTable } from "./grants.js";
 import { unwrapHttpSpa } from "./listen/http.js";
+import { listenPcap, readPcapFile } from "./listen/pcap.js";
 import { listenTcp } from "./listen/tcp.js";
 import type { Datagram, Listener } from "./listen/types.js";
 import { listenUdp } from "./listen/udp.js";
@@ -103,6 +104,8 @@ export class Daemon {
     };
     if (cfg.udp.enabled) this.listeners.push(await listenUdp(cfg.udp.port, cfg.ipv6, onPayload));
     if (cfg.tcp.enabled) this.listeners.push(await listenTcp(cfg.tcp.port, cfg.ipv6, onPayload));
+    if (cfg.pcap.enabled && cfg.pcapFile === null)
+      this.listeners.push(await listenPcap(cfg.pcap, onPayload));
     for (const l of this.listeners) this.log(`Listening: ${l.description}`);
     const pending = this.cycles.load();
     if (pending > 0) this.log(`Command cycles: ${pending} pending close command(s) rescheduled`);
@@ -155,7 +158,7 @@ export class Daemon {
       },
     );
     const meta = {
-      proto: d.transport === "udp" ? 17 : 6,
+      proto: d.transport === "udp" ? 17 : d.transport === "tcp" ? 6 : 1,
       srcIp: d.srcIp,
       srcPort: d.srcPort,
       dstIp: d.dstIp,
@@ -174,9 +177,9 @@ export class Daemon {
           this.log(`Digest cache write failed: ${(e as Error).message}`, "err");
         });
     } else if (decision.kind === "grant") {
-      void this.grant(decision, meta);
+      this.track(this.grant(decision, meta));
     } else {
-      void this.runDecision(decision, meta);
+      this.track(this.runDecision(decision, meta));
     }
     this.countPacket();
   }
@@ -278,6 +281,23 @@ export class Daemon {
       `${what} for user '${user}' (stanza #${stanzaNo}): ${argv.join(" ")} -> ${r.timedOut ? `killed after ${this.cfg.commands.timeoutMs / 1000} s` : r.code !== null ? `exit status ${r.code}` : `signal ${r.signal ?? "?"}`}${r.stderr !== "" && r.code !== 0 ? ` (${r.stderr.trim()})` : ""}`,
       r.code === 0 ? "info" : "warning",
     );
+  }
+
+  private readonly inFlight = new Set<Promise<void>>();
+
+  private track(p: Promise<void>): void {
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+  }
+
+  /** --pcap-file: hand every SPA payload of the file to the pipeline and wait until all are done. */
+  async processPcapFile(path: string): Promise<number> {
+    const n = readPcapFile(path, (d) => {
+      this.onPayload(d);
+    });
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    this.log(`Processed ${n} SPA-sized packet(s) from ${path}`);
+    return n;
   }
 
   private countPacket(): void {

@@ -181,6 +181,16 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
       allowAnyUserAgent: conf.bool("ALLOW_ANY_USER_AGENT"),
     },
     ipv6,
+    pcap: {
+      enabled: !conf.bool("ENABLE_UDP_SERVER") && !conf.bool("ENABLE_TCP_SERVER"),
+      tcpdump: "/usr/bin/tcpdump",
+      intf: conf.str("PCAP_INTF") ?? "eth0",
+      filter: conf.str("PCAP_FILTER") ?? "udp port 62201",
+      promisc: conf.bool("ENABLE_PCAP_PROMISC"),
+      anyDirection: args.pcapAnyDirection,
+      snaplen: conf.int("MAX_SNIFF_BYTES"),
+    },
+    pcapFile: args.pcapFile,
     // --pcap-file turns aging off unless it was set explicitly (C).
     packetAging:
       conf.isSet("ENABLE_SPA_PACKET_AGING") || args.pcapFile === null

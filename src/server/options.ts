@@ -19,6 +19,7 @@ export interface ServerArgs {
   pcapFilter: string | null;
   pcapFile: string | null;
   udpServer: boolean;
+  pcapAnyDirection: boolean;
   test: boolean;
   kill: boolean;
   restart: boolean;
@@ -60,6 +61,7 @@ export function defaultServerArgs(): ServerArgs {
     pcapFilter: null,
     pcapFile: null,
     udpServer: false,
+    pcapAnyDirection: false,
     test: false,
     kill: false,
     restart: false,
@@ -167,27 +169,27 @@ export const SERVER_OPTIONS: readonly ServerOption[] = [
     long: "interface",
     short: "i",
     arg: "required",
-    help: "PCAP_INTF (accepted; pcap capture comes later).",
+    help: "PCAP_INTF: the interface to capture on.",
     set: (a, v) => void (a.interface = v),
   },
   {
     long: "pcap-filter",
     short: "P",
     arg: "required",
-    help: "PCAP_FILTER (accepted; pcap capture comes later).",
+    help: "PCAP_FILTER: the capture filter.",
     set: (a, v) => void (a.pcapFilter = v),
   },
   {
     long: "pcap-file",
     arg: "required",
-    help: "Read packets from a pcap file (comes later).",
+    help: "Process the SPA packets in a pcap file, then exit.",
     set: (a, v) => void (a.pcapFile = v),
   },
   {
     long: "pcap-any-direction",
     arg: "none",
     help: "Accepted for compatibility.",
-    set: () => undefined,
+    set: (a) => void (a.pcapAnyDirection = true),
   },
   {
     long: "udp-server",

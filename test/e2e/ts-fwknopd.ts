@@ -66,7 +66,7 @@ export class TsFwknopd {
     p.stdout?.on("data", (d: Buffer) => (this.output += d.toString()));
     p.stderr?.on("data", (d: Buffer) => (this.output += d.toString()));
     const up = await waitFor(
-      () => /Listening: UDP server/.test(this.output) || p.exitCode !== null,
+      () => /Listening: (UDP server|pcap capture)/.test(this.output) || p.exitCode !== null,
       10_000,
     );
     if (!up || p.exitCode !== null) throw new Error(`fwknopd did not start:\n${this.output}`);

@@ -5,7 +5,7 @@ export interface Datagram {
   srcPort: number;
   dstIp: string;
   dstPort: number;
-  transport: "udp" | "tcp";
+  transport: "udp" | "tcp" | "icmp";
 }
 
 export type OnPayload = (d: Datagram) => void;
