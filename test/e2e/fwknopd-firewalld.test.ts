@@ -16,6 +16,7 @@ import { describe, it } from "node:test";
 import { startFirewalld } from "./firewalld.js";
 import { CLIENT_IP, SERVER_IP, createRig, waitFor } from "./rig.js";
 import { tutorialAccessConf, tutorialFwknopdConf } from "../fixtures/tutorial.js";
+import { knock } from "./knock.js";
 import { TsFwknopd } from "./ts-fwknopd.js";
 
 const b64 = (n: number): string => randomBytes(n).toString("base64");
@@ -56,11 +57,10 @@ describe(
         const [bin, ...args] = fw.wrap(["firewall-cmd", "--add-port=62201/udp"]);
         assert.equal((await runArgv([bin ?? "", ...args])).code, 0);
         await d.start();
-        const sent = await rig.run(
-          rig.clientNs,
+        await knock(
+          rig,
+          "c",
           [
-            "/usr/bin/fwknop",
-            "--no-save-args",
             "-A",
             "tcp/1234",
             "-a",
@@ -73,9 +73,8 @@ describe(
             hmacKey,
             "--use-hmac",
           ],
-          { env: { PATH: "/usr/bin:/bin", HOME: home, USER: "root", LOGNAME: "root" } },
+          home,
         );
-        assert.equal(sent.code, 0, sent.stderr);
         const t0 = Date.now();
         assert.ok(
           await waitFor(() => rig.tcpConnect(SERVER_IP, 1234, 200), 5000, 50),
@@ -127,11 +126,10 @@ describe(
         const [bin, ...args] = fw.wrap(["firewall-cmd", "--add-port=62201/udp"]);
         assert.equal((await runArgv([bin ?? "", ...args])).code, 0);
         await d.start();
-        const sent = await rig.run(
-          rig.clientNs,
+        await knock(
+          rig,
+          "c",
           [
-            "/usr/bin/fwknop",
-            "--no-save-args",
             "-A",
             "tcp/1234",
             "-a",
@@ -144,9 +142,8 @@ describe(
             hmacKey,
             "--use-hmac",
           ],
-          { env: { PATH: "/usr/bin:/bin", HOME: home, USER: "root", LOGNAME: "root" } },
+          home,
         );
-        assert.equal(sent.code, 0, sent.stderr);
         assert.ok(
           await waitFor(() => rig.tcpConnect(SERVER_IP, 1234, 200), 5000, 50),
           `not opened:\n${d.logs()}`,

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { CLIENT_IP, REPO, SERVER_IP, createRig, waitFor } from "./rig.js";
+import { knock } from "./knock.js";
 import { TsFwknopd } from "./ts-fwknopd.js";
 
 const b64 = (n: number): string => randomBytes(n).toString("base64");
@@ -37,11 +38,10 @@ describe(
         const socks = await rig.run(rig.serverNs, ["ss", "-Hlun"]);
         assert.doesNotMatch(socks.stdout, /:62201\b/, "nothing may listen on the SPA port");
         assert.equal(await rig.tcpConnect(SERVER_IP, 1234), false);
-        const r = await rig.run(
-          rig.clientNs,
+        await knock(
+          rig,
+          "c",
           [
-            "/usr/bin/fwknop",
-            "--no-save-args",
             "-A",
             "tcp/1234",
             "-a",
@@ -54,9 +54,8 @@ describe(
             hmacKey,
             "--use-hmac",
           ],
-          { env },
+          home,
         );
-        assert.equal(r.code, 0, r.stderr);
         assert.ok(await waitFor(() => rig.tcpConnect(SERVER_IP, 1234, 200), 5000, 20), d.logs());
       } finally {
         await d.stop();

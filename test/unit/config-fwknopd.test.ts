@@ -25,6 +25,7 @@ import {
 import { camelCase } from "../../src/config/fwknopd-settings.js";
 import { FWKNOPD_VARS } from "../../src/config/fwknopd-vars.js";
 import { ConfigError } from "../../src/errors.js";
+import { tutorialFwknopdConf } from "../fixtures/tutorial.js";
 
 const dir = mkdtempSync(join(tmpdir(), "config-fwknopd-"));
 after(() => {
@@ -56,24 +57,7 @@ function refuses(text: string, line: number, detail: RegExp): void {
 }
 
 // The user's tutorial, byte for byte (values end in ';').
-const TUTORIAL = `PCAP_INTF                   ens37;
-ENABLE_UDP_SERVER           Y;
-UDPSERV_PORT                62201;
-PCAP_FILTER                 udp port 62201;
-ENABLE_SPA_PACKET_AGING     Y;
-MAX_SPA_PACKET_AGE          60;
-ENABLE_SPA_OVER_HTTP        N;
-ENABLE_DESTINATION_RULE     N;
-FLUSH_FIREWD_AT_INIT        Y;
-FLUSH_FIREWD_AT_EXIT        Y;
-ENABLE_FIREWD_FORWARDING    Y;
-ENABLE_FIREWD_LOCAL_NAT     N;
-ENABLE_FIREWD_OUTPUT        N;
-FIREWD_INPUT_ACCESS         ACCEPT, filter, INPUT, 1, FWKNOP_INPUT, 1;
-FIREWD_FORWARD_ACCESS       ACCEPT, filter, FORWARD, 1, FWKNOP_FORWARD, 1;
-ENABLE_FIREWD_COMMENT_CHECK N;
-FIREWALL_EXE                /usr/bin/firewall-cmd;
-`;
+const TUTORIAL = tutorialFwknopdConf().replace("veth0", "ens37");
 
 describe('conf-lines: C\'s sscanf("%s %[^;\\n\\r]") reading', () => {
   it("skips comments and empty lines, keeps spaces inside values, stops at ';'", () => {
