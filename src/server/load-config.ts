@@ -72,7 +72,6 @@ function toPipeline(s: AccessStanza): PipelineStanza {
     requireUsername: s.requireUsername,
     requireSourceAddress: s.requireSourceAddress,
     enableCmdExec: s.enableCmdExec,
-    natEnabled: false,
     exec: {
       sudo: s.enableCmdSudoExec,
       sudoUser: s.cmdSudoExecUser,

@@ -56,7 +56,6 @@ export interface PipelineStanza {
   requireUsername: string | null;
   requireSourceAddress: boolean;
   enableCmdExec: boolean;
-  natEnabled: boolean;
   /** CMD_CYCLE_*: commands instead of firewall rules; close null for CMD_CYCLE_CLOSE NONE. */
   cycle: { open: string; close: string | null; timer: number | null } | null;
   /** ENABLE_CMD_SUDO_EXEC, CMD_SUDO_EXEC_USER/GROUP, CMD_EXEC_USER/GROUP. */

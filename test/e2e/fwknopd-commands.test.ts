@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { CLIENT_IP, REPO, SERVER_IP, createRig, waitFor, type Rig } from "./rig.js";
+import { knock } from "./knock.js";
 import { TsFwknopd } from "./ts-fwknopd.js";
 
 const b64 = (n: number): string => randomBytes(n).toString("base64");
@@ -18,18 +19,13 @@ describe("fwknopd command messages and command cycles", () => {
   let d: TsFwknopd;
   const out = mkdtempSync(join(tmpdir(), "cmd-out-"));
   const home = mkdtempSync(join(tmpdir(), "cmd-home-"));
-  const env = { PATH: "/usr/bin:/bin", HOME: home, USER: "root", LOGNAME: "root" };
   const [k1, h1, k2, h2] = [b64(32), b64(64), b64(32), b64(64)];
   const cmdKeys = ["--key-base64-rijndael", k1, "--key-base64-hmac", h1, "--use-hmac"];
   const cycleKeys = ["--key-base64-rijndael", k2, "--key-base64-hmac", h2, "--use-hmac"];
-  const ours = (args: string[]) =>
-    rig.run(
-      rig.clientNs,
-      [process.execPath, join(REPO, "bin", "fwknop"), "--no-save-args", "-D", SERVER_IP, ...args],
-      { env },
-    );
-  const theirs = (args: string[]) =>
-    rig.run(rig.clientNs, ["/usr/bin/fwknop", "--no-save-args", "-D", SERVER_IP, ...args], { env });
+  const ours = (args: string[]): Promise<void> =>
+    knock(rig, "ts", ["-D", SERVER_IP, ...args], home);
+  const theirs = (args: string[]): Promise<void> =>
+    knock(rig, "c", ["-D", SERVER_IP, ...args], home);
   const files = (): string[] => readdirSync(out).sort();
 
   before(async () => {
@@ -63,14 +59,7 @@ describe("fwknopd command messages and command cycles", () => {
   });
 
   it("runs a command message from the C client (-C)", async () => {
-    const r = await theirs([
-      "-a",
-      CLIENT_IP,
-      "-C",
-      `/usr/bin/touch ${out}/c-client-ran`,
-      ...cmdKeys,
-    ]);
-    assert.equal(r.code, 0, r.stderr);
+    await theirs(["-a", CLIENT_IP, "-C", `/usr/bin/touch ${out}/c-client-ran`, ...cmdKeys]);
     assert.ok(await waitFor(() => existsSync(join(out, "c-client-ran")), 3000), d.logs());
     assert.ok(
       await d.waitForLog(
@@ -87,8 +76,7 @@ describe("fwknopd command messages and command cycles", () => {
       `/bin/echo one\n/usr/bin/touch ${out}/pwned4`,
       `/bin/echo |/usr/bin/touch ${out}/pwned5 && /usr/bin/touch ${out}/pwned6`,
     ]) {
-      const r = await ours(["-a", CLIENT_IP, "-C", cmd, ...cmdKeys]);
-      assert.equal(r.code, 0, r.stderr);
+      await ours(["-a", CLIENT_IP, "-C", cmd, ...cmdKeys]);
     }
     assert.ok(
       await waitFor(
@@ -106,8 +94,7 @@ describe("fwknopd command messages and command cycles", () => {
   });
 
   it("runs a command cycle: open at once with the substitutions, close after CMD_CYCLE_TIMER", async () => {
-    const r = await ours(["-A", "tcp/1234", "-a", CLIENT_IP, "-U", "$(touch x)`id`", ...cycleKeys]);
-    assert.equal(r.code, 0, r.stderr);
+    await ours(["-A", "tcp/1234", "-a", CLIENT_IP, "-U", "$(touch x)`id`", ...cycleKeys]);
     assert.ok(
       await waitFor(() => files().includes("open_198.18.0.2_6_1234_2"), 3000),
       `${files().join(",")}\n${d.logs()}`,
@@ -121,8 +108,7 @@ describe("fwknopd command messages and command cycles", () => {
   });
 
   it("keeps a pending close across a restart", async () => {
-    const r = await ours(["-A", "tcp/2222", "-a", CLIENT_IP, "-f", "3", ...cycleKeys]);
-    assert.equal(r.code, 0, r.stderr);
+    await ours(["-A", "tcp/2222", "-a", CLIENT_IP, "-f", "3", ...cycleKeys]);
     assert.ok(await waitFor(() => files().includes("open_198.18.0.2_6_2222_3"), 3000), d.logs());
     await d.stop();
     assert.equal(files().includes("close_198.18.0.2_2222"), false);

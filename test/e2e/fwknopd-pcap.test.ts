@@ -8,8 +8,8 @@ import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { CLIENT_IP, REPO, SERVER_IP, createRig, waitFor } from "./rig.js";
-import { knock } from "./knock.js";
+import { CLIENT_IP, SERVER_IP, createRig, waitFor } from "./rig.js";
+import { keyArgs, knock } from "./knock.js";
 import { TsFwknopd } from "./ts-fwknopd.js";
 
 const b64 = (n: number): string => randomBytes(n).toString("base64");
@@ -17,7 +17,6 @@ const home = mkdtempSync(join(tmpdir(), "pcap-home-"));
 after(() => {
   rmSync(home, { recursive: true, force: true });
 });
-const env = { PATH: "/usr/bin:/bin", HOME: home, USER: "root", LOGNAME: "root" };
 
 describe(
   "fwknopd with pcap capture",
@@ -41,19 +40,7 @@ describe(
         await knock(
           rig,
           "c",
-          [
-            "-A",
-            "tcp/1234",
-            "-a",
-            CLIENT_IP,
-            "-D",
-            SERVER_IP,
-            "--key-base64-rijndael",
-            key,
-            "--key-base64-hmac",
-            hmacKey,
-            "--use-hmac",
-          ],
+          ["-A", "tcp/1234", "-a", CLIENT_IP, "-D", SERVER_IP, ...keyArgs(key, hmacKey)],
           home,
         );
         assert.ok(await waitFor(() => rig.tcpConnect(SERVER_IP, 1234, 200), 5000, 20), d.logs());
@@ -90,12 +77,10 @@ describe(
         let dumpErr = "";
         dump.stderr?.on("data", (c: Buffer) => (dumpErr += c.toString()));
         assert.ok(await waitFor(() => /listening on/.test(dumpErr), 5000), dumpErr);
-        const r = await rig.run(
-          rig.clientNs,
+        await knock(
+          rig,
+          "ts",
           [
-            process.execPath,
-            join(REPO, "bin", "fwknop"),
-            "--no-save-args",
             "-A",
             "tcp/1234",
             "-a",
@@ -107,9 +92,8 @@ describe(
             "--key-base64-hmac",
             hmacKey,
           ],
-          { env },
+          home,
         );
-        assert.equal(r.code, 0, r.stderr);
         assert.ok(
           await waitFor(() => existsSync(cap) && statSync(cap).size > 200, 3000),
           "nothing captured",

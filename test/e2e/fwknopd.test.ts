@@ -22,23 +22,11 @@ import {
   type Rig,
 } from "./rig.js";
 import { tutorialAccessConf, tutorialFwknopdConf } from "../fixtures/tutorial.js";
+import { knock } from "./knock.js";
 import { TsFwknopd } from "./ts-fwknopd.js";
 
 const home = mkdtempSync(join(tmpdir(), "fwknopd-e2e-home-"));
-const env = {
-  PATH: process.env.PATH ?? "/usr/bin:/bin",
-  HOME: home,
-  USER: "root",
-  LOGNAME: "root",
-};
 const b64 = (n: number): string => randomBytes(n).toString("base64");
-const ours = (args: string[]): string[] => [
-  process.execPath,
-  join(REPO, "bin", "fwknop"),
-  "--no-save-args",
-  ...args,
-];
-const theirs = (args: string[]): string[] => ["/usr/bin/fwknop", "--no-save-args", ...args];
 after(() => {
   rmSync(home, { recursive: true, force: true });
 });
@@ -71,9 +59,10 @@ describe(
           await rig.defaultDeny(b.deny, 1234);
           await d.start();
           assert.equal(await rig.tcpConnect(SERVER_IP, 1234), false, "closed before SPA");
-          const sent = await rig.run(
-            rig.clientNs,
-            theirs([
+          await knock(
+            rig,
+            "c",
+            [
               "-A",
               "tcp/1234",
               "-a",
@@ -85,10 +74,9 @@ describe(
               "--key-base64-hmac",
               hmacKey,
               "--use-hmac",
-            ]),
-            { env },
+            ],
+            home,
           );
-          assert.equal(sent.code, 0, sent.stderr);
           const t0 = Date.now();
           assert.ok(
             await waitFor(() => rig.tcpConnect(SERVER_IP, 1234, 200), 3000, 20),
@@ -137,11 +125,9 @@ describe("our client -> our fwknopd (nftables, own table protecting the port)", 
   const refused = async (args: string[], log: RegExp, from?: string): Promise<void> => {
     const before = d.logs().length;
     if (from === undefined) {
-      const r = await rig.run(rig.clientNs, ours(args), { env });
-      assert.equal(r.code, 0, r.stderr);
+      await knock(rig, "ts", args, home);
     } else {
-      const r = await rig.run(rig.clientNs, ours([...args, "-T", "-B", pkt]), { env });
-      assert.equal(r.code, 0, r.stderr);
+      await knock(rig, "ts", [...args, "-T", "-B", pkt], home);
       await rig.sendUdp(SERVER_IP, 62201, readFileSync(pkt, "latin1").trimEnd(), from);
     }
     assert.ok(
@@ -185,12 +171,12 @@ describe("our client -> our fwknopd (nftables, own table protecting the port)", 
 
   it("opens the port for the grant's lifetime; the same packet again is a replay", async () => {
     assert.equal(await rig.tcpConnect(SERVER_IP, 1234), false);
-    const made = await rig.run(
-      rig.clientNs,
-      ours(["-A", "tcp/1234", "-a", CLIENT_IP, "-U", "alice", ...base, "-T", "-B", pkt]),
-      { env },
+    await knock(
+      rig,
+      "ts",
+      ["-A", "tcp/1234", "-a", CLIENT_IP, "-U", "alice", ...base, "-T", "-B", pkt],
+      home,
     );
-    assert.equal(made.code, 0, made.stderr);
     const wire = readFileSync(pkt, "latin1").trimEnd();
     await rig.sendUdp(SERVER_IP, 62201, wire);
     assert.ok(await waitFor(() => rig.tcpConnect(SERVER_IP, 1234, 200), 3000, 20), d.logs());
@@ -273,9 +259,10 @@ describe("our client -> our fwknopd (nftables, own table protecting the port)", 
 
   it("grants an IPv6 client (-s over IPv6)", async () => {
     assert.equal(await rig.tcpConnect(SERVER_IP6, 1234), false);
-    const r = await rig.run(
-      rig.clientNs,
-      ours([
+    await knock(
+      rig,
+      "ts",
+      [
         "-A",
         "tcp/1234",
         "-s",
@@ -286,10 +273,9 @@ describe("our client -> our fwknopd (nftables, own table protecting the port)", 
         "--key-base64-hmac",
         hmacKey6,
         "--use-hmac",
-      ]),
-      { env },
+      ],
+      home,
     );
-    assert.equal(r.code, 0, r.stderr);
     assert.ok(await waitFor(() => rig.tcpConnect(SERVER_IP6, 1234, 200), 3000, 20), d.logs());
     assert.ok(
       await d.waitForLog(new RegExp(`from ${CLIENT_IP6} to tcp/1234 via nftables`)),
@@ -314,9 +300,10 @@ describe("kill -9 with grants open", { concurrency: true }, () => {
         await rig.startService(1234);
         await rig.defaultDeny(fw, 1234);
         await d.start();
-        const r = await rig.run(
-          rig.clientNs,
-          ours([
+        await knock(
+          rig,
+          "ts",
+          [
             "-A",
             "tcp/1234",
             "-a",
@@ -327,10 +314,9 @@ describe("kill -9 with grants open", { concurrency: true }, () => {
             key,
             "--key-base64-hmac",
             hmacKey,
-          ]),
-          { env },
+          ],
+          home,
         );
-        assert.equal(r.code, 0, r.stderr);
         assert.ok(await waitFor(() => rig.tcpConnect(SERVER_IP, 1234, 200), 3000, 20), d.logs());
         await d.stop("SIGKILL");
         assert.equal(

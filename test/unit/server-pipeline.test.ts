@@ -41,7 +41,6 @@ function stanza(n: number, keys: SpaKeys, over: Partial<PipelineStanza> = {}): P
     requireUsername: null,
     requireSourceAddress: false,
     enableCmdExec: false,
-    natEnabled: false,
     cycle: null,
     exec: { sudo: false, sudoUser: null, sudoGroup: null, user: null, group: null },
     ...over,
