@@ -1,5 +1,5 @@
 /** Everything the running daemon needs, resolved from fwknopd.conf, access.conf and the flags. */
-import type { FirewallBackend } from "./firewall/types.js";
+import type { FirewallBackend, NatSettings } from "./firewall/types.js";
 import type { PipelineStanza } from "./pipeline.js";
 
 export interface DaemonConfig {
@@ -29,6 +29,8 @@ export interface DaemonConfig {
   flushAtInit: boolean;
   flushAtExit: boolean;
   testMode: boolean;
+  /** NAT switches (ENABLE_IPT_* or ENABLE_FIREWD_*, SNAT_TRANSLATE_IP, ENABLE_NAT_DNS). */
+  nat: NatSettings;
   /** Command messages and cycles: CMD_EXEC_TIMEOUT (unused by C; honoured here), SUDO_EXE. */
   commands: { timeoutMs: number; sudoExe: string };
   /** -C: exit after this many packets (0 = no limit). */

@@ -4,10 +4,12 @@
  * replay digest is fsync'd before the grant) and on the firewall, and those waits never block
  * receiving.
  */
+import { lookup } from "node:dns/promises";
 import { writeFileSync, renameSync } from "node:fs";
+import { isIPv4 } from "node:net";
 import { join } from "node:path";
 import type { DaemonConfig } from "./daemon-config.js";
-import type { FirewallBackend } from "./firewall/types.js";
+import type { FirewallBackend, Grant } from "./firewall/types.js";
 import { GrantTable } from "./grants.js";
 import { unwrapHttpSpa } from "./listen/http.js";
 import { listenPcap, readPcapFile } from "./listen/pcap.js";
@@ -150,7 +152,12 @@ export class Daemon {
     const decision = processSpa(
       { data, srcIp: d.srcIp, srcPort: d.srcPort, dstIp: d.dstIp, dstPort: d.dstPort },
       cfg.stanzas,
-      { packetAging: cfg.packetAging, maxPacketAge: cfg.maxPacketAge, testMode: cfg.testMode },
+      {
+        packetAging: cfg.packetAging,
+        maxPacketAge: cfg.maxPacketAge,
+        testMode: cfg.testMode,
+        nat: cfg.nat,
+      },
       (digest) => this.replay?.has(digest) ?? false,
       now,
       (line) => {
@@ -189,10 +196,12 @@ export class Daemon {
       // On disk before the port opens: a crash cannot make the same packet valid again.
       if (this.replay !== null) await this.replay.add(g.digest, meta);
       if (this.grants === null) return;
-      await this.grants.add(g.grants);
-      for (const x of g.grants)
+      const grants = await this.resolveNat(g.grants, meta.srcIp);
+      if (grants === null) return;
+      await this.grants.add(grants);
+      for (const x of grants)
         this.log(
-          `Added access for user '${g.user}' (stanza #${g.stanza}) from ${x.address} to ${x.proto}/${x.port} via ${this.fw?.name ?? "?"}, expires at ${x.expiresAt} (${g.timeout} s)`,
+          `Added access for user '${g.user}' (stanza #${g.stanza}) from ${x.address} to ${x.proto}/${x.port}${describeNat(x)} via ${this.fw?.name ?? "?"}, expires at ${x.expiresAt} (${g.timeout} s)`,
         );
       this.writeStatus();
     } catch (e) {
@@ -201,6 +210,30 @@ export class Daemon {
         "err",
       );
     }
+  }
+
+  /**
+   * NAT fields may name a host (ENABLE_NAT_DNS): resolve it to IPv4 here, after authentication
+   * and off the receive path, as server/fw_util_iptables.c:process_spa_request does with
+   * ipv4_resolve. Null (logged) when it does not resolve.
+   */
+  private async resolveNat(grants: Grant[], srcIp: string): Promise<Grant[] | null> {
+    const out: Grant[] = [];
+    for (const g of grants) {
+      if (g.nat === undefined || isIPv4(g.nat.toAddress)) {
+        out.push(g);
+        continue;
+      }
+      try {
+        const { address } = await lookup(g.nat.toAddress, { family: 4 });
+        this.log(`[${srcIp}] Resolved NAT IP in SPA message: ${g.nat.toAddress} -> ${address}`);
+        out.push({ ...g, nat: { ...g.nat, toAddress: address } });
+      } catch {
+        this.log(`[${srcIp}] Unable to resolve Hostname in NAT SPA message: ${g.nat.toAddress}`);
+        return null;
+      }
+    }
+    return out;
   }
 
   /** Command messages and cycles: the digest is on disk first, as for grants. */
@@ -351,4 +384,18 @@ export class Daemon {
     await this.replay?.drain();
     this.replay?.close();
   }
+}
+
+/** " (DNAT to 10.0.0.5:22, SNAT)" for the grant log line; empty for plain access. */
+function describeNat(g: Grant): string {
+  const n = g.nat;
+  if (n === undefined) return "";
+  const parts = [
+    n.dnat
+      ? `${n.kind === "local" ? "local NAT" : "DNAT"} to ${n.toAddress}${n.forwardAll ? "" : `:${n.toPort}`}`
+      : `forward to ${n.toAddress}`,
+  ];
+  if (n.forwardAll) parts.push("all ports");
+  if (n.snat !== null) parts.push(n.snat === "masquerade" ? "MASQUERADE" : `SNAT to ${n.snat.to}`);
+  return ` (${parts.join(", ")})`;
 }

@@ -12,11 +12,12 @@ import {
   type ServerConfig,
 } from "../config/fwknopd-conf.js";
 import { FWKNOPD_VARS } from "../config/fwknopd-vars.js";
+import { ConfigError } from "../errors.js";
 import { runProgram } from "../exec.js";
 import type { DaemonConfig } from "./daemon-config.js";
 import { IptablesBackend } from "./firewall/iptables.js";
 import { NftablesBackend } from "./firewall/nftables.js";
-import type { FirewallBackend } from "./firewall/types.js";
+import type { FirewallBackend, NatSettings } from "./firewall/types.js";
 import type { ServerArgs } from "./options.js";
 import type { PipelineStanza } from "./pipeline.js";
 
@@ -79,6 +80,13 @@ function toPipeline(s: AccessStanza): PipelineStanza {
       user: s.cmdExecUser,
       group: s.cmdExecGroup,
     },
+    nat: {
+      forceNat: s.forceNat,
+      forceSnat: s.forceSnat,
+      forceMasquerade: s.forceMasquerade,
+      forwardAll: s.forwardAll,
+      disableDnat: s.disableDnat,
+    },
     cycle:
       s.cmdCycleOpen === null
         ? null
@@ -93,14 +101,39 @@ function toPipeline(s: AccessStanza): PipelineStanza {
 /** Stanzas for features of later issues are kept out, with a warning, rather than half-served. */
 function servable(s: AccessStanza, warnings: string[]): boolean {
   const why =
-    s.mode === "asymmetric" || s.key === null
-      ? "GPG stanzas are not supported yet"
-      : "FORCE_NAT" in s.nat || s.nat.FORWARD_ALL?.toUpperCase().startsWith("Y") === true
-        ? "FORCE_NAT/FORWARD_ALL (NAT) is not supported yet"
-        : null;
+    s.mode === "asymmetric" || s.key === null ? "GPG stanzas are not supported yet" : null;
   if (why !== null)
     warnings.push(`${s.file}:${s.line}: stanza for SOURCE '${s.source.text}' skipped: ${why}`);
   return why === null;
+}
+
+/**
+ * The NAT switches: ENABLE_FIREWD_* for firewalld, ENABLE_IPT_* for iptables and for nftables
+ * (fwknop has no nftables names; the iptables ones are what admins already have).
+ */
+function natSettings(conf: ServerConfig, firewalld: boolean): NatSettings {
+  const p = firewalld ? "FIREWD" : "IPT";
+  const snat = conf.bool(`ENABLE_${p}_SNAT`);
+  // parseFwknopdConf has already checked SNAT_TRANSLATE_IP is IPv4 when SNAT is on.
+  const translate = conf.str("SNAT_TRANSLATE_IP");
+  return {
+    forwarding: conf.bool(`ENABLE_${p}_FORWARDING`),
+    localNat: conf.bool(`ENABLE_${p}_LOCAL_NAT`),
+    snat,
+    snatTranslateIp: snat ? translate : null,
+    natDns: conf.bool("ENABLE_NAT_DNS"),
+  };
+}
+
+/** server/access.c: FORCE_NAT needs forwarding or local NAT switched on in fwknopd.conf. */
+function checkStanzaNat(s: AccessStanza, nat: NatSettings, firewalld: boolean): void {
+  if (s.forceNat === null || nat.forwarding || nat.localNat) return;
+  const p = firewalld ? "FIREWD" : "IPT";
+  throw new ConfigError(
+    s.file,
+    s.line,
+    `FORCE_NAT requires either ENABLE_${p}_FORWARDING or ENABLE_${p}_LOCAL_NAT in fwknopd.conf`,
+  );
 }
 
 export function loadConfig(args: ServerArgs): LoadedConfig {
@@ -133,6 +166,11 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
   const names = FWKNOPD_VARS.map((v) => v.name).filter((n) => conf.isSet(n));
   const fwType = chooseFirewall(conf, names);
   const fd = fwType === "firewalld";
+  const nat = natSettings(conf, fd);
+  for (const s of stanzas) checkStanzaNat(s, nat, fd);
+  const pfx = fd ? "FIREWD" : "IPT";
+  // C sets up the SNAT chains only with ENABLE_*_SNAT, yet FORCE_SNAT/FORCE_MASQUERADE use them.
+  const snatChains = nat.snat || stanzas.some((s) => s.forceSnat !== null || s.forceMasquerade);
   const exe = conf.str("FIREWALL_EXE") ?? DEFAULT_EXE[fwType];
   const ipv6 = conf.bool("ENABLE_IPV6");
   const runDir = conf.str("FWKNOP_RUN_DIR") ?? "/var/run/fwknop";
@@ -152,6 +190,8 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
           family: conf.str("NFT_FAMILY") ?? "inet",
           table: conf.str("NFT_TABLE") ?? "fwknopd",
           jumpChain: conf.str("NFT_JUMP_CHAIN"),
+          forwardJumpChain: conf.str("NFT_FORWARD_JUMP_CHAIN"),
+          nat: nat.forwarding || nat.localNat,
           protect,
           ipv6,
         },
@@ -164,7 +204,16 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
         kind: fwType,
         exe: [exe],
         ip6exe: fwType === "iptables" && ip6 !== exe && existsSync(ip6) ? [ip6] : null,
-        input: conf.chain(fd ? "FIREWD_INPUT_ACCESS" : "IPT_INPUT_ACCESS"),
+        input: conf.chain(`${pfx}_INPUT_ACCESS`),
+        nat:
+          nat.forwarding || nat.localNat
+            ? {
+                forward: conf.chain(`${pfx}_FORWARD_ACCESS`),
+                dnat: conf.chain(`${pfx}_DNAT_ACCESS`),
+                snat: snatChains ? conf.chain(`${pfx}_SNAT_ACCESS`) : null,
+                masquerade: snatChains ? conf.chain(`${pfx}_MASQUERADE_ACCESS`) : null,
+              }
+            : null,
         prepend: conf.bool("ENABLE_RULE_PREPEND"),
         ipv6,
       },
@@ -203,6 +252,7 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
     flushAtInit: conf.bool(fd ? "FLUSH_FIREWD_AT_INIT" : "FLUSH_IPT_AT_INIT"),
     flushAtExit: conf.bool(fd ? "FLUSH_FIREWD_AT_EXIT" : "FLUSH_IPT_AT_EXIT"),
     testMode: args.test,
+    nat,
     commands: {
       timeoutMs: (conf.isSet("CMD_EXEC_TIMEOUT") ? conf.int("CMD_EXEC_TIMEOUT") : 30) * 1000,
       sudoExe: conf.str("SUDO_EXE") ?? "/usr/bin/sudo",

@@ -24,7 +24,7 @@ import {
   type SpaKeys,
 } from "../spa/index.js";
 import type { CycleVars } from "./commands.js";
-import type { Grant, GrantProto } from "./firewall/types.js";
+import type { Grant, GrantNat, GrantProto, NatSettings } from "./firewall/types.js";
 import { Refusal, type RefusalReason } from "./refusals.js";
 
 /** fwknopd ignores payloads shorter than this (server/fwknopd_common.h:MIN_SPA_DATA_SIZE). */
@@ -66,12 +66,33 @@ export interface PipelineStanza {
     user: string | null;
     group: string | null;
   };
+  /** FORCE_NAT, FORCE_SNAT, FORCE_MASQUERADE, FORWARD_ALL, DISABLE_DNAT; absent: none. */
+  nat?: StanzaNat;
 }
+
+export interface StanzaNat {
+  forceNat: { ip: string; port: number } | null;
+  forceSnat: string | null;
+  forceMasquerade: boolean;
+  forwardAll: boolean;
+  disableDnat: boolean;
+}
+
+/** NAT switched off entirely (the fwknopd.conf defaults). */
+export const NO_NAT: NatSettings = {
+  forwarding: false,
+  localNat: false,
+  snat: false,
+  snatTranslateIp: null,
+  natDns: true,
+};
 
 export interface PipelineSettings {
   packetAging: boolean;
   maxPacketAge: number;
   testMode: boolean;
+  /** NAT switches from fwknopd.conf; absent means NAT is off. */
+  nat?: NatSettings;
 }
 
 export interface Incoming {
@@ -306,7 +327,10 @@ function checkPolicy(
       `Username in SPA data (${spa.username}) does not match required username: ${s.requireUsername}`,
     );
 
-  if (isNatType(spa.messageType))
+  // server/incoming_spa.c:check_nat_access_types
+  const natSettings = settings.nat ?? NO_NAT;
+  const local = spa.messageType === 5 || spa.messageType === 6;
+  if (isNatType(spa.messageType) && !(local ? natSettings.localNat : natSettings.forwarding))
     return no(
       Refusal.NatNotEnabled,
       `SPA packet from ${inc.srcIp} requested NAT access, but is not enabled/supported`,
@@ -363,6 +387,33 @@ function checkPolicy(
     return no(Refusal.TestMode, "--test mode enabled, skipping firewall manipulation.");
 
   const family = isIPv4(ruleIp) ? 4 : 6;
+  if (isNatType(spa.messageType) || (s.nat?.forceNat ?? null) !== null) {
+    const first = req[0] ?? { proto: "tcp", port: 0 };
+    if (family !== 4)
+      return no(Refusal.NatTarget, `NAT access needs an IPv4 client address, not ${ruleIp}`);
+    const nat = natFor(s, spa, natSettings, local);
+    if (typeof nat === "string") return no(Refusal.NatTarget, nat);
+    const grant: Grant = {
+      stanza: s.number,
+      user: spa.username,
+      address: ruleIp,
+      family,
+      proto: first.proto,
+      port: first.port,
+      expiresAt: nowSecs + timeout,
+      destination: null,
+      nat,
+    };
+    return {
+      kind: "grant",
+      stanza: s.number,
+      user: spa.username,
+      spa,
+      digest: "",
+      grants: [grant],
+      timeout,
+    };
+  }
   const grants: Grant[] = req.map((p) => ({
     stanza: s.number,
     user: spa.username,
@@ -374,4 +425,66 @@ function checkPolicy(
     destination: null,
   }));
   return { kind: "grant", stanza: s.number, user: spa.username, spa, digest: "", grants, timeout };
+}
+
+/**
+ * Where a NAT grant goes, as server/fw_util_iptables.c:process_spa_request, dnat_rule and
+ * snat_rule decide it: FORCE_NAT wins over the packet's NAT field; a host name needs
+ * ENABLE_NAT_DNS (it is resolved later, off the packet path); source NAT comes from FORCE_SNAT /
+ * FORCE_MASQUERADE or ENABLE_*_SNAT with SNAT_TRANSLATE_IP. Returns the refusal text on failure.
+ */
+function natFor(
+  s: PipelineStanza,
+  spa: OpenedSpa,
+  settings: NatSettings,
+  local: boolean,
+): GrantNat | string {
+  const sn = s.nat;
+  let host: string;
+  let port: number;
+  if (sn?.forceNat != null) {
+    host = sn.forceNat.ip;
+    port = sn.forceNat.port;
+  } else {
+    const field = spa.natAccess ?? "";
+    const comma = field.indexOf(",");
+    host = field.slice(0, comma);
+    const portText = field.slice(comma + 1);
+    if (comma < 0) return "Invalid NAT IP in SPA message";
+    if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) > 65535)
+      return "Invalid NAT port in SPA message";
+    port = Number(portText);
+    if (!isValidIpv4(host)) {
+      if (!settings.natDns)
+        return "Received Hostname in NAT SPA message, but hostname is disabled.";
+      if (!isValidHostname(host)) return "Invalid Hostname in NAT SPA message";
+    }
+  }
+  const forwardAll = sn?.forwardAll ?? false;
+  const forceSnat = sn?.forceSnat ?? null;
+  const forceMasq = sn?.forceMasquerade ?? false;
+  let snat: GrantNat["snat"] = null;
+  if (forceSnat !== null || forceMasq || settings.snat) {
+    if (forceSnat !== null) snat = { to: forceSnat };
+    else if (forceMasq && !forwardAll) snat = "masquerade";
+    else if (settings.snatTranslateIp !== null) snat = { to: settings.snatTranslateIp };
+    else snat = "masquerade";
+  }
+  return {
+    kind: local ? "local" : "forward",
+    toAddress: host,
+    toPort: port,
+    dnat: !(sn?.disableDnat ?? false),
+    forwardAll,
+    snat,
+  };
+}
+
+/** RFC 1123 host names: dot-separated labels of letters, digits and inner hyphens. */
+export function isValidHostname(h: string): boolean {
+  if (h.length === 0 || h.length > 253) return false;
+  return h
+    .replace(/\.$/, "")
+    .split(".")
+    .every((l) => /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(l));
 }

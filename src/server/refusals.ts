@@ -19,6 +19,7 @@ export const Refusal = {
   SourceRequired: "source_required",
   Username: "username",
   NatNotEnabled: "nat_not_enabled",
+  NatTarget: "nat_target",
   CommandNotEnabled: "command_not_enabled",
   PortDenied: "port_denied",
   TestMode: "test_mode",

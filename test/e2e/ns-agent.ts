@@ -6,6 +6,9 @@
  *   {"id":3,"op":"udpMany","host":"198.18.0.1","port":62201,"data":["<b64>",...],"repeat":10}
  *                                                                  -> {"id":3,"ok":true,"sent":N}
  *   {"id":4,"op":"listen","port":1234}                                       -> {"id":4,"ok":true}
+ *   {"id":5,"op":"connect",...,"read":true}           -> {"id":5,"ok":true,"data":"<first line>"}
+ * The service's banner names the peer it saw ("... peer=198.18.0.2"), so a NAT test can tell
+ * whether the source address was translated.
  * A first line {"id":0,"ok":true} says it is ready. It exits when its stdin closes (the test ended
  * or died), so it cannot outlive the test process.
  */
@@ -24,12 +27,18 @@ interface Request {
   repeat?: number;
   /** udp: send from this local address (a fresh socket bound to it). */
   from?: string;
+  /** connect: succeed only once the first line has arrived, and return it. */
+  read?: boolean;
 }
 
 /** Upper bound on datagrams per udpMany request, so a bad request cannot run forever. */
 const MAX_BATCH = 5_000_000;
 
-const reply = (id: number, ok: boolean, extra: { error?: string; sent?: number } = {}): void => {
+const reply = (
+  id: number,
+  ok: boolean,
+  extra: { error?: string; sent?: number; data?: string } = {},
+): void => {
   process.stdout.write(`${JSON.stringify({ id, ok, ...extra })}\n`);
 };
 const fail = (id: number, e: unknown): void => {
@@ -57,8 +66,20 @@ function tcpConnect(r: Request): void {
   const timer = setTimeout(() => {
     finish(false, "timeout");
   }, r.timeoutMs ?? 500);
+  let data = "";
   sock.once("connect", () => {
-    finish(true);
+    if (r.read !== true) finish(true);
+  });
+  sock.on("data", (chunk: Buffer) => {
+    data += chunk.toString("latin1");
+    const nl = data.indexOf("\n");
+    if (nl >= 0) {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      reply(r.id, true, { data: data.slice(0, nl).trim() });
+    }
   });
   sock.once("error", (e) => {
     finish(false, e.message);
@@ -117,7 +138,7 @@ function udpMany(r: Request): void {
 
 function listen(r: Request): void {
   const srv = createServer((c) => {
-    c.end("SSH-2.0-fwknop-ts-test\r\n");
+    c.end(`SSH-2.0-fwknop-ts-test peer=${(c.remoteAddress ?? "?").replace(/^::ffff:/, "")}\r\n`);
     c.on("error", () => undefined);
   });
   srv.once("error", (e) => {

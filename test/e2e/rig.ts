@@ -2,7 +2,9 @@
  * The end-to-end test rig (design.md "Tests"): two network namespaces, "server" and "client",
  * joined by a veth pair on 198.18.0.0/24 (and fd00:5fa::/64 inside them), a TCP service in the
  * server namespace, a selectable default-deny in front of it, and an agent in each namespace for
- * fast connects and datagrams. Every firewall change happens inside these namespaces. Teardown
+ * fast connects and datagrams; optionally a third, "inner" namespace behind the server for NAT
+ * (createRig({ inner: { servicePort: 22 } })). Every firewall change happens inside these
+ * namespaces. Teardown
  * kills what the rig started (by PID), deletes both namespaces and the rig's temporary
  * directories, also when a test fails or the test process is interrupted.
  *
@@ -26,6 +28,9 @@ export const SERVER_IP = "198.18.0.1";
 export const CLIENT_IP = "198.18.0.2";
 export const SERVER_IP6 = "fd00:5fa::1";
 export const CLIENT_IP6 = "fd00:5fa::2";
+/** The optional third namespace ("inner": a host behind the server acting as NAT gateway). */
+export const GATEWAY_INNER_IP = "198.18.1.1";
+export const INNER_IP = "198.18.1.2";
 export const REPO = join(__dirname, "..", "..");
 
 export interface RunResult {
@@ -43,12 +48,19 @@ export interface RigOptions {
   deny?: DefaultDeny;
   /** The UDP port the nftables default-deny leaves open for SPA; default 62201. */
   spaPort?: number;
+  /**
+   * A third namespace behind the server, on 198.18.1.0/24 (server 198.18.1.1, inner 198.18.1.2),
+   * with the banner service on this port; the server forwards. `innerRoute: false` leaves the
+   * inner host without a route back to the client, so only source NAT can reach it.
+   */
+  inner?: { servicePort: number; innerRoute?: boolean };
 }
 
 export interface AgentReply {
   ok: boolean;
   error?: string;
   sent?: number;
+  data?: string;
 }
 
 const live = new Set<Rig>();
@@ -143,10 +155,15 @@ export class Rig {
   readonly clientIp = CLIENT_IP;
   readonly serverIp6 = SERVER_IP6;
   readonly clientIp6 = CLIENT_IP6;
+  readonly innerIp = INNER_IP;
+  readonly gatewayInnerIp = GATEWAY_INNER_IP;
+  /** Set once addInner() has run. */
+  innerNs: string | null = null;
   private readonly procs = new Set<ChildProcess>();
   private readonly dirs = new Set<string>();
   private serverAgent: Agent | null = null;
   private clientAgent: Agent | null = null;
+  private innerAgent: Agent | null = null;
   private down = false;
 
   constructor() {
@@ -215,20 +232,7 @@ export class Rig {
       execFileSync("ip", args, { stdio: ["ignore", "pipe", "pipe"], timeout: 10_000 });
     ip(["netns", "add", this.serverNs]);
     ip(["netns", "add", this.clientNs]);
-    ip([
-      "link",
-      "add",
-      "veth0",
-      "netns",
-      this.serverNs,
-      "type",
-      "veth",
-      "peer",
-      "name",
-      "veth0",
-      "netns",
-      this.clientNs,
-    ]);
+    vethPair(this.serverNs, "veth0", this.clientNs);
     for (const [ns, v4, v6] of [
       [this.serverNs, SERVER_IP, SERVER_IP6],
       [this.clientNs, CLIENT_IP, CLIENT_IP6],
@@ -241,6 +245,25 @@ export class Rig {
     this.serverAgent = this.startAgent(this.serverNs);
     this.clientAgent = this.startAgent(this.clientNs);
     await Promise.all([this.serverAgent.ready, this.clientAgent.ready]);
+  }
+
+  /** The third namespace (see RigOptions.inner), its agent and its banner service. */
+  async addInner(servicePort: number, route = true): Promise<void> {
+    const ns = `${this.serverNs.slice(0, -2)}-i`;
+    execFileSync("ip", ["netns", "add", ns], { stdio: "ignore", timeout: 10_000 });
+    this.innerNs = ns;
+    vethPair(this.serverNs, "veth1", ns);
+    await this.must(this.serverNs, ["ip", "addr", "add", `${GATEWAY_INNER_IP}/24`, "dev", "veth1"]);
+    await this.must(this.serverNs, ["ip", "link", "set", "veth1", "up"]);
+    await this.must(this.serverNs, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    await this.must(ns, ["ip", "link", "set", "lo", "up"]);
+    await this.must(ns, ["ip", "addr", "add", `${INNER_IP}/24`, "dev", "veth0"]);
+    await this.must(ns, ["ip", "link", "set", "veth0", "up"]);
+    if (route) await this.must(ns, ["ip", "route", "add", "default", "via", GATEWAY_INNER_IP]);
+    this.innerAgent = this.startAgent(ns);
+    await this.innerAgent.ready;
+    const r = await this.innerAgent.ask({ op: "listen", port: servicePort });
+    if (!r.ok) throw new Error(`inner service on ${servicePort}: ${r.error ?? "?"}`);
   }
 
   private startAgent(ns: string): Agent {
@@ -305,6 +328,13 @@ export class Rig {
     return (await this.agent("client").ask(req, timeoutMs + AGENT_SLACK_MS)).ok;
   }
 
+  /** Connect from the client namespace and read the service's banner; null when it fails. */
+  async tcpBanner(host: string, port: number, timeoutMs = 800): Promise<string | null> {
+    const req = { op: "connect", host, port, timeoutMs, read: true };
+    const r = await this.agent("client").ask(req, timeoutMs + AGENT_SLACK_MS);
+    return r.ok ? (r.data ?? "") : null;
+  }
+
   /**
    * Send every payload `repeat` times from the client namespace through one socket (for benches);
    * resolves with the number of datagrams the kernel accepted.
@@ -367,7 +397,11 @@ export class Rig {
         // already gone
       }
     }
-    for (const ns of [this.clientNs, this.serverNs]) {
+    for (const ns of [
+      this.clientNs,
+      this.serverNs,
+      ...(this.innerNs !== null ? [this.innerNs] : []),
+    ]) {
       try {
         execFileSync("ip", ["netns", "del", ns], { stdio: "ignore", timeout: 10_000 });
       } catch {
@@ -377,6 +411,25 @@ export class Rig {
     for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true });
     this.dirs.clear();
   }
+}
+
+/** A veth pair from `aName` in namespace `a` to "veth0" in namespace `b`. */
+function vethPair(a: string, aName: string, b: string): void {
+  const argv = [
+    "link",
+    "add",
+    aName,
+    "netns",
+    a,
+    "type",
+    "veth",
+    "peer",
+    "name",
+    "veth0",
+    "netns",
+    b,
+  ];
+  execFileSync("ip", argv, { stdio: "ignore", timeout: 10_000 });
 }
 
 /** Two namespaces joined by veth, agents running; optionally the service and a default-deny. */
@@ -390,6 +443,8 @@ export async function createRig(opts: RigOptions = {}): Promise<Rig> {
     } else if (opts.deny !== undefined && opts.deny !== "none") {
       throw new Error("createRig: a default-deny needs servicePort");
     }
+    if (opts.inner !== undefined)
+      await rig.addInner(opts.inner.servicePort, opts.inner.innerRoute ?? true);
   } catch (e) {
     await rig.teardown();
     throw e;

@@ -67,7 +67,8 @@ export class TsFwknopd {
     p.stderr?.on("data", (d: Buffer) => (this.output += d.toString()));
     const up = await waitFor(
       () => /Listening: (UDP server|pcap capture)/.test(this.output) || p.exitCode !== null,
-      10_000,
+      // firewall-cmd calls take seconds on a loaded machine.
+      20_000,
     );
     if (!up || p.exitCode !== null) throw new Error(`fwknopd did not start:\n${this.output}`);
   }

@@ -11,6 +11,7 @@ import {
   replayDigest,
   type PipelineStanza,
   type Decision,
+  type StanzaNat,
 } from "../../src/server/pipeline.js";
 import { makeSpaPacket, type SpaFields, type SpaKeys } from "../../src/spa/index.js";
 
@@ -222,6 +223,119 @@ describe("server pipeline", () => {
         },
       ),
       { numRuns: 20_000 },
+    );
+  });
+});
+
+describe("server pipeline: NAT (server/fw_util_iptables.c:process_spa_request)", () => {
+  const on = {
+    nat: { forwarding: true, localNat: true, snat: false, snatTranslateIp: null, natDns: true },
+  };
+  const natOf = (d: Decision): unknown => {
+    assert.equal(d.kind, "grant", JSON.stringify(d));
+    assert.equal(d.grants.length, 1);
+    const g = d.grants[0];
+    return g === undefined ? null : { port: g.port, proto: g.proto, ...g.nat };
+  };
+  const forward = { kind: "forward", dnat: true, forwardAll: false, snat: null };
+  const nat = (f: Partial<SpaFields>, over = {}, s: Partial<PipelineStanza> = {}): Decision =>
+    run(
+      packet(keysA, { message: "198.18.0.2,tcp/2222,udp/53", ...f }),
+      [stanza(1, keysA, s)],
+      new Set(),
+      {
+        ...on,
+        ...over,
+      },
+    ).d;
+
+  it("type 2 DNATs the first requested port to the NAT field's host and port", () => {
+    assert.deepEqual(natOf(nat({ messageType: 2, natAccess: "10.0.0.5,22" })), {
+      port: 2222,
+      proto: "tcp",
+      toAddress: "10.0.0.5",
+      toPort: 22,
+      ...forward,
+    });
+  });
+
+  it("types 5/6 are local NAT; FORCE_NAT overrides the packet and applies to type 1", () => {
+    assert.equal(
+      (
+        natOf(nat({ messageType: 6, natAccess: "10.0.0.1,22", clientTimeout: 9 })) as {
+          kind: string;
+        }
+      ).kind,
+      "local",
+    );
+    const forced = {
+      forceNat: { ip: "10.9.9.9", port: 2200 },
+      forceSnat: null,
+      forceMasquerade: false,
+      forwardAll: false,
+      disableDnat: true,
+    };
+    assert.deepEqual(natOf(nat({}, {}, { nat: forced })), {
+      port: 2222,
+      proto: "tcp",
+      ...forward,
+      toAddress: "10.9.9.9",
+      toPort: 2200,
+      dnat: false,
+    });
+  });
+
+  it("chooses source NAT as snat_rule does", () => {
+    const base: StanzaNat = {
+      forceNat: { ip: "10.9.9.9", port: 22 },
+      forceSnat: null,
+      forceMasquerade: false,
+      forwardAll: false,
+      disableDnat: false,
+    };
+    const snatOf = (s: Partial<typeof base>, over = {}): unknown =>
+      (natOf(nat({}, over, { nat: { ...base, ...s } })) as { snat: unknown }).snat;
+    assert.equal(snatOf({}), null);
+    assert.deepEqual(snatOf({ forceSnat: "10.1.1.1" }), { to: "10.1.1.1" });
+    assert.equal(snatOf({ forceMasquerade: true }), "masquerade");
+    const global = { nat: { ...on.nat, snat: true, snatTranslateIp: "10.2.2.2" } };
+    assert.deepEqual(snatOf({}, global), { to: "10.2.2.2" });
+    assert.equal(snatOf({}, { nat: { ...on.nat, snat: true } }), "masquerade");
+  });
+
+  it("refuses NAT that fwknopd.conf does not enable, and bad or hostile NAT fields", () => {
+    const reason = (d: Decision): string => (d.kind === "refuse" ? d.reason : d.kind);
+    assert.equal(
+      reason(
+        nat(
+          { messageType: 2, natAccess: "10.0.0.5,22" },
+          { nat: { ...on.nat, forwarding: false } },
+        ),
+      ),
+      "nat_not_enabled",
+    );
+    assert.equal(
+      reason(
+        nat({ messageType: 5, natAccess: "10.0.0.5,22" }, { nat: { ...on.nat, localNat: false } }),
+      ),
+      "nat_not_enabled",
+    );
+    for (const host of ["a;id", "$(id)", "`id`", "a\nb", "x|y", "-j", "a..b", "-a.b"])
+      assert.equal(reason(nat({ messageType: 2, natAccess: `${host},22` })), "nat_target", host);
+    assert.equal(
+      reason(
+        nat(
+          { messageType: 2, natAccess: "inner.example,22" },
+          { nat: { ...on.nat, natDns: false } },
+        ),
+      ),
+      "nat_target",
+    );
+    // A valid host name passes (it is resolved later, by the daemon).
+    assert.equal(
+      (natOf(nat({ messageType: 2, natAccess: "inner.example,22" })) as { toAddress: string })
+        .toAddress,
+      "inner.example",
     );
   });
 });

@@ -8,6 +8,7 @@
  */
 import { CommandError, type Exec, type ExecResult } from "../../exec.js";
 import type { FirewallBackend, Grant } from "./types.js";
+import { splitArgs } from "../commands.js";
 
 /** IPT_INPUT_ACCESS and friends: "target, table, from_chain, jump_pos, to_chain, rule_pos". */
 export interface ChainSpec {
@@ -25,12 +26,28 @@ export interface IptablesOptions {
   /** argv prefix of ip6tables for IPv6 grants (iptables kind), or null for IPv4 only. */
   ip6exe: readonly string[] | null;
   input: ChainSpec;
+  /**
+   * NAT chains (server/fw_util_iptables.c:fw_config_init): FORWARD and DNAT when forwarding or
+   * local NAT is on; SNAT and MASQUERADE when source NAT can be asked for. Null: no NAT.
+   */
+  nat: {
+    forward: ChainSpec;
+    dnat: ChainSpec;
+    snat: ChainSpec | null;
+    masquerade: ChainSpec | null;
+  } | null;
   /** ENABLE_RULE_PREPEND: -I instead of -A. */
   prepend: boolean;
   ipv6: boolean;
 }
 
 const PROTO_NUM = { tcp: 6, udp: 17 } as const;
+
+/** One rule: the chain it goes in and its arguments after `-A <chain>`. */
+interface IptRule {
+  chain: ChainSpec;
+  args: string[];
+}
 const GONE =
   /does a matching rule exist|No chain\/target\/match by that name|Bad rule|NOT_ENABLED/i;
 
@@ -82,43 +99,137 @@ export class IptablesBackend implements FirewallBackend {
     return r.stdout;
   }
 
-  private ruleSpec(g: Grant): string[] {
-    const c = this.opts.input;
+  /** Every chain we manage: INPUT access first, then the NAT ones that are configured. */
+  private chains(): ChainSpec[] {
+    const n = this.opts.nat;
+    const out = [this.opts.input];
+    if (n !== null) {
+      out.push(n.forward, n.dnat);
+      if (n.snat !== null) out.push(n.snat);
+      if (n.masquerade !== null) out.push(n.masquerade);
+    }
+    return out;
+  }
+
+  /**
+   * The rules of one grant, with C's argument strings (fw_util_iptables.h IPT_*_RULE_ARGS) so
+   * either daemon can list and expire the other's: an INPUT accept for plain access; for NAT
+   * (process_spa_request, forward_access_rule, dnat_rule, snat_rule) an INPUT accept of the
+   * translated port (local NAT) or a FORWARD accept, the DNAT, and the SNAT/MASQUERADE.
+   */
+  private rulesFor(g: Grant): IptRule[] {
+    if (g.leftover !== undefined) {
+      const chain = this.chains().find(
+        (c) => c.table === g.leftover?.table && c.toChain === g.leftover.chain,
+      );
+      return chain === undefined ? [] : [{ chain, args: [...g.leftover.args] }];
+    }
     const any = g.family === 4 ? "0.0.0.0/0" : "::/0";
-    return [
-      "-p",
-      String(PROTO_NUM[g.proto]),
-      "-s",
-      g.address,
-      "-d",
-      g.destination ?? any,
-      "--dport",
-      String(g.port),
-    ].concat(["-m", "comment", "--comment", `_exp_${g.expiresAt}`, "-j", c.target]);
+    const dst = g.destination ?? any;
+    const exp = ["-m", "comment", "--comment", `_exp_${g.expiresAt}`];
+    const proto = ["-p", String(PROTO_NUM[g.proto])];
+    const input = (port: number): IptRule => ({
+      chain: this.opts.input,
+      args: [
+        ...proto,
+        "-s",
+        g.address,
+        "-d",
+        dst,
+        "--dport",
+        String(port),
+        ...exp,
+        "-j",
+        this.opts.input.target,
+      ],
+    });
+    const nat = g.nat;
+    const chains = this.opts.nat;
+    if (nat === undefined) return [input(g.port)];
+    if (chains === null) throw new Error("NAT grant but no NAT chains are configured");
+    const rules: IptRule[] = [];
+    const to = String(nat.toPort);
+    if (nat.kind === "local") rules.push(input(nat.toPort));
+    else {
+      const f = chains.forward;
+      rules.push({
+        chain: f,
+        args: nat.forwardAll
+          ? ["-s", g.address, ...exp, "-j", f.target]
+          : [...proto, "-s", g.address, "--dport", to, ...exp, "-j", f.target],
+      });
+    }
+    if (nat.dnat) {
+      const d = chains.dnat;
+      rules.push({
+        chain: d,
+        args: nat.forwardAll
+          ? ["-s", g.address, "-d", dst, ...exp, "-j", d.target, "--to-destination", nat.toAddress]
+          : [
+              ...proto,
+              "-s",
+              g.address,
+              "-d",
+              dst,
+              "--dport",
+              String(g.port),
+              ...exp,
+              "-j",
+              d.target,
+              "--to-destination",
+              `${nat.toAddress}:${to}`,
+            ],
+      });
+    }
+    if (nat.snat !== null) {
+      const masq = nat.snat === "masquerade";
+      const c = masq ? chains.masquerade : chains.snat;
+      if (c === null) throw new Error("source NAT asked for but its chain is not configured");
+      const target = masq ? [] : ["--to-source", typeof nat.snat === "object" ? nat.snat.to : ""];
+      rules.push({
+        chain: c,
+        args: nat.forwardAll
+          ? ["-s", g.address, ...exp, "-j", c.target, ...target]
+          : [
+              ...proto,
+              "-d",
+              nat.toAddress,
+              "--dport",
+              to,
+              ...exp,
+              "-j",
+              c.target,
+              ...(masq ? ["--to-ports", String(g.port)] : target),
+            ],
+      });
+    }
+    return rules;
   }
 
   async init(flush: boolean): Promise<void> {
-    const c = this.opts.input;
     for (const fam of this.families()) {
-      if (flush) await this.deleteChain(fam);
-      if ((await this.ipt(fam, ["-t", c.table, "-L", c.toChain, "-n"])).code !== 0)
-        await this.must(fam, ["-t", c.table, "-N", c.toChain]);
-      if ((await this.ipt(fam, ["-t", c.table, "-C", c.fromChain, "-j", c.toChain])).code !== 0)
-        await this.must(fam, [
-          "-t",
-          c.table,
-          "-I",
-          c.fromChain,
-          String(c.jumpPos),
-          "-j",
-          c.toChain,
-        ]);
+      for (const c of this.chains()) {
+        // NAT is IPv4 only (fwknop's NAT field is an IPv4 address or a host name).
+        if (fam === 6 && c !== this.opts.input) continue;
+        if (flush) await this.deleteChain(fam, c);
+        if ((await this.ipt(fam, ["-t", c.table, "-L", c.toChain, "-n"])).code !== 0)
+          await this.must(fam, ["-t", c.table, "-N", c.toChain]);
+        if ((await this.ipt(fam, ["-t", c.table, "-C", c.fromChain, "-j", c.toChain])).code !== 0)
+          await this.must(fam, [
+            "-t",
+            c.table,
+            "-I",
+            c.fromChain,
+            String(c.jumpPos),
+            "-j",
+            c.toChain,
+          ]);
+      }
     }
   }
 
   /** server/fw_util_iptables.c:delete_all_chains: jump rule(s), then flush and delete the chain. */
-  private async deleteChain(fam: 4 | 6): Promise<void> {
-    const c = this.opts.input;
+  private async deleteChain(fam: 4 | 6, c: ChainSpec): Promise<void> {
     for (let i = 0; i < 10; i++) {
       if ((await this.ipt(fam, ["-t", c.table, "-D", c.fromChain, "-j", c.toChain])).code !== 0)
         break;
@@ -128,7 +239,6 @@ export class IptablesBackend implements FirewallBackend {
   }
 
   async grant(grants: readonly Grant[]): Promise<void> {
-    const c = this.opts.input;
     const op = this.opts.prepend ? "-I" : "-A";
     for (const fam of [4, 6] as const) {
       const mine = grants.filter((g) => g.family === fam);
@@ -139,64 +249,85 @@ export class IptablesBackend implements FirewallBackend {
           1,
           "IPv6 grant requested but no ip6tables is configured",
         );
+      const rules = mine.flatMap((g) => this.rulesFor(g));
       if (this.opts.kind === "iptables") {
-        // One iptables-restore for the whole batch; --noflush keeps everything else.
+        // One iptables-restore for the whole batch, a section per table; --noflush keeps
+        // everything else.
         const exe = fam === 4 ? this.opts.exe : (this.opts.ip6exe ?? this.opts.exe);
         const restore = [...exe.slice(0, -1), `${exe[exe.length - 1] ?? "iptables"}-restore`];
-        const text = [
-          `*${c.table}`,
-          ...mine.map((g) => [op, c.toChain, ...this.ruleSpec(g)].join(" ")),
-          "COMMIT",
-          "",
-        ].join("\n");
+        const tables = [...new Set(rules.map((r) => r.chain.table))];
+        const text = tables
+          .flatMap((t) => [
+            `*${t}`,
+            ...rules
+              .filter((r) => r.chain.table === t)
+              .map((r) => [op, r.chain.toChain, ...r.args].join(" ")),
+            "COMMIT",
+          ])
+          .concat("")
+          .join("\n");
         const [bin, ...rest] = restore;
         const r = await this.exec(bin ?? "", [...rest, "-w", "--noflush"], { input: text });
         if (r.code !== 0) throw new CommandError([...restore, "-w", "--noflush"], r.code, r.stderr);
       } else {
-        for (const g of mine)
-          await this.must(fam, ["-t", c.table, op, c.toChain, ...this.ruleSpec(g)]);
+        for (const r of rules)
+          await this.must(fam, ["-t", r.chain.table, op, r.chain.toChain, ...r.args]);
       }
     }
   }
 
   async revoke(grants: readonly Grant[]): Promise<void> {
-    const c = this.opts.input;
     for (const g of grants) {
-      const r = await this.ipt(g.family, ["-t", c.table, "-D", c.toChain, ...this.ruleSpec(g)]);
-      if (r.code !== 0 && !GONE.test(r.stderr + r.stdout))
-        throw new CommandError([...this.opts.exe, "-D", c.toChain], r.code, r.stderr);
+      for (const rule of this.rulesFor(g)) {
+        const c = rule.chain;
+        const r = await this.ipt(g.family, ["-t", c.table, "-D", c.toChain, ...rule.args]);
+        if (r.code !== 0 && !GONE.test(r.stderr + r.stdout))
+          throw new CommandError([...this.opts.exe, "-D", c.toChain], r.code, r.stderr);
+      }
     }
   }
 
+  /**
+   * Grants found in our chains (ours or C fwknopd's, same format): INPUT rules become grants; NAT
+   * rules come back as leftovers, deleted as they are when they expire.
+   */
   async list(): Promise<Grant[]> {
-    const c = this.opts.input;
     const out: Grant[] = [];
     for (const fam of this.families()) {
-      const r = await this.ipt(fam, ["-t", c.table, "-S", c.toChain]);
-      if (r.code !== 0) continue;
-      for (const line of r.stdout.split("\n")) {
-        const g = parseRuleLine(line, fam);
-        if (g !== null) out.push(g);
+      for (const c of this.chains()) {
+        if (fam === 6 && c !== this.opts.input) continue;
+        const r = await this.ipt(fam, ["-t", c.table, "-S", c.toChain]);
+        if (r.code !== 0) continue;
+        for (const line of r.stdout.split("\n")) {
+          const g = c === this.opts.input ? parseRuleLine(line, fam) : parseLeftover(line, c, fam);
+          if (g !== null) out.push(g);
+        }
       }
     }
     return out;
   }
 
   async listText(all: boolean): Promise<string> {
-    const c = this.opts.input;
     let text = all ? "" : "Listing rules in fwknopd iptables chains...\n";
     for (const fam of this.families()) {
-      const args = all
-        ? ["-t", c.table, "-v", "-n", "-L", "--line-numbers"]
-        : ["-t", c.table, "-L", c.toChain, "--line-numbers", "-n"];
-      const r = await this.ipt(fam, args);
-      text += r.code === 0 ? `${r.stdout}\n` : `(${(r.stderr || r.stdout).trim()})\n`;
+      const tables = [...new Set(this.chains().map((c) => c.table))];
+      const lists = all
+        ? tables.map((t) => ["-t", t, "-v", "-n", "-L", "--line-numbers"])
+        : this.chains()
+            .filter((c) => fam === 4 || c === this.opts.input)
+            .map((c) => ["-t", c.table, "-L", c.toChain, "--line-numbers", "-n"]);
+      for (const args of lists) {
+        const r = await this.ipt(fam, args);
+        text += r.code === 0 ? `${r.stdout}\n` : `(${(r.stderr || r.stdout).trim()})\n`;
+      }
     }
     return text;
   }
 
   async flush(): Promise<void> {
-    for (const fam of this.families()) await this.deleteChain(fam);
+    for (const fam of this.families())
+      for (const c of this.chains())
+        if (fam === 4 || c === this.opts.input) await this.deleteChain(fam, c);
   }
 
   close(): Promise<void> {
@@ -221,5 +352,25 @@ export function parseRuleLine(line: string, family: 4 | 6): Grant | null {
     port: Number(port[1]),
     expiresAt: Number(exp[1]),
     destination: null,
+  };
+}
+
+/** A NAT-chain line of `iptables -S` (with an `_exp_` comment) as a leftover to expire. */
+export function parseLeftover(line: string, chain: ChainSpec, family: 4 | 6): Grant | null {
+  const exp = /--comment "?_exp_(\d+)"?/.exec(line);
+  const words = splitArgs(line);
+  if (exp === null || words === null || words[0] !== "-A" || words[1] !== chain.toChain)
+    return null;
+  const src = /-s (\S+)/.exec(line);
+  return {
+    stanza: 0,
+    user: "",
+    address: (src?.[1] ?? "").replace(/\/32$/, ""),
+    family,
+    proto: "tcp",
+    port: 0,
+    expiresAt: Number(exp[1]),
+    destination: null,
+    leftover: { table: chain.table, chain: chain.toChain, args: words.slice(2) },
   };
 }

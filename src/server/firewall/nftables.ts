@@ -7,6 +7,10 @@
  *  - NFT_JUMP_CHAIN "family table chain": for hosts whose own ruleset default-drops. An accept in
  *    another table is not final in nftables (design.md trap), so our sets live in the admin's
  *    table and one rule at the top of the admin's chain accepts granted flows.
+ * NAT (new; C does it with iptables only) is native too: maps keyed like the sets, with
+ * timeouts, looked up by a dnat rule in our own table's prerouting chain and by snat/masquerade
+ * rules in its postrouting chain; forwarded flows are accepted from a set in our forward chain,
+ * or, with NFT_FORWARD_JUMP_CHAIN, by one rule in the admin's forward chain.
  * Element changes go through a persistent `nft -i` channel; set-up and listings are one-shot.
  */
 import { CommandError, runChecked, type Exec } from "../../exec.js";
@@ -24,6 +28,56 @@ export interface NftOptions {
   /** proto/port pairs our own table protects (drops new connections unless granted). */
   protect: ReadonlyArray<{ proto: "tcp" | "udp"; port: number }>;
   ipv6: boolean;
+  /** NAT on (ENABLE_IPT_FORWARDING or ENABLE_IPT_LOCAL_NAT): maps and nat chains in our table. */
+  nat: boolean;
+  /** "family table chain" of the admin's forward chain for the forward accept, or null. */
+  forwardJumpChain: string | null;
+}
+
+/** Where a set and the rule that reads it live: our table, or a table and chain of the admin's. */
+interface Placement {
+  where: string;
+  prefix: string;
+  chain: string | null;
+}
+
+function placement(jump: string | null, own: string, name: string): Placement {
+  if (jump === null) return { where: own, prefix: "", chain: null };
+  const parts = jump.trim().split(/\s+/);
+  if (parts.length !== 3) throw new Error(`${name} must be "family table chain", got '${jump}'`);
+  return {
+    where: `${parts[0] ?? ""} ${parts[1] ?? ""}`,
+    prefix: "fwknopd_",
+    chain: parts[2] ?? null,
+  };
+}
+
+/** NAT sets and maps (IPv4 only, as fwknop's NAT): name and declaration. */
+const NAT_OBJECTS: ReadonlyArray<[string, string]> = [
+  [
+    "dnat4",
+    "map %s { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags timeout; }",
+  ],
+  ["dnatall4", "map %s { type ipv4_addr : ipv4_addr; flags timeout; }"],
+  ["masq4", "set %s { type ipv4_addr . ipv4_addr . inet_proto . inet_service; flags timeout; }"],
+  ["masqall4", "set %s { type ipv4_addr; flags timeout; }"],
+  [
+    "snat4",
+    "map %s { type ipv4_addr . ipv4_addr . inet_proto . inet_service : ipv4_addr; flags timeout; }",
+  ],
+  ["snatall4", "map %s { type ipv4_addr : ipv4_addr; flags timeout; }"],
+];
+const FWD_OBJECTS: ReadonlyArray<[string, string]> = [
+  ["fwd4", "set %s { type ipv4_addr . ipv4_addr . inet_proto . inet_service; flags timeout; }"],
+  ["fwdall4", "set %s { type ipv4_addr; flags timeout; }"],
+];
+
+/** One set element: the set it belongs in, its key, and for maps its value. */
+interface Element {
+  set: string;
+  key: string;
+  value: string | null;
+  expiresAt: number;
 }
 
 const RULE_COMMENT = "fwknopd-grants";
@@ -32,9 +86,12 @@ export class NftablesBackend implements FirewallBackend {
   readonly name = "nftables";
   readonly expiresItself = true;
   private readonly channel: NftChannel;
+  /** Our own table ("family name"). */
+  private readonly own: string;
   private readonly where: string;
   private readonly prefix: string;
   private readonly chain: string | null;
+  private readonly fwd: Placement;
   private readonly bin: string;
   private readonly pre: readonly string[];
 
@@ -42,23 +99,22 @@ export class NftablesBackend implements FirewallBackend {
     private readonly opts: NftOptions,
     private readonly exec: Exec,
   ) {
-    if (opts.jumpChain !== null) {
-      const parts = opts.jumpChain.trim().split(/\s+/);
-      if (parts.length !== 3)
-        throw new Error(`NFT_JUMP_CHAIN must be "family table chain", got '${opts.jumpChain}'`);
-      this.where = `${parts[0] ?? ""} ${parts[1] ?? ""}`;
-      this.chain = parts[2] ?? null;
-      this.prefix = "fwknopd_";
-    } else {
-      this.where = `${opts.family} ${opts.table}`;
-      this.chain = null;
-      this.prefix = "";
-    }
+    this.own = `${opts.family} ${opts.table}`;
+    const input = placement(opts.jumpChain, this.own, "NFT_JUMP_CHAIN");
+    this.where = input.where;
+    this.prefix = input.prefix;
+    this.chain = input.chain;
+    this.fwd = placement(opts.forwardJumpChain, this.own, "NFT_FORWARD_JUMP_CHAIN");
     const [bin, ...pre] = opts.nft;
     if (bin === undefined) throw new Error("internal: empty nft command");
     this.bin = bin;
     this.pre = pre;
     this.channel = new NftChannel(opts.nft, `flush set ${this.where} ${this.prefix}marker`);
+  }
+
+  /** True when our own table exists: own-table placement, or NAT (its maps and chains). */
+  private usesOwnTable(): boolean {
+    return this.chain === null || this.opts.nat;
   }
 
   private set(family: 4 | 6): string {
@@ -105,7 +161,7 @@ export class NftablesBackend implements FirewallBackend {
       await this.script(rules);
     } else {
       await this.script([...sets, ...flushSets]);
-      await this.removeOurRules();
+      await this.removeOurRules(this.where, this.chain);
       const rules = [
         ...(this.opts.ipv6
           ? [
@@ -116,24 +172,67 @@ export class NftablesBackend implements FirewallBackend {
       ];
       await this.script(rules);
     }
+    if (this.opts.nat) await this.initNat(flush);
+  }
+
+  /**
+   * NAT: maps and nat chains in our own table, and the forward accept in our forward chain or
+   * (NFT_FORWARD_JUMP_CHAIN) at the top of the admin's.
+   */
+  private async initNat(flush: boolean): Promise<void> {
+    const own = this.own;
+    const f = this.fwd;
+    const decl = (objs: ReadonlyArray<[string, string]>, where: string, prefix: string): string[] =>
+      objs.map(([n, d]) => `add ${d.replace("%s", `${where} ${prefix}${n}`)}`);
+    const flushes = (
+      objs: ReadonlyArray<[string, string]>,
+      where: string,
+      prefix: string,
+    ): string[] =>
+      flush ? objs.map(([n, d]) => `flush ${d.split(" ")[0] ?? "set"} ${where} ${prefix}${n}`) : [];
+    const fwdRules = (chain: string, comment: string): string[] => [
+      `add rule ${chain} ip saddr . ip daddr . meta l4proto . th dport @${f.prefix}fwd4 accept${comment}`,
+      `add rule ${chain} ip saddr @${f.prefix}fwdall4 accept${comment}`,
+    ];
+    const lines = [
+      `add table ${own}`,
+      ...decl(NAT_OBJECTS, own, ""),
+      ...flushes(NAT_OBJECTS, own, ""),
+      ...decl(FWD_OBJECTS, f.where, f.prefix),
+      ...flushes(FWD_OBJECTS, f.where, f.prefix),
+      `add chain ${own} nat_pre { type nat hook prerouting priority dstnat - 5; policy accept; }`,
+      `flush chain ${own} nat_pre`,
+      `add rule ${own} nat_pre meta l4proto { tcp, udp } dnat ip to ip saddr . meta l4proto . th dport map @dnat4`,
+      `add rule ${own} nat_pre dnat ip to ip saddr map @dnatall4`,
+      `add chain ${own} nat_post { type nat hook postrouting priority srcnat - 5; policy accept; }`,
+      `flush chain ${own} nat_post`,
+      `add rule ${own} nat_post meta l4proto { tcp, udp } ip saddr . ip daddr . meta l4proto . th dport @masq4 masquerade`,
+      `add rule ${own} nat_post meta l4proto { tcp, udp } snat ip to ip saddr . ip daddr . meta l4proto . th dport map @snat4`,
+      `add rule ${own} nat_post ip saddr @masqall4 masquerade`,
+      `add rule ${own} nat_post snat ip to ip saddr map @snatall4`,
+    ];
+    if (f.chain === null)
+      lines.push(
+        `add chain ${own} forward_access { type filter hook forward priority filter - 5; policy accept; }`,
+        `flush chain ${own} forward_access`,
+        ...fwdRules(`${own} forward_access`, ""),
+      );
+    await this.script(lines);
+    if (f.chain !== null) {
+      await this.removeOurRules(f.where, f.chain);
+      await this.script(
+        fwdRules(`${f.where} ${f.chain}`, ` comment "${RULE_COMMENT}"`)
+          .reverse()
+          .map((l) => l.replace(/^add rule/, "insert rule")),
+      );
+    }
   }
 
   /** Handles of our rules in the admin's chain (jump placement). */
-  private async ourRuleHandles(): Promise<number[]> {
-    const r = await this.exec(this.bin, [
-      ...this.pre,
-      "-a",
-      "list",
-      "chain",
-      ...this.where.split(" "),
-      this.chain ?? "",
-    ]);
-    if (r.code !== 0)
-      throw new CommandError(
-        [...this.opts.nft, "-a", "list", "chain", this.where, this.chain ?? ""],
-        r.code,
-        r.stderr,
-      );
+  private async ourRuleHandles(where: string, chain: string): Promise<number[]> {
+    const argv = [...this.pre, "-a", "list", "chain", ...where.split(" "), chain];
+    const r = await this.exec(this.bin, argv);
+    if (r.code !== 0) throw new CommandError([this.bin, ...argv], r.code, r.stderr);
     const out: number[] = [];
     for (const line of r.stdout.split("\n")) {
       const m = new RegExp(`comment "${RULE_COMMENT}" # handle (\\d+)`).exec(line);
@@ -142,44 +241,74 @@ export class NftablesBackend implements FirewallBackend {
     return out;
   }
 
-  private async removeOurRules(): Promise<void> {
-    const handles = await this.ourRuleHandles();
+  private async removeOurRules(where: string, chain: string | null): Promise<void> {
+    if (chain === null) return;
+    const handles = await this.ourRuleHandles(where, chain);
     if (handles.length > 0)
-      await this.script(
-        handles.map((h) => `delete rule ${this.where} ${this.chain ?? ""} handle ${h}`),
-      );
+      await this.script(handles.map((h) => `delete rule ${where} ${chain} handle ${h}`));
   }
 
-  private elements(grants: readonly Grant[], family: 4 | 6, nowSecs: number | null): string {
-    return grants
-      .filter((g) => g.family === family)
-      .map((g) => {
-        const key = `${g.address} . ${g.proto} . ${g.port}`;
-        return nowSecs === null ? key : `${key} timeout ${Math.max(1, g.expiresAt - nowSecs)}s`;
-      })
-      .join(", ");
+  /**
+   * The set elements of grants. Plain access: address . proto . port in allow4/6. NAT (mirroring
+   * server/fw_util_iptables.c:process_spa_request): local NAT accepts the translated port;
+   * forward NAT accepts the forwarded flow (fwd4, or fwdall4 with FORWARD_ALL); then the DNAT map
+   * entry and the source NAT entry. The SNAT/MASQUERADE entries match the client's address too,
+   * which C's iptables SNAT rule does not (it translates every source to that host and port).
+   */
+  private elementsOf(g: Grant): Element[] {
+    const set = (name: string): string => `${this.own} ${name}`;
+    const e = (s: string, key: string, value: string | null = null): Element => ({
+      set: s,
+      key,
+      value,
+      expiresAt: g.expiresAt,
+    });
+    const n = g.nat;
+    if (n === undefined) return [e(this.set(g.family), `${g.address} . ${g.proto} . ${g.port}`)];
+    const out: Element[] = [];
+    const flow = `${g.address} . ${n.toAddress} . ${g.proto} . ${n.toPort}`;
+    const fwd = `${this.fwd.where} ${this.fwd.prefix}`;
+    if (n.kind === "local") out.push(e(this.set(4), `${g.address} . ${g.proto} . ${n.toPort}`));
+    else if (n.forwardAll) out.push(e(`${fwd}fwdall4`, g.address));
+    else out.push(e(`${fwd}fwd4`, flow));
+    if (n.dnat) {
+      if (n.forwardAll) out.push(e(set("dnatall4"), g.address, n.toAddress));
+      else
+        out.push(
+          e(set("dnat4"), `${g.address} . ${g.proto} . ${g.port}`, `${n.toAddress} . ${n.toPort}`),
+        );
+    }
+    if (n.snat === "masquerade")
+      out.push(e(set(n.forwardAll ? "masqall4" : "masq4"), n.forwardAll ? g.address : flow));
+    else if (n.snat !== null)
+      out.push(
+        e(set(n.forwardAll ? "snatall4" : "snat4"), n.forwardAll ? g.address : flow, n.snat.to),
+      );
+    return out;
   }
 
   async grant(grants: readonly Grant[], nowSecs: number): Promise<void> {
-    const jobs: Array<Promise<void>> = [];
-    for (const fam of [4, 6] as const) {
-      const elems = this.elements(grants, fam, nowSecs);
-      if (elems !== "") jobs.push(this.channel.run(`add element ${this.set(fam)} { ${elems} }`));
+    const bySet = new Map<string, string[]>();
+    for (const x of grants.flatMap((g) => this.elementsOf(g))) {
+      const t = `${x.key} timeout ${Math.max(1, x.expiresAt - nowSecs)}s`;
+      const list = bySet.get(x.set) ?? [];
+      list.push(x.value === null ? t : `${t} : ${x.value}`);
+      bySet.set(x.set, list);
     }
-    await Promise.all(jobs);
+    await Promise.all(
+      [...bySet].map(([set, elems]) =>
+        this.channel.run(`add element ${set} { ${elems.join(", ")} }`),
+      ),
+    );
   }
 
   async revoke(grants: readonly Grant[]): Promise<void> {
-    for (const fam of [4, 6] as const) {
-      // One element at a time: a batch fails whole if any element has already timed out.
-      for (const g of grants.filter((x) => x.family === fam)) {
-        try {
-          await this.channel.run(
-            `delete element ${this.set(fam)} { ${this.elements([g], fam, null)} }`,
-          );
-        } catch (e) {
-          if (!(e instanceof CommandError && /No such file or directory/.test(e.stderr))) throw e;
-        }
+    // One element at a time: a batch fails whole if any element has already timed out.
+    for (const x of grants.flatMap((g) => this.elementsOf(g))) {
+      try {
+        await this.channel.run(`delete element ${x.set} { ${x.key} }`);
+      } catch (e) {
+        if (!(e instanceof CommandError && /No such file or directory/.test(e.stderr))) throw e;
       }
     }
   }
@@ -218,6 +347,10 @@ export class NftablesBackend implements FirewallBackend {
         : ["list", "set", ...this.set(4).split(" ")];
     const r = await this.exec(this.bin, [...this.pre, ...args]);
     let text = r.code === 0 ? r.stdout : `(${r.stderr.trim()})\n`;
+    if (this.chain !== null && this.opts.nat) {
+      const rn = await this.exec(this.bin, [...this.pre, "list", "table", ...this.own.split(" ")]);
+      if (rn.code === 0) text += rn.stdout;
+    }
     if (!all && this.chain !== null) {
       const r6 = await this.exec(this.bin, [...this.pre, "list", "set", ...this.set(6).split(" ")]);
       if (r6.code === 0) text += r6.stdout;
@@ -226,24 +359,26 @@ export class NftablesBackend implements FirewallBackend {
   }
 
   async flush(): Promise<void> {
-    if (this.chain === null) {
-      const r = await this.exec(this.bin, [
-        ...this.pre,
-        "delete",
-        "table",
-        ...this.where.split(" "),
-      ]);
+    if (this.usesOwnTable()) {
+      const r = await this.exec(this.bin, [...this.pre, "delete", "table", ...this.own.split(" ")]);
       if (r.code !== 0 && !/No such file or directory/.test(r.stderr))
-        throw new CommandError([...this.opts.nft, "delete", "table", this.where], r.code, r.stderr);
-      return;
+        throw new CommandError([...this.opts.nft, "delete", "table", this.own], r.code, r.stderr);
     }
-    await this.removeOurRules();
-    const p = this.prefix;
-    await this.script([
-      `delete set ${this.where} ${p}allow4`,
-      `delete set ${this.where} ${p}allow6`,
-      `delete set ${this.where} ${p}marker`,
-    ]).catch(() => undefined);
+    if (this.chain !== null) {
+      await this.removeOurRules(this.where, this.chain);
+      const p = this.prefix;
+      await this.script([
+        `delete set ${this.where} ${p}allow4`,
+        `delete set ${this.where} ${p}allow6`,
+        `delete set ${this.where} ${p}marker`,
+      ]).catch(() => undefined);
+    }
+    if (this.opts.nat && this.fwd.chain !== null) {
+      await this.removeOurRules(this.fwd.where, this.fwd.chain);
+      await this.script(
+        FWD_OBJECTS.map(([n]) => `delete set ${this.fwd.where} ${this.fwd.prefix}${n}`),
+      ).catch(() => undefined);
+    }
   }
 
   close(): Promise<void> {

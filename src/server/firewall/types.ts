@@ -17,10 +17,56 @@ export interface Grant {
   expiresAt: number;
   /** Packet destination, for ENABLE_DESTINATION_RULE; null means any. */
   destination: string | null;
+  /** NAT access (message types 2/4/5/6 or FORCE_NAT); absent for plain access. */
+  nat?: GrantNat;
+  /**
+   * A rule found in the firewall at start that maps to no plain grant (a NAT rule left by an
+   * earlier run, ours or C fwknopd's): revoking deletes exactly this rule. Backend-specific.
+   */
+  leftover?: { table: string; chain: string; args: readonly string[] };
 }
 
-export const grantKey = (g: Pick<Grant, "address" | "proto" | "port">): string =>
-  `${g.address} ${g.proto}/${g.port}`;
+/**
+ * NAT access as fwknop does it (server/fw_util_iptables.c:process_spa_request): the grant's
+ * proto/port is the port the client connects to on this host (the first one requested);
+ * connections there are translated to `toAddress:toPort`.
+ */
+export interface GrantNat {
+  /** "forward": to another host, forwarded; "local": to a port of this host (types 5/6). */
+  kind: "forward" | "local";
+  /** IPv4 address (host names are resolved before a grant is made). */
+  toAddress: string;
+  toPort: number;
+  /** False with DISABLE_DNAT: forward (and SNAT) rules only. */
+  dnat: boolean;
+  /** FORWARD_ALL: every protocol and port from the client, translated to `toAddress`. */
+  forwardAll: boolean;
+  /** Source NAT on the way to the internal host: a fixed address, masquerade, or none. */
+  snat: { to: string } | "masquerade" | null;
+}
+
+export const grantKey = (
+  g: Pick<Grant, "address" | "proto" | "port" | "nat" | "leftover">,
+): string =>
+  g.leftover !== undefined
+    ? `leftover ${g.leftover.table} ${g.leftover.chain} ${g.leftover.args.join(" ")}`
+    : g.nat !== undefined
+      ? `${g.address} ${g.proto}/${g.port} nat ${g.nat.toAddress}:${g.nat.toPort}`
+      : `${g.address} ${g.proto}/${g.port}`;
+
+/** The fwknopd.conf switches that enable NAT (ENABLE_IPT_* or ENABLE_FIREWD_*). */
+export interface NatSettings {
+  /** ENABLE_*_FORWARDING: types 2/4 and FORCE_NAT to other hosts. */
+  forwarding: boolean;
+  /** ENABLE_*_LOCAL_NAT: types 5/6. */
+  localNat: boolean;
+  /** ENABLE_*_SNAT: source NAT on forwarded connections. */
+  snat: boolean;
+  /** SNAT_TRANSLATE_IP: the SNAT address; masquerade when null. */
+  snatTranslateIp: string | null;
+  /** ENABLE_NAT_DNS: host names allowed in the NAT field. */
+  natDns: boolean;
+}
 
 export interface FirewallBackend {
   readonly name: "nftables" | "iptables" | "firewalld";

@@ -1,0 +1,140 @@
+/**
+ * The iptables backend's commands with a recording fake exec: NAT rules carry C fwknopd's
+ * argument strings (server/fw_util_iptables.h IPT_*_RULE_ARGS) so either daemon can list and
+ * expire the other's. (The nftables backend is exercised for real in test/e2e/fwknopd-nat.)
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { Exec } from "../../src/exec.js";
+import {
+  IptablesBackend,
+  parseLeftover,
+  type ChainSpec,
+} from "../../src/server/firewall/iptables.js";
+import type { Grant, GrantNat } from "../../src/server/firewall/types.js";
+
+const chain = (target: string, table: string, from: string, to: string): ChainSpec => ({
+  target,
+  table,
+  fromChain: from,
+  jumpPos: 1,
+  toChain: to,
+});
+
+function recorder(): { exec: Exec; calls: Array<{ argv: string[]; input: string | undefined }> } {
+  const calls: Array<{ argv: string[]; input: string | undefined }> = [];
+  const exec: Exec = (bin, args, opts) => {
+    calls.push({ argv: [bin, ...args], input: opts?.input });
+    return Promise.resolve({ code: 0, stdout: "", stderr: "" });
+  };
+  return { exec, calls };
+}
+
+const grant = (nat: GrantNat): Grant => ({
+  stanza: 1,
+  user: "root",
+  address: "198.18.0.2",
+  family: 4,
+  proto: "tcp",
+  port: 2222,
+  expiresAt: 1800000030,
+  destination: null,
+  nat,
+});
+
+describe("iptables backend: NAT rules as C writes them", () => {
+  const { exec, calls } = recorder();
+  const fw = new IptablesBackend(
+    {
+      kind: "iptables",
+      exe: ["/usr/sbin/iptables"],
+      ip6exe: null,
+      input: chain("ACCEPT", "filter", "INPUT", "FWKNOP_INPUT"),
+      nat: {
+        forward: chain("ACCEPT", "filter", "FORWARD", "FWKNOP_FORWARD"),
+        dnat: chain("DNAT", "nat", "PREROUTING", "FWKNOP_PREROUTING"),
+        snat: chain("SNAT", "nat", "POSTROUTING", "FWKNOP_POSTROUTING"),
+        masquerade: chain("MASQUERADE", "nat", "POSTROUTING", "FWKNOP_MASQUERADE"),
+      },
+      prepend: false,
+      ipv6: false,
+    },
+    exec,
+  );
+  const nat: GrantNat = {
+    kind: "forward",
+    toAddress: "198.18.1.2",
+    toPort: 22,
+    dnat: true,
+    forwardAll: false,
+    snat: { to: "198.18.1.1" },
+  };
+  const exp = "-m comment --comment _exp_1800000030";
+
+  it("forward NAT: FORWARD accept, DNAT and SNAT in one iptables-restore", async () => {
+    calls.length = 0;
+    await fw.grant([grant(nat)]);
+    assert.equal(calls.length, 1);
+    const [call] = calls;
+    assert.ok(call !== undefined);
+    assert.deepEqual(call.argv, ["/usr/sbin/iptables-restore", "-w", "--noflush"]);
+    assert.equal(
+      call.input,
+      [
+        "*filter",
+        `-A FWKNOP_FORWARD -p 6 -s 198.18.0.2 --dport 22 ${exp} -j ACCEPT`,
+        "COMMIT",
+        "*nat",
+        `-A FWKNOP_PREROUTING -p 6 -s 198.18.0.2 -d 0.0.0.0/0 --dport 2222 ${exp} -j DNAT --to-destination 198.18.1.2:22`,
+        `-A FWKNOP_POSTROUTING -p 6 -d 198.18.1.2 --dport 22 ${exp} -j SNAT --to-source 198.18.1.1`,
+        "COMMIT",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("local NAT accepts the translated port in INPUT; FORWARD_ALL and MASQUERADE drop the ports", async () => {
+    calls.length = 0;
+    await fw.grant([grant({ ...nat, kind: "local", snat: null, toAddress: "198.18.0.1" })]);
+    await fw.grant([grant({ ...nat, forwardAll: true, snat: "masquerade" })]);
+    assert.deepEqual(
+      calls.map((c) => c.input?.split("\n").filter((l) => l.startsWith("-A"))),
+      [
+        [
+          `-A FWKNOP_INPUT -p 6 -s 198.18.0.2 -d 0.0.0.0/0 --dport 22 ${exp} -j ACCEPT`,
+          `-A FWKNOP_PREROUTING -p 6 -s 198.18.0.2 -d 0.0.0.0/0 --dport 2222 ${exp} -j DNAT --to-destination 198.18.0.1:22`,
+        ],
+        [
+          `-A FWKNOP_FORWARD -s 198.18.0.2 ${exp} -j ACCEPT`,
+          `-A FWKNOP_PREROUTING -s 198.18.0.2 -d 0.0.0.0/0 ${exp} -j DNAT --to-destination 198.18.1.2`,
+          `-A FWKNOP_MASQUERADE -s 198.18.0.2 ${exp} -j MASQUERADE`,
+        ],
+      ],
+    );
+  });
+
+  it("revokes each rule by its exact text, and leftovers as listed", async () => {
+    calls.length = 0;
+    await fw.revoke([grant({ ...nat, snat: null })]);
+    assert.deepEqual(
+      calls.map((c) => c.argv.slice(1, 6).join(" ")),
+      ["-w -t filter -D FWKNOP_FORWARD", "-w -t nat -D FWKNOP_PREROUTING"],
+    );
+    const left = parseLeftover(
+      '-A FWKNOP_PREROUTING -s 198.18.0.2/32 -p tcp -m tcp --dport 2222 -m comment --comment "_exp_1800000030" -j DNAT --to-destination 198.18.1.2:22',
+      chain("DNAT", "nat", "PREROUTING", "FWKNOP_PREROUTING"),
+      4,
+    );
+    assert.ok(left !== null);
+    assert.equal(left.expiresAt, 1800000030);
+    calls.length = 0;
+    await fw.revoke([left]);
+    assert.deepEqual(calls[0]?.argv, [
+      "/usr/sbin/iptables",
+      "-w",
+      ...["-t", "nat", "-D", "FWKNOP_PREROUTING", "-s", "198.18.0.2/32", "-p", "tcp", "-m", "tcp"],
+      ...["--dport", "2222", "-m", "comment", "--comment", "_exp_1800000030", "-j", "DNAT"],
+      ...["--to-destination", "198.18.1.2:22"],
+    ]);
+  });
+});
