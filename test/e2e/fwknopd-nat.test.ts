@@ -5,16 +5,17 @@
  * (peer = the client) from DNAT plus source NAT (peer = the gateway's inner address).
  * Covered: the C client's -N against our fwknopd (iptables and nftables), FORCE_NAT with
  * FORCE_SNAT / FORCE_MASQUERADE, --nat-local, expiry, hostile NAT host fields, and our client's
- * -N against the C fwknopd with SNAT.
+ * -N against the C fwknopd with SNAT, and the C client's -N through a real firewalld.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { makeSpaPacket } from "../../src/spa/index.js";
 import { CFwknopd } from "./c-fwknopd.js";
+import { startFirewalld } from "./firewalld.js";
 import { keyArgs, knock } from "./knock.js";
 import {
   CLIENT_IP,
@@ -259,3 +260,54 @@ describe("NAT on the C fwknopd, from our client", () => {
     );
   });
 });
+
+describe(
+  "NAT on our fwknopd through a real firewalld (passthrough, as C)",
+  {
+    skip: !existsSync("/usr/sbin/firewalld") && "firewalld is not installed (.ci/run installs it)",
+  },
+  () => {
+    it("the C client's -N is DNATed to the inner host through firewall-cmd", async () => {
+      const rig = await createRig({ inner: { servicePort: INNER_PORT } });
+      const home = mkdtempSync(join(tmpdir(), "nat-home-"));
+      const fw = await startFirewalld(rig, "iptables").catch(async (e: unknown) => {
+        await rig.teardown();
+        throw e;
+      });
+      const [k, h] = [b64(32), b64(64)];
+      const d = new TsFwknopd(
+        rig,
+        "ENABLE_UDP_SERVER Y;\nFIREWALL_TYPE firewalld;\nENABLE_FIREWD_FORWARDING Y;\n",
+        ["SOURCE ANY", `KEY_BASE64 ${k}`, `HMAC_KEY_BASE64 ${h}`, ""].join("\n"),
+        fw.wrap,
+      );
+      try {
+        assert.equal((await fw.firewallCmd(["--add-port=62201/udp"])).code, 0);
+        await d.start();
+        assert.equal(await rig.tcpBanner(SERVER_IP, 2222), null);
+        await knock(
+          rig,
+          "c",
+          [
+            ...["-A", "tcp/2222", "-N", `${INNER_IP}:${INNER_PORT}`],
+            ...["-D", SERVER_IP, "-a", CLIENT_IP, ...keyArgs(k, h)],
+          ],
+          home,
+        );
+        assert.ok(
+          await waitFor(
+            async () => (await rig.tcpBanner(SERVER_IP, 2222)) === `${PEER}${CLIENT_IP}`,
+            5000,
+          ),
+          d.logs(),
+        );
+      } finally {
+        await d.stop();
+        d.cleanup();
+        await fw.stop();
+        await rig.teardown();
+        rmSync(home, { recursive: true, force: true });
+      }
+    });
+  },
+);
