@@ -17,6 +17,7 @@ import { listenTcp } from "./listen/tcp.js";
 import type { Datagram, Listener } from "./listen/types.js";
 import { listenUdp } from "./listen/udp.js";
 import type { Logger } from "./log.js";
+import { LogBudget } from "./log-limit.js";
 import {
   MAX_ARGS,
   resolveRunAs,
@@ -52,6 +53,10 @@ export class Daemon {
   private replay: ReplayCache | null = null;
   private packets = 0;
   private pruneTimer: NodeJS.Timeout | null = null;
+  private statusTimer: NodeJS.Timeout | null = null;
+  /** 200 per-packet lines a second, bursts of 1,000. */
+  private readonly packetLogBudget = new LogBudget(200, 1000);
+  private statusWrittenMs = 0;
   private readonly cycles: PendingCycles;
 
   constructor(
@@ -61,6 +66,17 @@ export class Daemon {
     this.cycles = new PendingCycles(join(cfg.runDir, "cmd-cycle-pending.json"), deps.nowSecs, (p) =>
       this.runArgv("CMD_CYCLE_CLOSE", p.stanza, p.user, p.argv),
     );
+  }
+
+  /** A line about one packet: subject to the flood budget (see LogBudget). */
+  private packetLog(line: string, level: Parameters<Logger["log"]>[0]): void {
+    if (level === "debug") {
+      this.log(line, level);
+      return;
+    }
+    const t = this.packetLogBudget.take();
+    if (t.note !== null) this.log(t.note, "warning");
+    if (t.ok) this.log(line, level);
   }
 
   private log(line: string, level: Parameters<Logger["log"]>[0] = "info"): void {
@@ -161,7 +177,7 @@ export class Daemon {
       (digest) => this.replay?.has(digest) ?? false,
       now,
       (line) => {
-        this.log(line);
+        this.packetLog(line, "info");
       },
     );
     const meta = {
@@ -175,7 +191,7 @@ export class Daemon {
       // Stanza-level refusals were logged as each stanza was tried; junk that never reached a
       // stanza is logged only at debug level (a flood must not flood the log).
       if (decision.stanza === null)
-        this.log(
+        this.packetLog(
           decision.message,
           decision.reason === "no_source_match" || decision.reason === "replay" ? "info" : "debug",
         );
@@ -203,7 +219,7 @@ export class Daemon {
         this.log(
           `Added access for user '${g.user}' (stanza #${g.stanza}) from ${x.address} to ${x.proto}/${x.port}${describeNat(x)} via ${this.fw?.name ?? "?"}, expires at ${x.expiresAt} (${g.timeout} s)`,
         );
-      this.writeStatus();
+      this.statusChanged();
     } catch (e) {
       this.log(
         `[${meta.srcIp}] (stanza #${g.stanza}) grant failed: ${(e as Error).message}`,
@@ -352,8 +368,28 @@ export class Daemon {
     }));
   }
 
-  /** For `fwknopd --status`: written atomically on every change. */
+  /**
+   * The status file after a change: at once when it was last written over a second ago, else
+   * once at the end of that second. Rewriting every live grant on every grant made a burst of
+   * grants cost quadratic time on the receive loop (bench/grants.ts).
+   */
+  private statusChanged(): void {
+    if (this.statusTimer !== null) return;
+    const wait = this.statusWrittenMs + 1000 - Date.now();
+    if (wait <= 0) {
+      this.writeStatus();
+      return;
+    }
+    this.statusTimer = setTimeout(() => {
+      this.statusTimer = null;
+      this.writeStatus();
+    }, wait);
+    this.statusTimer.unref();
+  }
+
+  /** For `fwknopd --status`: written atomically (at most once a second, see statusChanged). */
   writeStatus(): void {
+    this.statusWrittenMs = Date.now();
     const body = JSON.stringify({
       pid: process.pid,
       written: this.deps.nowSecs(),
@@ -372,6 +408,7 @@ export class Daemon {
     for (const l of this.listeners) await l.close();
     this.listeners = [];
     if (this.pruneTimer !== null) clearInterval(this.pruneTimer);
+    if (this.statusTimer !== null) clearTimeout(this.statusTimer);
     this.grants?.stop();
     this.cycles.stop();
     if (this.fw !== null) {

@@ -2,8 +2,8 @@
  * One SPA payload in, one decision out: grant these, or refuse with a reason. Pure apart from the
  * clock and the replay lookup passed in. Order (design.md "The hot path"), cheapest first, nothing
  * stored before authentication:
- *   size and charset -> stanzas by SOURCE -> replay lookup -> per stanza: HMAC, decrypt, decode ->
- *   policy (age, allow IP, username, message type, ports) -> grants.
+ *   size and charset -> stanzas by SOURCE -> per stanza: HMAC, replay lookup (once), decrypt,
+ *   decode -> policy (age, allow IP, username, message type, ports) -> grants.
  * Stanzas are tried in file order and the first that passes wins (server/incoming_spa.c:
  * incoming_spa); one that fails logs why and the next is tried.
  */
@@ -220,12 +220,9 @@ export function processSpa(
   if (candidates.length === 0)
     return refuse(Refusal.NoSourceMatch, `No access data found for source IP: ${inc.srcIp}`);
 
-  const digest = replayDigest(data);
-  if (isReplay(digest))
-    return refuse(
-      Refusal.Replay,
-      `Replay detected from source IP: ${inc.srcIp}, destination IP: ${inc.dstIp}`,
-    );
+  // The replay digest (a SHA-256) is computed once a stanza's HMAC has passed: junk never pays for
+  // it (design.md "The hot path": HMAC, then replay).
+  let digest: string | null = null;
 
   let last: Refused = refuse(
     Refusal.DecryptFailed,
@@ -258,6 +255,14 @@ export function processSpa(
       );
       log(last.message);
       continue;
+    }
+    if (digest === null) {
+      digest = replayDigest(data);
+      if (isReplay(digest))
+        return refuse(
+          Refusal.Replay,
+          `Replay detected from source IP: ${inc.srcIp}, destination IP: ${inc.dstIp}`,
+        );
     }
     const opened = decryptSpaCiphertext(checked.value, s.keys.mode, s.keys.key);
     if (!opened.ok) {

@@ -109,7 +109,7 @@ export class NftablesBackend implements FirewallBackend {
     if (bin === undefined) throw new Error("internal: empty nft command");
     this.bin = bin;
     this.pre = pre;
-    this.channel = new NftChannel(opts.nft, `flush set ${this.where} ${this.prefix}marker`);
+    this.channel = new NftChannel(opts.nft, `list set ${this.where} ${this.prefix}marker`);
   }
 
   /** True when our own table exists: own-table placement, or NAT (its maps and chains). */

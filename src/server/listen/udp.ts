@@ -5,12 +5,20 @@
 import { createSocket } from "node:dgram";
 import { plainAddress, type Listener, type OnPayload } from "./types.js";
 
+const RECV_BUFFER_BYTES = 8 << 20;
+
 export async function listenUdp(
   port: number,
   ipv6: boolean,
   onPayload: OnPayload,
 ): Promise<Listener> {
-  const sock = createSocket({ type: ipv6 ? "udp6" : "udp4", ipv6Only: false });
+  // A deep receive queue rides out the moments the daemon is not scheduled (a packet flood on a
+  // busy machine): the kernel default holds ~200 datagrams. Linux caps it at net.core.rmem_max.
+  const sock = createSocket({
+    type: ipv6 ? "udp6" : "udp4",
+    ipv6Only: false,
+    recvBufferSize: RECV_BUFFER_BYTES,
+  });
   sock.on("message", (msg, rinfo) => {
     // Oversized datagrams are refused by the pipeline; cap what is converted anyway.
     const data = msg.length > 1500 ? msg.subarray(0, 1501) : msg;
