@@ -64,6 +64,23 @@ function gpgArgs(o: {
   ];
 }
 
+/** An access.conf stanza for user `user` (REQUIRE_USERNAME), GPG settings in `gpg`. */
+function stanza(user: string, ports: string, hmacKey: string, gpg: string[]): string {
+  return [
+    "SOURCE ANY",
+    `OPEN_PORTS ${ports}`,
+    `REQUIRE_USERNAME ${user}`,
+    "FW_ACCESS_TIMEOUT 3",
+    ...gpg,
+    `HMAC_KEY_BASE64 ${hmacKey}`,
+    "",
+  ].join("\n");
+}
+
+/** Our client, signing with mallory's key (good, trusted, but in no stanza's lists). */
+const knockAsMallory = (rig: Rig, home: string, port: number, hmacKey: string): Promise<void> =>
+  knock(rig, "ts", gpgArgs({ user: "signed", port, hmacKey, signer: mallory }), home);
+
 const opens = (rig: Rig, port: number): Promise<boolean> =>
   waitFor(() => rig.tcpConnect(SERVER_IP, port, 200), 8000, 50);
 
@@ -107,24 +124,13 @@ describe("GPG: clients -> our fwknopd (nftables)", () => {
         `GPG_EXE ${wrapper};`,
       ].join("\n"),
       [
-        "SOURCE ANY",
-        `OPEN_PORTS ${ports}`,
-        "REQUIRE_USERNAME signed",
-        "FW_ACCESS_TIMEOUT 3",
-        `GPG_DECRYPT_ID ${server.rsa.id8}`,
-        `GPG_DECRYPT_PW ${SERVER_ECC_PW}`,
-        `GPG_REMOTE_ID ${client.id8}`,
-        `GPG_FINGERPRINT_ID ${client.fpr}`,
-        `HMAC_KEY_BASE64 ${hkSigned}`,
-        "",
-        "SOURCE ANY",
-        `OPEN_PORTS ${ports}`,
-        "REQUIRE_USERNAME unsigned",
-        "FW_ACCESS_TIMEOUT 3",
-        "GPG_ALLOW_NO_PW Y",
-        "GPG_DISABLE_SIG Y",
-        `HMAC_KEY_BASE64 ${hkUnsigned}`,
-        "",
+        stanza("signed", ports, hkSigned, [
+          `GPG_DECRYPT_ID ${server.rsa.id8}`,
+          `GPG_DECRYPT_PW ${SERVER_ECC_PW}`,
+          `GPG_REMOTE_ID ${client.id8}`,
+          `GPG_FINGERPRINT_ID ${client.fpr}`,
+        ]),
+        stanza("unsigned", ports, hkUnsigned, ["GPG_ALLOW_NO_PW Y", "GPG_DISABLE_SIG Y"]),
       ].join("\n"),
     );
     await d.start();
@@ -181,12 +187,7 @@ describe("GPG: clients -> our fwknopd (nftables)", () => {
 
   it("a good signature from a key outside GPG_FINGERPRINT_ID is refused", async () => {
     const before = d.logs().length;
-    await knock(
-      rig,
-      "ts",
-      gpgArgs({ user: "signed", port: 1238, hmacKey: hkSigned, signer: mallory }),
-      home,
-    );
+    await knockAsMallory(rig, home, 1238, hkSigned);
     assert.ok(
       await d.waitForLog(
         new RegExp(
@@ -237,25 +238,17 @@ describe("GPG: our client -> C fwknopd (iptables)", () => {
     c = new CFwknopd(rig, {
       // gpg 2.2 ignores GPGME's passphrase callback, so C fwknopd needs a key without one.
       access: [
-        "SOURCE ANY",
-        "OPEN_PORTS tcp/1234",
-        "REQUIRE_USERNAME signed",
-        "FW_ACCESS_TIMEOUT 3",
-        `GPG_HOME_DIR ${server.rsa.home}`,
-        `GPG_DECRYPT_ID ${server.rsa.id8}`,
-        "GPG_ALLOW_NO_PW Y",
-        `GPG_REMOTE_ID ${client.id8}`,
-        `HMAC_KEY_BASE64 ${hkSigned}`,
-        "",
-        "SOURCE ANY",
-        "OPEN_PORTS tcp/1235",
-        "REQUIRE_USERNAME unsigned",
-        "FW_ACCESS_TIMEOUT 3",
-        `GPG_HOME_DIR ${server.rsa.home}`,
-        "GPG_ALLOW_NO_PW Y",
-        "GPG_DISABLE_SIG Y",
-        `HMAC_KEY_BASE64 ${hkUnsigned}`,
-        "",
+        stanza("signed", "tcp/1234", hkSigned, [
+          `GPG_HOME_DIR ${server.rsa.home}`,
+          `GPG_DECRYPT_ID ${server.rsa.id8}`,
+          "GPG_ALLOW_NO_PW Y",
+          `GPG_REMOTE_ID ${client.id8}`,
+        ]),
+        stanza("unsigned", "tcp/1235", hkUnsigned, [
+          `GPG_HOME_DIR ${server.rsa.home}`,
+          "GPG_ALLOW_NO_PW Y",
+          "GPG_DISABLE_SIG Y",
+        ]),
       ].join("\n"),
     });
     await c.start();
@@ -284,12 +277,7 @@ describe("GPG: our client -> C fwknopd (iptables)", () => {
 
   it("a signer outside GPG_REMOTE_ID is refused", async () => {
     const at = c.mark();
-    await knock(
-      rig,
-      "ts",
-      gpgArgs({ user: "signed", port: 1234, hmacKey: hkSigned, signer: mallory }),
-      home,
-    );
+    await knockAsMallory(rig, home, 1234, hkSigned);
     assert.ok(
       await c.waitForLog(/but that ID is not in the GPG_REMOTE_ID list/, 8000, at),
       c.logs().slice(at),
