@@ -2,7 +2,8 @@
  * The one place that runs external programs (style.md): argv arrays only, never a shell, a timeout,
  * captured output, and failures turned into errors that show the command and what it said.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import type { Duplex } from "node:stream";
 import { FwknopTsError } from "./errors.js";
 
 export interface ExecResult {
@@ -60,4 +61,95 @@ export async function runChecked(
   const r = await exec(file, args, input === undefined ? {} : { input });
   if (r.code !== 0) throw new CommandError([file, ...args], r.code, r.stderr);
   return r.stdout;
+}
+
+/** An extra descriptor (fd 3, 4, ...) of a child: bytes we write to it, or a channel we read. */
+export type ExtraFd = { write: Uint8Array } | { read: true };
+
+export interface PipedResult {
+  /** null when the child was killed (by the timeout or a signal). */
+  code: number | null;
+  timedOut: boolean;
+  stdout: Buffer;
+  stderr: string;
+  /** What was read from each `{ read: true }` descriptor, by its index in `extraFds`. */
+  extra: Buffer[];
+}
+
+/**
+ * Binary stdin/stdout and extra descriptors, for programs such as gpg that take a secret on a
+ * pipe (--passphrase-fd) and report on another (--status-fd). argv only, a hard timeout (SIGKILL),
+ * every output capped at `maxOutput` bytes (the child is killed beyond it).
+ */
+export function runPiped(
+  file: string,
+  args: readonly string[],
+  opts: {
+    timeoutMs: number;
+    stdin?: Uint8Array;
+    extraFds?: readonly ExtraFd[];
+    env?: NodeJS.ProcessEnv;
+    maxOutput?: number;
+  },
+): Promise<PipedResult> {
+  const extraFds = opts.extraFds ?? [];
+  const max = opts.maxOutput ?? 1 << 20;
+  return new Promise((resolve) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(file, args, {
+        stdio: ["pipe", "pipe", "pipe", ...extraFds.map(() => "pipe" as const)],
+        env: opts.env ?? process.env,
+      });
+    } catch (e) {
+      resolve({
+        code: 127,
+        timedOut: false,
+        stdout: Buffer.alloc(0),
+        stderr: (e as Error).message,
+        extra: [],
+      });
+      return;
+    }
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const extra: Buffer[][] = extraFds.map(() => []);
+    let size = 0;
+    let timedOut = false;
+    let spawnError: string | null = null;
+    const collect = (into: Buffer[]) => (d: Buffer) => {
+      size += d.length;
+      if (size > max) child.kill("SIGKILL");
+      else into.push(d);
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, opts.timeoutMs);
+    child.stdout?.on("data", collect(out));
+    child.stderr?.on("data", collect(err));
+    extraFds.forEach((fd, i) => {
+      const s = child.stdio[3 + i] as Duplex | null | undefined;
+      if (s === null || s === undefined) return;
+      // A child that exits without reading gives EPIPE here; its exit status tells the story.
+      s.on("error", () => undefined);
+      if ("write" in fd) s.end(Buffer.from(fd.write));
+      else s.on("data", collect(extra[i] ?? []));
+    });
+    child.stdin?.on("error", () => undefined);
+    child.stdin?.end(opts.stdin === undefined ? undefined : Buffer.from(opts.stdin));
+    child.once("error", (e) => {
+      spawnError = e.message;
+    });
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      resolve({
+        code: spawnError !== null ? 127 : code,
+        timedOut,
+        stdout: Buffer.concat(out),
+        stderr: spawnError ?? Buffer.concat(err).toString("utf8"),
+        extra: extra.map((b) => Buffer.concat(b)),
+      });
+    });
+  });
 }

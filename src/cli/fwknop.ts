@@ -10,16 +10,36 @@ import { ConfigError, FwknopTsError, UsageError } from "../errors.js";
 import {
   FKO_PROTOCOL_VERSION,
   FkoError,
+  Reject,
+  encodeSpaFields,
+  finishGpgPacket,
+  fkoErrorLine,
   generateKeys,
   makeSpaPacket,
+  ok,
   openSpaPacket,
+  verifyGpgHmac,
+  type DigestName,
+  type GpgEngine,
+  type GpgSignature,
+  type MadePacket,
+  type OpenedSpa,
   type RandomBytes,
+  type Result,
 } from "../spa/index.js";
-import { buildRequest } from "../client/build-packet.js";
+import {
+  buildRequest,
+  type BuiltRequest,
+  type GpgRequest,
+  type KeyKind,
+} from "../client/build-packet.js";
+import { GpgBinary, GpgError } from "../gpg/gpg-binary.js";
+import { openGpgSpa } from "../gpg/open.js";
+import { gpgmeSigStatus, gpgmeSigSummary, shortKeyId } from "../gpg/status.js";
 import { defaultClientConfig, type ClientConfig } from "../client/config.js";
-import { dumpSpaFields } from "../client/dump.js";
+import { dumpSpaFields, type GpgDumpFields } from "../client/dump.js";
 import { clientHelp } from "../client/help.js";
-import { CLIENT_OPTIONS, OPTION_BY_RC, type Bad } from "../client/options.js";
+import { CLIENT_OPTIONS, OPTION_BY_RC, RC_ONLY_OPTIONS, type Bad } from "../client/options.js";
 import {
   createRcFileIfMissing,
   rcPermissionWarning,
@@ -35,7 +55,9 @@ import { getoptLong, type ParsedOpt } from "./getopt.js";
 
 export interface ClientDeps {
   /** --stdin, --fd or the terminal, for a key not given any other way. */
-  askKey?: (kind: "encryption" | "hmac", cfg: ClientConfig) => string;
+  askKey?: (kind: KeyKind, cfg: ClientConfig) => string;
+  /** The GPG engine for GPG mode; the gpg binary by default. */
+  gpgEngine?: (req: GpgRequest) => GpgEngine;
   /** "Overwrite [N/y] ?" for --save-rc-stanza; the terminal by default. */
   askYesNo?: (question: string) => boolean;
   nowMs: () => number;
@@ -86,6 +108,10 @@ function applyArgv(
     if (opt === undefined || (onlyEarly && opt.early !== true)) continue;
     if (opt.rc !== undefined) rcValues.set(opt.rc, o.value ?? "Y");
     if (opt.long === "source-ip") rcValues.set("ALLOW_IP", "source");
+    if (opt.impliesGpg === true && !onlyEarly) {
+      cfg.useGpg = true;
+      rcValues.set("USE_GPG", "Y");
+    }
     const bad: Bad = (msg) => {
       throw new UsageError(`${o.given}: ${msg}`, o.given);
     };
@@ -96,12 +122,12 @@ function applyArgv(
 
 function applyRc(cfg: ClientConfig, file: string, entries: readonly RcEntry[]): void {
   for (const e of entries) {
-    const opt = OPTION_BY_RC.get(e.name);
-    if (opt === undefined) continue; // rc-only GPG passphrase variables: used with GPG later
+    const set = OPTION_BY_RC.get(e.name)?.set ?? RC_ONLY_OPTIONS.get(e.name);
+    if (set === undefined) continue;
     const bad: Bad = (msg) => {
       throw new ConfigError(file, e.line, `${e.name} '${e.value}': ${msg}`);
     };
-    opt.set(cfg, e.value, bad);
+    set(cfg, e.value, bad);
   }
 }
 
@@ -156,11 +182,17 @@ function argsFile(cfg: ClientConfig, deps: ClientDeps): string | null {
   return cfg.saveArgsFile ?? (home === null ? null : join(home, ".fwknop.run"));
 }
 
+const PROMPTS: Record<KeyKind, string> = {
+  encryption: "Enter encryption key: ",
+  hmac: "Enter HMAC key: ",
+  signing: "Enter passphrase for signing: ",
+};
+
 /** The key prompt as the C client does it (client/getpasswd.c), or --stdin / --fd. */
-function defaultAskKey(kind: "encryption" | "hmac", cfg: ClientConfig): string {
-  if (kind === "encryption" && cfg.keyFromStdin) return readKeyFromFd(0);
-  if (kind === "encryption" && cfg.keyFd !== null) return readKeyFromFd(cfg.keyFd);
-  return askSecret(kind === "encryption" ? "Enter encryption key: " : "Enter HMAC key: ");
+function defaultAskKey(kind: KeyKind, cfg: ClientConfig): string {
+  if (kind !== "hmac" && cfg.keyFromStdin) return readKeyFromFd(0);
+  if (kind !== "hmac" && cfg.keyFd !== null) return readKeyFromFd(cfg.keyFd);
+  return askSecret(PROMPTS[kind]);
 }
 
 async function run(argv: readonly string[], deps: ClientDeps, again = false): Promise<number> {
@@ -288,7 +320,11 @@ async function run(argv: readonly string[], deps: ClientDeps, again = false): Pr
     askKey: (kind) => (deps.askKey ?? defaultAskKey)(kind, cfg),
   });
   for (const w of req.warnings) deps.err(`${w}\n`);
-  const made = makeSpaPacket(req.fields, cfg.digestType, req.keys, deps.random);
+  const engine = req.gpg === null ? null : (deps.gpgEngine ?? gpgBinaryFor)(req.gpg);
+  const made =
+    req.gpg === null || engine === null
+      ? makeSpaPacket(req.fields, cfg.digestType, req.keys, deps.random)
+      : await makeGpgPacket(req, req.gpg, engine, cfg.digestType);
   const dump = dumpSpaFields({
     fields: made.encoded.fields,
     digestType: made.encoded.digestType,
@@ -298,6 +334,7 @@ async function run(argv: readonly string[], deps: ClientDeps, again = false): Pr
     digest: made.encoded.digest,
     hmac: made.hmac,
     finalData: made.wire,
+    ...(req.gpg !== null ? { gpg: gpgDumpFields(req.gpg) } : {}),
   });
   if (cfg.test || cfg.verbose > 0) deps.out(dump);
 
@@ -323,7 +360,11 @@ async function run(argv: readonly string[], deps: ClientDeps, again = false): Pr
   if (cfg.test) {
     deps.out("test mode enabled, SPA packet not actually sent.\n");
     // Like the C client, decode our own packet again to prove it is sound.
-    const back = openSpaPacket(made.wire, req.keys);
+    const back: Result<SelfOpened> | null =
+      req.gpg === null || engine === null
+        ? openSpaPacket(made.wire, req.keys)
+        : await selfOpenGpg(made.wire, req, req.gpg, engine, deps);
+    if (back === null) return 1;
     if (!back.ok) {
       deps.err(`fwknop: self-decode of the packet failed: ${back.reason} (${back.detail})\n`);
       return 1;
@@ -339,6 +380,7 @@ async function run(argv: readonly string[], deps: ClientDeps, again = false): Pr
           digest: back.value.digest,
           hmac: made.hmac,
           finalData: made.wire,
+          ...(back.value.gpg !== undefined ? { gpg: back.value.gpg } : {}),
         })}\n`,
       );
     return 0;
@@ -353,6 +395,98 @@ async function run(argv: readonly string[], deps: ClientDeps, again = false): Pr
   else throw new UsageError(`-P ${proto} is not supported yet; use -P udp, tcp or http`, "-P");
   if (cfg.verbose > 0) deps.out(`send_spa_packet: bytes sent: ${sent}\n`);
   return 0;
+}
+
+/** The gpg binary, checked first as libfko does (fko_set_gpg_exe, fko_set_gpg_home_dir stat them). */
+function gpgBinaryFor(g: GpgRequest): GpgEngine {
+  if (!existsSync(g.exe))
+    throw new FkoError("FKO_ERROR_GPGME_BAD_GPG_EXE", "fko_set_gpg_exe", g.exe);
+  if (g.homeDir !== null && !existsSync(g.homeDir))
+    throw new FkoError("FKO_ERROR_GPGME_BAD_HOME_DIR", "fko_set_gpg_home_dir", g.homeDir);
+  // client/fwknop.c unsets GPG_AGENT_INFO unless --gpg-agent.
+  const env = { ...process.env };
+  if (!g.agent) delete env.GPG_AGENT_INFO;
+  // With the agent a pinentry may be waiting for the user; otherwise gpg needs no one.
+  return new GpgBinary({
+    exe: g.exe,
+    homeDir: g.homeDir,
+    timeoutMs: g.agent ? 120_000 : 20_000,
+    env,
+  });
+}
+
+/** lib/fko_encryption.c:gpg_encrypt and fko_spa_data_final: encode, gpg, wire. */
+async function makeGpgPacket(
+  req: BuiltRequest,
+  g: GpgRequest,
+  engine: GpgEngine,
+  digestType: DigestName,
+): Promise<MadePacket> {
+  const encoded = encodeSpaFields(req.fields, digestType);
+  let blob: Uint8Array;
+  try {
+    blob = await engine.encrypt({
+      plaintext: encoded.plaintext,
+      recipient: g.recipient,
+      signer: g.signer,
+      passphrase: g.passphrase,
+    });
+  } catch (e) {
+    if (!(e instanceof GpgError)) throw e;
+    const fko = e.badPassphrase ? "FKO_ERROR_GPGME_BAD_PASSPHRASE" : "FKO_ERROR_GPGME_ENCRYPT_SIGN";
+    throw new UsageError(`fko_spa_data_final: ${fkoErrorLine(fko)}\nGPG ERR: ${e.message}`);
+  }
+  return finishGpgPacket(encoded, blob, req.keys.hmac);
+}
+
+type SelfOpened = OpenedSpa & { gpg?: GpgDumpFields };
+
+/**
+ * -T in GPG mode: decrypt our own packet with the local keyring, as the C client does. That
+ * usually needs the recipient's secret key, which a client rarely has: C then says so and exits 1.
+ */
+async function selfOpenGpg(
+  wire: string,
+  req: BuiltRequest,
+  g: GpgRequest,
+  engine: GpgEngine,
+  deps: ClientDeps,
+): Promise<Result<SelfOpened> | null> {
+  const checked = verifyGpgHmac(wire, req.keys.hmac);
+  if (!checked.ok) return checked;
+  const opened = await openGpgSpa(checked.value, engine, g.passphrase);
+  if (!opened.ok && opened.reason === Reject.GpgDecrypt) {
+    deps.err(
+      `fwknop: fko_decrypt_spa_data: ${fkoErrorLine("FKO_ERROR_GPGME_DECRYPT_FAILED")}\nGPG ERR: ${opened.detail}\nNo access to recipient private key?\n`,
+    );
+    return null;
+  }
+  if (!opened.ok) return opened;
+  return ok({
+    ...opened.value.spa,
+    mode: "asymmetric",
+    hmacType: req.keys.hmac?.type ?? null,
+    gpg: gpgDumpFields(g, opened.value.signatures[0] ?? null),
+  });
+}
+
+/**
+ * The dump's GPG lines: of the packet made (sig undefined), or of the one decoded again, whose
+ * fresh context knows no signer or recipient (as C prints it).
+ */
+function gpgDumpFields(g: GpgRequest, sig?: GpgSignature | null): GpgDumpFields {
+  return {
+    signer: sig === undefined ? g.signer : null,
+    recipient: sig === undefined ? g.recipient : null,
+    sigVerify: true,
+    ignoreSigError: false,
+    sigId: sig == null ? null : shortKeyId(sig),
+    sigFpr: sig?.fingerprint ?? null,
+    sigSummary: sig == null ? -1 : gpgmeSigSummary(sig),
+    sigStatus: sig == null ? -1 : gpgmeSigStatus(sig),
+    homeDir: g.homeDir,
+    exe: g.exe,
+  };
 }
 
 export async function main(

@@ -18,6 +18,7 @@ import {
 import { UsageError } from "../errors.js";
 import type { ClientConfig } from "./config.js";
 import { keyFromFile } from "./key-file.js";
+import { DEFAULT_GPG_EXE } from "../gpg/gpg-binary.js";
 
 export interface BuildContext {
   nowMs: number;
@@ -25,12 +26,28 @@ export interface BuildContext {
   env: NodeJS.ProcessEnv;
   localUser: string | null;
   /** Last resort for a key: --stdin, --fd or the terminal prompt. */
-  askKey: (kind: "encryption" | "hmac") => string;
+  askKey: (kind: KeyKind) => string;
+}
+
+/** Which secret a prompt asks for ("signing": the GPG signing key's passphrase). */
+export type KeyKind = "encryption" | "hmac" | "signing";
+
+/** What gpg needs to make the packet (client/fwknop.c: the use_gpg branch of main). */
+export interface GpgRequest {
+  recipient: string;
+  signer: string | null;
+  /** Fed to gpg on a pipe; null: none needed (no signer) or gpg-agent supplies it. */
+  passphrase: string | null;
+  homeDir: string | null;
+  exe: string;
+  agent: boolean;
 }
 
 export interface BuiltRequest {
   fields: SpaFields;
   keys: SpaKeys;
+  /** Set in GPG mode; keys.key is then empty. */
+  gpg: GpgRequest | null;
   /** Destination port after -r. */
   serverPort: number;
   warnings: string[];
@@ -120,19 +137,25 @@ export function buildRequest(cfg: ClientConfig, ctx: BuildContext): BuiltRequest
     }
   }
 
-  if (cfg.encMode === "legacy" && cfg.useHmac)
+  if (cfg.encMode === "asymmetric" && !cfg.useGpg)
+    throw new UsageError(
+      "Must specify GPG recipient/signing keys when Asymmetric encryption mode is used.",
+      "-M",
+    );
+  if (cfg.encMode === "legacy" && cfg.useHmac && !cfg.useGpg)
     throw new UsageError("Legacy encryption mode is incompatible with HMAC usage.", "-M");
 
   let key: Buffer;
-  if (cfg.keyRaw !== null) key = Buffer.from(cfg.keyRaw, "utf8");
-  else if (cfg.keyBase64 !== null) key = decodeKey(cfg.keyBase64, "--key-base64-rijndael", 127);
-  else if (cfg.keyFile !== null)
-    key = Buffer.from(keyFromFile(cfg.keyFile, cfg.destination ?? ""), "utf8");
-  else key = Buffer.from(ctx.askKey("encryption"), "utf8");
-  if (key.length === 0) throw new UsageError("Empty encryption key", "--key-rijndael");
-  if (cfg.encMode === "legacy" && key.length > 16) {
-    warnings.push("[*] Warning: truncating encryption key in legacy mode to 16 bytes.");
-    key = key.subarray(0, 16);
+  let gpg: GpgRequest | null = null;
+  if (cfg.useGpg) {
+    gpg = gpgRequest(cfg, ctx, warnings);
+    key = Buffer.from(gpg.passphrase ?? "", "utf8");
+  } else {
+    key = rijndaelKey(cfg, ctx);
+    if (cfg.encMode === "legacy" && key.length > 16) {
+      warnings.push("[*] Warning: truncating encryption key in legacy mode to 16 bytes.");
+      key = key.subarray(0, 16);
+    }
   }
 
   let hmac: SpaKeys["hmac"] = null;
@@ -145,7 +168,7 @@ export function buildRequest(cfg: ClientConfig, ctx: BuildContext): BuiltRequest
       hkey = Buffer.from(keyFromFile(cfg.hmacKeyFile, cfg.destination ?? ""), "utf8");
     else hkey = Buffer.from(ctx.askKey("hmac"), "utf8");
     if (hkey.length === 0) throw new UsageError("Empty HMAC key", "--key-hmac");
-    if (hkey.equals(key))
+    if (key.length > 0 && hkey.equals(key))
       throw new UsageError(
         "[*] The encryption passphrase and HMAC key should not be identical, no SPA packet sent. Exiting.",
         "--key-hmac",
@@ -173,7 +196,60 @@ export function buildRequest(cfg: ClientConfig, ctx: BuildContext): BuiltRequest
     serverAuth: null,
     clientTimeout: cfg.fwTimeout ?? 0,
   };
-  return { fields, keys: { mode: cfg.encMode, key, hmac }, serverPort, warnings };
+  const mode = gpg !== null ? "asymmetric" : cfg.encMode;
+  return {
+    fields,
+    keys: { mode, key: gpg !== null ? Buffer.alloc(0) : key, hmac },
+    gpg,
+    serverPort,
+    warnings,
+  };
+}
+
+/** client/fwknop.c:get_keys, the encryption key: KEY, else KEY_BASE64, else -G, else a prompt. */
+function rijndaelKey(cfg: ClientConfig, ctx: BuildContext): Buffer {
+  let key: Buffer;
+  if (cfg.keyRaw !== null) key = Buffer.from(cfg.keyRaw, "utf8");
+  else if (cfg.keyBase64 !== null) key = decodeKey(cfg.keyBase64, "--key-base64-rijndael", 127);
+  else if (cfg.keyFile !== null)
+    key = Buffer.from(keyFromFile(cfg.keyFile, cfg.destination ?? ""), "utf8");
+  else key = Buffer.from(ctx.askKey("encryption"), "utf8");
+  if (key.length === 0) throw new UsageError("Empty encryption key", "--key-rijndael");
+  return key;
+}
+
+/**
+ * client/fwknop.c:get_keys in GPG mode: the signing passphrase comes from KEY / GPG_SIGNING_PW,
+ * KEY_BASE64 / GPG_SIGNING_PW_BASE64 or -G as a Rijndael key would; else gpg-agent supplies it
+ * (--gpg-agent), none is needed (--gpg-no-signing-pw, or no signer), or it is asked for.
+ */
+function gpgRequest(cfg: ClientConfig, ctx: BuildContext, warnings: string[]): GpgRequest {
+  if (cfg.gpgRecipient === null || cfg.gpgRecipient === "")
+    throw new UsageError(
+      "Must specify --gpg-recipient-key when GPG is used.",
+      "--gpg-recipient-key",
+    );
+  let passphrase: string | null;
+  if (cfg.keyRaw !== null) passphrase = cfg.keyRaw;
+  else if (cfg.keyBase64 !== null)
+    passphrase = decodeKey(cfg.keyBase64, "GPG_SIGNING_PW_BASE64", 127).toString("utf8");
+  else if (cfg.keyFile !== null) passphrase = keyFromFile(cfg.keyFile, cfg.destination ?? "");
+  else if (cfg.useGpgAgent) {
+    passphrase = null;
+    warnings.push("[+] GPG mode set, signing passphrase acquired via gpg-agent");
+  } else if (cfg.gpgNoSigningPw) {
+    passphrase = "";
+    warnings.push("[+] GPG mode set, signing passphrase not required");
+  } else if (cfg.gpgSigner !== null) passphrase = ctx.askKey("signing");
+  else passphrase = null;
+  return {
+    recipient: cfg.gpgRecipient,
+    signer: cfg.gpgSigner,
+    passphrase,
+    homeDir: cfg.gpgHomeDir,
+    exe: cfg.gpgExe ?? DEFAULT_GPG_EXE,
+    agent: cfg.useGpgAgent,
+  };
 }
 
 export function destinationFamily(host: string): 0 | 4 | 6 {

@@ -70,6 +70,16 @@ export interface ClientConfig {
   stanzaList: boolean;
   showHelp: boolean;
   showVersion: boolean;
+  /** GPG ("Asymmetric") mode: -g, any --gpg-* flag, or USE_GPG Y. */
+  useGpg: boolean;
+  gpgRecipient: string | null;
+  gpgSigner: string | null;
+  gpgHomeDir: string | null;
+  gpgExe: string | null;
+  /** --gpg-agent: gpg-agent supplies the signing passphrase. */
+  useGpgAgent: boolean;
+  /** --gpg-no-signing-pw: the signing key has no passphrase. */
+  gpgNoSigningPw: boolean;
 }
 
 export function defaultClientConfig(): ClientConfig {
@@ -128,5 +138,12 @@ export function defaultClientConfig(): ClientConfig {
     stanzaList: false,
     showHelp: false,
     showVersion: false,
+    useGpg: false,
+    gpgRecipient: null,
+    gpgSigner: null,
+    gpgHomeDir: null,
+    gpgExe: null,
+    useGpgAgent: false,
+    gpgNoSigningPw: false,
   };
 }

@@ -12,6 +12,22 @@ import {
   type SpaFields,
 } from "../spa/index.js";
 
+/** The GPG lines of the dump; "sig" fields are known only after a decryption. */
+export interface GpgDumpFields {
+  signer: string | null;
+  recipient: string | null;
+  sigVerify: boolean;
+  ignoreSigError: boolean;
+  sigId: string | null;
+  sigFpr: string | null;
+  /** GPGME's summary bits (3: valid and green), -1 when there is no signature. */
+  sigSummary: number;
+  /** GPGME's gpg_err_code of the signature (0: good), -1 when there is none. */
+  sigStatus: number;
+  homeDir: string | null;
+  exe: string;
+}
+
 export interface DumpInput {
   fields: SpaFields;
   digestType: DigestName;
@@ -21,6 +37,7 @@ export interface DumpInput {
   digest: string;
   hmac: string | null;
   finalData: string;
+  gpg?: GpgDumpFields;
 }
 
 const NULL = "<NULL>";
@@ -46,10 +63,27 @@ export function dumpSpaFields(d: DumpInput): string {
     `      HMAC Type: ${hm === null ? "0 (None)" : `${hm.id} (${hm.label})`}`,
     `Encryption Type: ${gpg ? "2 (GPG)" : "1 (Rijndael)"}`,
     `Encryption Mode: ${mode.id} (${mode.label})`,
+    ...(gpg && d.gpg !== undefined ? gpgLines(d.gpg) : []),
     `   Encoded Data: ${d.encoded}`,
     `SPA Data Digest: ${d.digest}`,
     `           HMAC: ${d.hmac ?? NULL}`,
     ` Final SPA Data: ${d.finalData}`,
     "",
   ].join("\n");
+}
+
+/** common/fko_util.c:dump_ctx_to_buffer, the HAVE_LIBGPGME block. */
+function gpgLines(g: GpgDumpFields): string[] {
+  return [
+    `     GPG signer: ${g.signer ?? NULL}`,
+    `  GPG recipient: ${g.recipient ?? NULL}`,
+    ` GPG sig verify: ${g.sigVerify ? "Yes" : "No"}`,
+    ` GPG ignore sig: ${g.ignoreSigError ? "Yes" : "No"}`,
+    `     GPG sig ID: ${g.sigId ?? NULL}`,
+    `    GPG sig fpr: ${g.sigFpr ?? NULL}`,
+    `GPG sig summary: ${g.sigSummary}`,
+    ` GPG sig status: ${g.sigStatus}`,
+    `   GPG home dir: ${g.homeDir ?? NULL}`,
+    `        GPG exe: ${g.exe}`,
+  ];
 }

@@ -26,6 +26,8 @@ export interface ClientOption extends OptSpec {
   set: Setter;
   /** Flags read before the rc file (client/config_init.c first pass). */
   early?: boolean;
+  /** On the command line (not in the rc file) this also turns GPG on, as in C. */
+  impliesGpg?: boolean;
 }
 
 /** rc booleans: only the first character counts, Y or y means yes (client/config_init.c). */
@@ -59,13 +61,9 @@ function timeOffset(value: string, bad: Bad): number {
 
 const PROTOS: readonly ServerProto[] = ["udp", "tcp", "http", "udpraw", "tcpraw", "icmp"];
 
-/**
- * For options whose feature comes with a later issue. In the rc file a flag set to N asks for
- * nothing and is accepted, so existing files with e.g. "USE_GPG N" keep working.
- */
-function later(what: string, instead: string, isFlag = false): Setter {
-  return (_cfg, v, bad) => {
-    if (isFlag && v !== "" && !rcBool(v)) return;
+/** For options whose feature comes with a later issue. */
+function later(what: string, instead: string): Setter {
+  return (_cfg, _v, bad) => {
     bad(`${what} is not supported yet; ${instead}`);
   };
 }
@@ -427,12 +425,11 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
     rc: "ENCRYPTION_MODE",
     metavar: "MODE",
     group: "crypto",
-    help: "CBC (default), ECB, CFB, OFB, CTR or legacy; must match the server's stanza.",
+    help: "CBC (default), ECB, CFB, OFB, CTR, legacy, or Asymmetric (GPG); must match the server.",
     set: (c, v, bad: Bad) => {
       const m = parseEncMode(v);
-      if (m === undefined) bad(`Invalid encryption mode: ${v}, use {CBC,ECB,CFB,OFB,CTR,legacy}`);
-      if (m === "asymmetric")
-        bad("Asymmetric (GPG) encryption is not supported yet; use a Rijndael mode");
+      if (m === undefined)
+        bad(`Invalid encryption mode: ${v}, use {CBC,ECB,CFB,OFB,CTR,legacy,Asymmetric}`);
       c.encMode = m;
     },
   },
@@ -578,30 +575,78 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
       c.useHmac = true;
     },
   },
-  // GPG (issue: GPG)
-  ...(
-    [
-      ["gpg-encryption", "g", "USE_GPG", "none"],
-      ["gpg-recipient-key", undefined, "GPG_RECIPIENT", "required"],
-      ["gpg-signer-key", undefined, "GPG_SIGNER", "required"],
-      ["gpg-home-dir", undefined, "GPG_HOMEDIR", "required"],
-      ["gpg-exe", undefined, "GPG_EXE", "required"],
-      ["gpg-agent", undefined, "USE_GPG_AGENT", "none"],
-      ["gpg-no-signing-pw", undefined, "GPG_NO_SIGNING_PW", "none"],
-    ] as const
-  ).map(([long, short, rc, arg]): ClientOption => ({
-    long,
-    ...(short !== undefined ? { short } : {}),
-    rc,
-    arg,
+  // GPG (client/config_init.c: on the command line each of these also sets use_gpg)
+  {
+    long: "gpg-encryption",
+    short: "g",
+    arg: "none",
+    rc: "USE_GPG",
     group: "gpg",
-    help: "GPG encryption (not supported yet).",
-    set: later(
-      `--${long} (GPG encryption)`,
-      "use Rijndael keys (--key-base64-rijndael)",
-      arg === "none",
-    ),
-  })),
+    help: "Encrypt with GPG instead of Rijndael (needs --gpg-recipient-key).",
+    impliesGpg: true,
+    set: onOff("useGpg"),
+  },
+  {
+    long: "gpg-recipient-key",
+    arg: "required",
+    rc: "GPG_RECIPIENT",
+    metavar: "ID",
+    group: "gpg",
+    help: "The server's GPG key (id, fingerprint or user id) to encrypt to.",
+    impliesGpg: true,
+    set: text("gpgRecipient"),
+  },
+  {
+    long: "gpg-signer-key",
+    arg: "required",
+    rc: "GPG_SIGNER",
+    metavar: "ID",
+    group: "gpg",
+    help: "Your GPG key to sign with (the server usually requires a signature).",
+    impliesGpg: true,
+    set: text("gpgSigner"),
+  },
+  {
+    long: "gpg-home-dir",
+    arg: "required",
+    rc: "GPG_HOMEDIR",
+    metavar: "DIR",
+    group: "gpg",
+    help: "GPG home directory (default ~/.gnupg).",
+    impliesGpg: true,
+    set: (c, v) => {
+      // client/config_init.c chops one trailing '/'.
+      c.gpgHomeDir = v.length > 1 && v.endsWith("/") ? v.slice(0, -1) : v;
+    },
+  },
+  {
+    long: "gpg-exe",
+    arg: "required",
+    rc: "GPG_EXE",
+    metavar: "PATH",
+    group: "gpg",
+    help: "The gpg program (default /usr/bin/gpg).",
+    impliesGpg: true,
+    set: text("gpgExe"),
+  },
+  {
+    long: "gpg-agent",
+    arg: "none",
+    rc: "USE_GPG_AGENT",
+    group: "gpg",
+    help: "Let gpg-agent supply the signing passphrase.",
+    impliesGpg: true,
+    set: onOff("useGpgAgent"),
+  },
+  {
+    long: "gpg-no-signing-pw",
+    arg: "none",
+    rc: "GPG_NO_SIGNING_PW",
+    group: "gpg",
+    help: "The signing key has no passphrase: do not ask for one.",
+    impliesGpg: true,
+    set: onOff("gpgNoSigningPw"),
+  },
   // rc file and argument history
   {
     long: "named-config",
@@ -757,8 +802,21 @@ export const CLIENT_OPTIONS: readonly ClientOption[] = [
   },
 ];
 
-/** rc variables the C client knows that take no command-line twin (they reuse the KEY buffer). */
-export const RC_ONLY_VARIABLES = ["GPG_SIGNING_PW", "GPG_SIGNING_PW_BASE64"] as const;
+/**
+ * rc variables with no command-line twin: the GPG signing passphrase, which C keeps in the KEY
+ * buffer (client/config_init.c:parse_rc_param), so it is the same setting as KEY / KEY_BASE64.
+ */
+export const RC_ONLY_OPTIONS: ReadonlyMap<string, Setter> = new Map<string, Setter>([
+  ["GPG_SIGNING_PW", text("keyRaw")],
+  [
+    "GPG_SIGNING_PW_BASE64",
+    (c, v, bad) => {
+      if (!/^[A-Za-z0-9+/=]+$/.test(v))
+        bad("GPG_SIGNING_PW_BASE64 doesn't look like base64-encoded data");
+      c.keyBase64 = v;
+    },
+  ],
+]);
 
 export const OPTION_BY_RC = new Map<string, ClientOption>(
   CLIENT_OPTIONS.filter((o) => o.rc !== undefined).map((o) => [o.rc ?? "", o]),

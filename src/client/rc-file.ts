@@ -7,7 +7,7 @@
  */
 import { closeSync, constants, openSync, readFileSync, statSync, writeSync } from "node:fs";
 import { ConfigError } from "../errors.js";
-import { OPTION_BY_RC, RC_ONLY_VARIABLES } from "./options.js";
+import { OPTION_BY_RC, RC_ONLY_OPTIONS } from "./options.js";
 
 export interface RcEntry {
   name: string;
@@ -25,7 +25,7 @@ const SECTION = /^\s*\[([^\]]*)\]/;
 const PARAM = /^\s*(\S+)\s+([^ ;\t\n\r#]+)/;
 
 export function isKnownRcVariable(name: string): boolean {
-  return OPTION_BY_RC.has(name) || (RC_ONLY_VARIABLES as readonly string[]).includes(name);
+  return OPTION_BY_RC.has(name) || RC_ONLY_OPTIONS.has(name);
 }
 
 export function parseRcText(path: string, text: string): RcFile {

@@ -33,6 +33,8 @@ export interface DaemonConfig {
   nat: NatSettings;
   /** Command messages and cycles: CMD_EXEC_TIMEOUT (unused by C; honoured here), SUDO_EXE. */
   commands: { timeoutMs: number; sudoExe: string };
+  /** gpg runs: at most `concurrent` at once and `queued` waiting, each killed after `timeoutMs`. */
+  gpg: { concurrent: number; queued: number; timeoutMs: number };
   /** -C: exit after this many packets (0 = no limit). */
   packetLimit: number;
   stanzas: PipelineStanza[];

@@ -18,6 +18,7 @@ import type { Datagram, Listener } from "./listen/types.js";
 import { listenUdp } from "./listen/udp.js";
 import type { Logger } from "./log.js";
 import { LogBudget } from "./log-limit.js";
+import type { GpgEngine } from "../spa/index.js";
 import {
   MAX_ARGS,
   resolveRunAs,
@@ -27,7 +28,14 @@ import {
   type CycleVars,
 } from "./commands.js";
 import { PendingCycles } from "./pending-cycles.js";
-import { processSpa, type CommandDecision, type CycleDecision, type Granted } from "./pipeline.js";
+import {
+  processSpa,
+  type CommandDecision,
+  type CycleDecision,
+  type Granted,
+  type Settled,
+} from "./pipeline.js";
+import { GpgRunner } from "./gpg-runner.js";
 import { ReplayCache, type ReplayMeta } from "./replay/replay-cache.js";
 
 export interface DaemonDeps {
@@ -35,6 +43,8 @@ export interface DaemonDeps {
   logger: Logger;
   /** Called when -C's packet limit is reached. */
   onLimit: () => void;
+  /** The engine for a stanza's gpg and keyring; the gpg binary by default. */
+  gpgEngine?: (exe: string, homeDir: string) => GpgEngine;
 }
 
 export interface StatusGrant {
@@ -58,6 +68,9 @@ export class Daemon {
   private readonly packetLogBudget = new LogBudget(200, 1000);
   private statusWrittenMs = 0;
   private readonly cycles: PendingCycles;
+  /** Wire digests of packets whose GPG stanzas are still being tried. */
+  private readonly deciding = new Set<string>();
+  private readonly gpg: GpgRunner;
 
   constructor(
     private cfg: DaemonConfig,
@@ -66,6 +79,7 @@ export class Daemon {
     this.cycles = new PendingCycles(join(cfg.runDir, "cmd-cycle-pending.json"), deps.nowSecs, (p) =>
       this.runArgv("CMD_CYCLE_CLOSE", p.stanza, p.user, p.argv),
     );
+    this.gpg = new GpgRunner({ ...cfg.gpg, ...(deps.gpgEngine ? { engine: deps.gpgEngine } : {}) });
   }
 
   /** A line about one packet: subject to the flood budget (see LogBudget). */
@@ -174,11 +188,12 @@ export class Daemon {
         testMode: cfg.testMode,
         nat: cfg.nat,
       },
-      (digest) => this.replay?.has(digest) ?? false,
+      (digest) => this.replay?.has(digest) === true || this.deciding.has(digest),
       now,
       (line) => {
         this.packetLog(line, "info");
       },
+      this.gpg.open,
     );
     const meta = {
       proto: d.transport === "udp" ? 17 : d.transport === "tcp" ? 6 : 1,
@@ -187,6 +202,24 @@ export class Daemon {
       dstIp: d.dstIp,
       dstPort: d.dstPort,
     };
+    if (decision.kind === "pending") {
+      // A GPG stanza: gpg runs while we keep receiving. Until it is decided, the same packet
+      // again counts as a replay.
+      const digest = decision.digest;
+      this.deciding.add(digest);
+      this.track(
+        decision.decision
+          .then((settled) => {
+            this.settle(settled, meta);
+          })
+          .finally(() => this.deciding.delete(digest)),
+      );
+    } else this.settle(decision, meta);
+    this.countPacket();
+  }
+
+  /** Act on a decision: burn the digest of a refused authentic packet, grant, or run commands. */
+  private settle(decision: Settled, meta: ReplayMeta): void {
     if (decision.kind === "refuse") {
       // Stanza-level refusals were logged as each stanza was tried; junk that never reached a
       // stanza is logged only at debug level (a flood must not flood the log).
@@ -196,7 +229,7 @@ export class Daemon {
           decision.reason === "no_source_match" || decision.reason === "replay" ? "info" : "debug",
         );
       if (decision.digest !== null && this.replay !== null)
-        this.replay.add(decision.digest, meta).catch((e: unknown) => {
+        this.remember(decision, meta).catch((e: unknown) => {
           this.log(`Digest cache write failed: ${(e as Error).message}`, "err");
         });
     } else if (decision.kind === "grant") {
@@ -204,13 +237,23 @@ export class Daemon {
     } else {
       this.track(this.runDecision(decision, meta));
     }
-    this.countPacket();
+  }
+
+  /** The replay digest, and for GPG the digest of the decrypted message (pipeline.ts:afterGpg). */
+  private async remember(
+    d: { digest: string | null; innerDigest?: string },
+    meta: ReplayMeta,
+  ): Promise<void> {
+    if (this.replay === null || d.digest === null) return;
+    const both = [this.replay.add(d.digest, meta)];
+    if (d.innerDigest !== undefined) both.push(this.replay.add(d.innerDigest, meta));
+    await Promise.all(both);
   }
 
   private async grant(g: Granted, meta: Parameters<ReplayCache["add"]>[1]): Promise<void> {
     try {
       // On disk before the port opens: a crash cannot make the same packet valid again.
-      if (this.replay !== null) await this.replay.add(g.digest, meta);
+      await this.remember(g, meta);
       if (this.grants === null) return;
       const grants = await this.resolveNat(g.grants, meta.srcIp);
       if (grants === null) return;
@@ -255,7 +298,7 @@ export class Daemon {
   /** Command messages and cycles: the digest is on disk first, as for grants. */
   private async runDecision(d: CommandDecision | CycleDecision, meta: ReplayMeta): Promise<void> {
     try {
-      if (this.replay !== null) await this.replay.add(d.digest, meta);
+      await this.remember(d, meta);
       if (d.kind === "command") {
         await this.runText("SPA command", d.stanza, d.user, d.command, null);
         return;
@@ -407,6 +450,8 @@ export class Daemon {
   async stop(): Promise<void> {
     for (const l of this.listeners) await l.close();
     this.listeners = [];
+    // Packets already taken (a gpg run, a grant under way) finish before the firewall closes.
+    await Promise.allSettled([...this.inFlight]);
     if (this.pruneTimer !== null) clearInterval(this.pruneTimer);
     if (this.statusTimer !== null) clearTimeout(this.statusTimer);
     this.grants?.stop();

@@ -16,13 +16,20 @@ import {
   MIN_GNUPG_MSG_SIZE,
   b64NoPad,
   decryptSpaCiphertext,
+  fkoErrorText,
   isNatType,
   isValidIpv4,
   isWireCharset,
+  verifyGpgHmac,
   verifySpaHmac,
   type OpenedSpa,
+  type RejectReason,
+  type Result,
   type SpaKeys,
 } from "../spa/index.js";
+import type { GpgOpened } from "../gpg/open.js";
+import { shortKeyId } from "../gpg/status.js";
+import { signatureProblem, signerRefusal } from "./gpg-policy.js";
 import type { CycleVars } from "./commands.js";
 import type { Grant, GrantNat, GrantProto, NatSettings } from "./firewall/types.js";
 import { Refusal, type RefusalReason } from "./refusals.js";
@@ -40,13 +47,36 @@ export interface PortSpec {
   port: number;
 }
 
+/** GPG settings of a stanza (server/incoming_spa.c:handle_gpg_enc), when it takes GPG packets. */
+export interface PipelineGpg {
+  homeDir: string;
+  exe: string;
+  /** GPG_DECRYPT_PW, or "" with GPG_ALLOW_NO_PW. */
+  decryptPw: string;
+  requireSig: boolean;
+  ignoreSigVerifyError: boolean;
+  remoteIds: readonly string[] | null;
+  fingerprintIds: readonly string[] | null;
+}
+
+/**
+ * Runs gpg for a stanza (src/gpg/open.ts behind the daemon's bound on concurrent runs); null when
+ * no run can be started now, and the packet is dropped.
+ */
+export type GpgOpener = (
+  gpg: PipelineGpg,
+  candidates: readonly string[],
+) => Promise<Result<GpgOpened>> | null;
+
 /** What the pipeline needs of an access.conf stanza. */
 export interface PipelineStanza {
   /** 1-based, as fwknopd logs it. */
   number: number;
   source: AddressMatch;
   destination: AddressMatch | null;
+  /** keys.key is empty for a stanza with no Rijndael key (GPG only). */
   keys: SpaKeys;
+  gpg: PipelineGpg | null;
   openPorts: readonly PortSpec[] | null;
   restrictPorts: readonly PortSpec[] | null;
   fwAccessTimeout: number;
@@ -110,6 +140,8 @@ export interface Granted {
   spa: OpenedSpa;
   /** Replay digest of this packet: to be persisted before the grant. */
   digest: string;
+  /** GPG: digest of the decrypted message, persisted with `digest` (see afterGpg). */
+  innerDigest?: string;
   grants: Grant[];
   timeout: number;
 }
@@ -122,6 +154,7 @@ export interface Refused {
   message: string;
   /** Set when a stanza decrypted the packet: its digest is burnt (as C) even though refused. */
   digest: string | null;
+  innerDigest?: string;
 }
 
 /** A type-0 command message to run (ENABLE_CMD_EXEC). */
@@ -130,6 +163,7 @@ export interface CommandDecision {
   stanza: number;
   user: string;
   digest: string;
+  innerDigest?: string;
   /** The text after the allow IP. */
   command: string;
   ruleIp: string;
@@ -141,13 +175,24 @@ export interface CycleDecision {
   stanza: number;
   user: string;
   digest: string;
+  innerDigest?: string;
   open: string;
   close: string | null;
   closeAfter: number;
   vars: CycleVars;
 }
 
-export type Decision = Granted | Refused | CommandDecision | CycleDecision;
+export type Settled = Granted | Refused | CommandDecision | CycleDecision;
+
+/** A GPG stanza is being tried: gpg runs take tens of milliseconds, so the rest is async. */
+export interface PendingDecision {
+  kind: "pending";
+  /** Replay digest of the wire: the caller treats it as seen until `decision` settles. */
+  digest: string;
+  decision: Promise<Settled>;
+}
+
+export type Decision = Settled | PendingDecision;
 
 export interface PipelineLog {
   (line: string): void;
@@ -198,6 +243,7 @@ export function processSpa(
   isReplay: (digest: string) => boolean,
   nowSecs: number,
   log: PipelineLog,
+  gpg: GpgOpener | null = null,
 ): Decision {
   const data = inc.data;
   // server/incoming_spa.c:preprocess_spa_data
@@ -220,58 +266,104 @@ export function processSpa(
   if (candidates.length === 0)
     return refuse(Refusal.NoSourceMatch, `No access data found for source IP: ${inc.srcIp}`);
 
-  // The replay digest (a SHA-256) is computed once a stanza's HMAC has passed: junk never pays for
-  // it (design.md "The hot path": HMAC, then replay).
-  let digest: string | null = null;
-
-  let last: Refused = refuse(
-    Refusal.DecryptFailed,
-    `no stanza could decrypt the SPA packet from ${inc.srcIp}`,
+  const ctx: StanzaRun = { inc, candidates, settings, isReplay, nowSecs, log, gpg, digest: null };
+  return tryStanzas(
+    ctx,
+    0,
+    refuse(Refusal.DecryptFailed, `no stanza could decrypt the SPA packet from ${inc.srcIp}`),
   );
-  for (const s of candidates) {
+}
+
+interface StanzaRun {
+  inc: Incoming;
+  candidates: readonly PipelineStanza[];
+  settings: PipelineSettings;
+  isReplay: (digest: string) => boolean;
+  nowSecs: number;
+  log: PipelineLog;
+  gpg: GpgOpener | null;
+  /** The wire's replay digest, once replayGate has computed it. */
+  digest: string | null;
+}
+
+/**
+ * The wire's replay digest, computed when the first stanza's HMAC passes, so junk never pays for
+ * the SHA-256 (design.md "The hot path": HMAC, then replay); a refusal when it was seen before.
+ */
+function replayGate(ctx: StanzaRun): string | Refused {
+  if (ctx.digest !== null) return ctx.digest;
+  const digest = replayDigest(ctx.inc.data);
+  ctx.digest = digest;
+  if (ctx.isReplay(digest))
+    return refuse(
+      Refusal.Replay,
+      `Replay detected from source IP: ${ctx.inc.srcIp}, destination IP: ${ctx.inc.dstIp}`,
+    );
+  return digest;
+}
+
+/**
+ * The stanzas from `from` on, in file order; the first that passes wins. A GPG stanza hands the
+ * rest of the loop to a promise (gpg is slow); Rijndael stanzas never wait.
+ */
+function tryStanzas(ctx: StanzaRun, from: number, lastRefusal: Refused): Decision {
+  const { inc, candidates, settings, nowSecs, log } = ctx;
+  const data = inc.data;
+  let last = lastRefusal;
+  for (let i = from; i < candidates.length; i++) {
+    const s = candidates[i];
+    if (s === undefined) break;
     const tag = `[${inc.srcIp}] (stanza #${s.number})`;
-    if (s.accessExpire !== null && nowSecs > s.accessExpire) {
-      last = refuse(Refusal.StanzaExpired, `${tag} Access stanza has expired`, s.number);
+    const no = (reason: RefusalReason, message: string): void => {
+      last = refuse(reason, `${tag} ${message}`, s.number);
       log(last.message);
+    };
+    if (s.accessExpire !== null && nowSecs > s.accessExpire) {
+      no(Refusal.StanzaExpired, "Access stanza has expired");
       continue;
     }
-    if (data.length >= MIN_GNUPG_MSG_SIZE && s.keys.mode !== "asymmetric") {
-      last = refuse(
+    // server/incoming_spa.c: GPG is tried when the data is long enough to be GPG (C's length
+    // rule); a stanza with no Rijndael key also takes shorter GPG data (Curve25519 without a
+    // signature is under 400 chars), which C would only ever try, and fail, as Rijndael.
+    if (s.gpg !== null && (data.length >= MIN_GNUPG_MSG_SIZE || s.keys.key.length === 0)) {
+      const checked = verifyGpgHmac(data, s.keys.hmac);
+      if (!checked.ok) {
+        no(...stanzaRefusal(checked.reason, checked.detail));
+        continue;
+      }
+      const digest = replayGate(ctx);
+      if (typeof digest !== "string") return digest;
+      const run = ctx.gpg?.(s.gpg, checked.value) ?? null;
+      if (run === null) {
+        no(Refusal.GpgBusy, "too many GPG decryptions in progress, SPA packet dropped");
+        continue;
+      }
+      const next = i + 1;
+      const decision = run.then((opened) => {
+        const d = afterGpg(ctx, s, tag, opened);
+        if (d.kind !== "refuse") return { ...d, digest };
+        if (d.reason === Refusal.BadAllowIp || d.reason === Refusal.Replay) return d;
+        return settle(tryStanzas(ctx, next, d));
+      });
+      return { kind: "pending", digest, decision };
+    }
+    if (data.length >= MIN_GNUPG_MSG_SIZE || s.keys.key.length === 0) {
+      no(
         Refusal.GpgData,
-        `${tag} data is too long for Rijndael (GPG is not supported yet)`,
-        s.number,
+        `No stanza encryption mode match for encryption type: ${data.length >= MIN_GNUPG_MSG_SIZE ? 2 : 1}.`,
       );
-      log(last.message);
       continue;
     }
     const checked = verifySpaHmac(data, s.keys.mode, s.keys.hmac);
     if (!checked.ok) {
-      last = refuse(
-        checked.reason === "hmac_mismatch" ? Refusal.HmacMismatch : Refusal.DecryptFailed,
-        checked.reason === "hmac_mismatch"
-          ? `${tag} Non-corresponding HMAC for this stanza`
-          : `${tag} Error creating fko context: ${checked.detail}`,
-        s.number,
-      );
-      log(last.message);
+      no(...stanzaRefusal(checked.reason, checked.detail));
       continue;
     }
-    if (digest === null) {
-      digest = replayDigest(data);
-      if (isReplay(digest))
-        return refuse(
-          Refusal.Replay,
-          `Replay detected from source IP: ${inc.srcIp}, destination IP: ${inc.dstIp}`,
-        );
-    }
+    const digest = replayGate(ctx);
+    if (typeof digest !== "string") return digest;
     const opened = decryptSpaCiphertext(checked.value, s.keys.mode, s.keys.key);
     if (!opened.ok) {
-      last = refuse(
-        Refusal.DecryptFailed,
-        `${tag} Error creating fko context: ${opened.reason} (${opened.detail})`,
-        s.number,
-      );
-      log(last.message);
+      no(Refusal.DecryptFailed, `Error creating fko context: ${opened.reason} (${opened.detail})`);
       continue;
     }
     const spa: OpenedSpa = {
@@ -290,6 +382,75 @@ export function processSpa(
   return last;
 }
 
+function settle(d: Decision): Promise<Settled> | Settled {
+  return d.kind === "pending" ? d.decision : d;
+}
+
+/** An HMAC step failure as fwknopd logs it (server/incoming_spa.c:check_mode_ctx). */
+function stanzaRefusal(reason: RejectReason, detail: string): [RefusalReason, string] {
+  return reason === "hmac_mismatch"
+    ? [Refusal.HmacMismatch, "Non-corresponding HMAC for this stanza"]
+    : [Refusal.DecryptFailed, `Error creating fko context: ${detail}`];
+}
+
+/**
+ * After gpg: lib/gpgme_funcs.c:process_sigs (not burnt: libfko fails the decryption), the replay
+ * check of the plaintext, then server/incoming_spa.c:handle_gpg_sigs and the policy (burnt).
+ */
+function afterGpg(
+  ctx: StanzaRun,
+  s: PipelineStanza,
+  tag: string,
+  opened: Result<GpgOpened>,
+): Settled {
+  const { inc, settings, nowSecs, log } = ctx;
+  const g = s.gpg;
+  const no = (reason: RefusalReason, message: string, burn: string | null = null): Refused => {
+    const r = refuse(reason, `${tag} ${message}`, s.number, burn);
+    log(r.message);
+    return r;
+  };
+  if (g === null) return no(Refusal.DecryptFailed, "no GPG settings");
+  if (!opened.ok)
+    return no(
+      Refusal.DecryptFailed,
+      opened.reason === "gpg_decrypt"
+        ? `Error creating fko context: ${fkoErrorText("FKO_ERROR_GPGME_DECRYPT_FAILED")} - GPG ERROR: ${opened.detail}`
+        : `Error creating fko context: ${opened.reason} (${opened.detail})`,
+    );
+  const sigs = opened.value.signatures;
+  const sig = sigs[0] ?? null;
+  if (g.requireSig) {
+    const bad = signatureProblem(sig, g.ignoreSigVerifyError);
+    if (bad !== null) return no(Refusal.GpgSignature, `Error creating fko context: ${bad}`);
+  }
+  const spa: OpenedSpa = {
+    ...opened.value.spa,
+    mode: "asymmetric",
+    hmacType: s.keys.hmac?.type ?? null,
+  };
+  // The OpenPGP framing can be re-encoded without any key (other length forms, another prefix),
+  // giving a fresh wire digest for the same message; the decrypted text is the replay key that
+  // cannot be changed.
+  const inner = replayDigest(`${spa.encoded}:${spa.digest}`);
+  if (ctx.isReplay(inner))
+    return no(
+      Refusal.Replay,
+      `Replay detected from source IP: ${inc.srcIp} (same SPA message in another OpenPGP encoding)`,
+    );
+  const burn = settings.testMode ? null : ctx.digest;
+  if (g.requireSig && sig !== null) {
+    log(
+      `${tag} Incoming SPA data signed by '${shortKeyId(sig) ?? ""}' (fingerprint '${sig.fingerprint ?? ""}').`,
+    );
+    const who = signerRefusal(sig, g);
+    if (who !== null) return { ...no(Refusal.GpgSigner, who, burn), innerDigest: inner };
+  }
+  const r = checkPolicy(s, spa, inc, settings, nowSecs, tag, burn);
+  if (r.kind === "refuse") log(r.message);
+  return { ...r, innerDigest: inner };
+}
+
 function checkPolicy(
   s: PipelineStanza,
   spa: OpenedSpa,
@@ -298,7 +459,7 @@ function checkPolicy(
   nowSecs: number,
   tag: string,
   burn: string | null,
-): Decision {
+): Settled {
   const no = (reason: RefusalReason, message: string): Refused =>
     refuse(reason, `${tag} ${message}`, s.number, burn);
 

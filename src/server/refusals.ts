@@ -23,6 +23,9 @@ export const Refusal = {
   CommandNotEnabled: "command_not_enabled",
   PortDenied: "port_denied",
   TestMode: "test_mode",
+  GpgBusy: "gpg_busy",
+  GpgSignature: "gpg_signature",
+  GpgSigner: "gpg_signer",
 } as const;
 
 export type RefusalReason = (typeof Refusal)[keyof typeof Refusal];

@@ -8,6 +8,8 @@ const FKO_ERRORS = {
   FKO_ERROR_INVALID_DATA_ENCODE_MSGLEN_VALIDFAIL: [44, ""],
   FKO_ERROR_INVALID_DATA_ENCRYPT_PTLEN_VALIDFAIL: [50, ""],
   FKO_ERROR_INVALID_DATA_ENCRYPT_RESULT_MSGLEN_VALIDFAIL: [51, ""],
+  FKO_ERROR_INVALID_DATA_ENCRYPT_GPG_MSGLEN_VALIDFAIL: [58, ""],
+  FKO_ERROR_INVALID_DATA_ENCRYPT_GPG_RESULT_MSGLEN_VALIDFAIL: [59, ""],
   FKO_ERROR_INVALID_DATA_ENCRYPT_TYPE_UNKNOWN: [65, ""],
   FKO_ERROR_INVALID_DATA_FUNCS_GEN_KEYLEN_VALIDFAIL: [68, ""],
   FKO_ERROR_INVALID_DATA_FUNCS_GEN_HMACLEN_VALIDFAIL: [69, ""],
@@ -32,6 +34,14 @@ const FKO_ERRORS = {
   FKO_ERROR_INVALID_HMAC_KEY_LEN: [109, "Invalid HMAC key length"],
   FKO_ERROR_UNSUPPORTED_HMAC_MODE: [110, "Unsupported HMAC mode (default: SHA256)"],
   FKO_ERROR_UNSUPPORTED_FEATURE: [111, "Unsupported or unimplemented feature or function"],
+  FKO_ERROR_MISSING_GPG_KEY_DATA: [115, "Missing GPG key data (signer or recipient not set)"],
+  FKO_ERROR_GPGME_BAD_PASSPHRASE: [121, "The GPG passphrase was not valid"],
+  FKO_ERROR_GPGME_ENCRYPT_SIGN: [122, "Error during the encrypt and sign operation"],
+  FKO_ERROR_GPGME_DECRYPT_FAILED: [132, "Decryption operation failed"],
+  FKO_ERROR_GPGME_BAD_GPG_EXE: [134, "Unable to stat the given GPG executable"],
+  FKO_ERROR_GPGME_BAD_HOME_DIR: [135, "Unable to stat the given GPG home directory"],
+  FKO_ERROR_GPGME_NO_SIGNATURE: [137, "Missing GPG signature"],
+  FKO_ERROR_GPGME_BAD_SIGNATURE: [138, "Bad GPG signature"],
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type FkoErrorName = keyof typeof FKO_ERRORS;

@@ -11,4 +11,4 @@ export * from "./decode.js";
 export * from "./packet.js";
 export * from "./keygen.js";
 export * from "./fko-errors.js";
-export type * from "./gpg.js";
+export * from "./gpg.js";

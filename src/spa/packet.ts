@@ -23,6 +23,7 @@ import {
   type EncMode,
 } from "./constants.js";
 import { decodeSpaPlaintext } from "./decode.js";
+import { gpgCiphertextCandidates, gpgWireBody, isOpenPgpPkMessage } from "./gpg.js";
 import { encodeSpaFields, type EncodedSpa } from "./encode.js";
 import type { DecodedSpa, SpaFields } from "./fields.js";
 import { FkoError } from "./fko-errors.js";
@@ -99,7 +100,7 @@ export function makeSpaPacket(
     throw new FkoError(
       "FKO_ERROR_UNSUPPORTED_FEATURE",
       "encryption mode",
-      "GPG is not built in yet",
+      "GPG packets are made with finishGpgPacket",
     );
   if (keys.key.length > RIJNDAEL_MAX_KEYSIZE)
     throw new FkoError("FKO_ERROR_INVALID_KEY_LEN", "encryption key", `${keys.key.length} bytes`);
@@ -180,7 +181,7 @@ export function decryptSpaCiphertext(
   mode: EncMode,
   key: Uint8Array,
 ): Result<DecodedSpa> {
-  if (mode === "asymmetric") return fail(Reject.Unsupported, "GPG is not built in yet");
+  if (mode === "asymmetric") return fail(Reject.Unsupported, "GPG data is opened by a GpgEngine");
   if (key.length > RIJNDAEL_MAX_KEYSIZE) return fail(Reject.KeyLength, `${key.length}-byte key`);
   const blob = b64DecodeCanonical(prefixedB64);
   if (blob === null) return fail(Reject.CipherDecode, "ciphertext is not canonical base64");
@@ -209,4 +210,66 @@ export function openSpaPacket(wire: string, keys: SpaKeys): Result<OpenedSpa> {
   const decoded = decryptSpaCiphertext(checked.value, keys.mode, keys.key);
   if (!decoded.ok) return decoded;
   return ok({ ...decoded.value, mode: keys.mode, hmacType: keys.hmac?.type ?? null });
+}
+
+/**
+ * GPG packets (lib/fko_encryption.c:gpg_encrypt, then fko_spa_data_final): the engine's binary
+ * OpenPGP message in, the wire out. The HMAC covers the full b64 text, prefix included, as C.
+ */
+export function finishGpgPacket(
+  encoded: EncodedSpa,
+  blob: Uint8Array,
+  hmac: HmacSpec | null,
+): MadePacket {
+  if (hmac !== null && hmac.key.length > MAX_DIGEST_BLOCK_LEN)
+    throw new FkoError("FKO_ERROR_INVALID_HMAC_KEY_LEN", "HMAC key", `${hmac.key.length} bytes`);
+  const ciphertextB64 = b64NoPad(blob);
+  const mac = hmac === null ? null : hmacB64(hmac.type, hmac.key, ciphertextB64);
+  const wire = gpgWireBody(ciphertextB64) + (mac ?? "");
+  if (ciphertextB64.length >= MAX_SPA_ENCODED_MSG_SIZE || wire.length >= MAX_SPA_ENCODED_MSG_SIZE)
+    throw new FkoError(
+      "FKO_ERROR_INVALID_DATA_ENCRYPT_GPG_RESULT_MSGLEN_VALIDFAIL",
+      "encrypted message",
+      `${wire.length} chars: at most ${MAX_SPA_ENCODED_MSG_SIZE - 1} (use a smaller key, e.g. RSA 2048 or Curve25519)`,
+    );
+  return { wire, ciphertextB64, hmac: mac, encoded };
+}
+
+/**
+ * Step 1 of opening a GPG packet (lib/fko_hmac.c:fko_verify_hmac, add_gpg_prefix): the full b64
+ * texts the wire may stand for (see gpgCiphertextCandidates), and with an HMAC only the one it
+ * authenticates. C's reading ("hQ" put back) is checked first, so an HMAC mismatch reads as in C.
+ */
+export function verifyGpgHmac(wire: string, hmac: HmacSpec | null): Result<string[]> {
+  if (wire.length < MIN_SPA_ENCODED_MSG_SIZE || wire.length >= MAX_SPA_ENCODED_MSG_SIZE)
+    return fail(Reject.WireLength, `length ${wire.length}`);
+  const n = hmac === null ? 0 : digestInfo(hmac.type).b64Len;
+  if (wire.length - n < MIN_SPA_ENCODED_MSG_SIZE)
+    return fail(Reject.HmacLength, "too short for its HMAC");
+  const body = wire.slice(0, wire.length - n);
+  if (!isBase64Text(body)) return fail(Reject.NotBase64, "not base64");
+  if (hmac !== null) {
+    const received = wire.slice(wire.length - n);
+    const cText = body.startsWith(B64_GPG_PREFIX) ? body : B64_GPG_PREFIX + body;
+    const text = hmacMatches(hmac.type, hmac.key, cText, received)
+      ? cText
+      : gpgCiphertextCandidates(body).find((c) => hmacMatches(hmac.type, hmac.key, c, received));
+    if (text === undefined) return fail(Reject.HmacMismatch, "HMAC does not match");
+    const bytes = b64DecodeCanonical(text);
+    return bytes !== null && isOpenPgpPkMessage(bytes)
+      ? ok([text])
+      : fail(Reject.NotOpenPgp, "authentic, but not an OpenPGP public-key message");
+  }
+  const candidates = gpgCiphertextCandidates(body);
+  return candidates.length === 0
+    ? fail(Reject.NotOpenPgp, "not an OpenPGP public-key message")
+    : ok(candidates);
+}
+
+/** Step 3 (lib/fko_encryption.c:gpg_decrypt, then fko_decode_spa_data): gpg's plaintext to fields. */
+export function decodeGpgPlaintext(plaintext: Uint8Array): Result<DecodedSpa> {
+  const nul = plaintext.indexOf(0);
+  // C reads the plaintext as a C string: it ends at the first NUL.
+  const text = Buffer.from(nul < 0 ? plaintext : plaintext.subarray(0, nul)).toString("latin1");
+  return decodeSpaPlaintext(text);
 }

@@ -29,6 +29,8 @@ export const Reject = {
   ServerAuth: "server_auth",
   ClientTimeout: "client_timeout",
   Unsupported: "unsupported",
+  NotOpenPgp: "not_openpgp",
+  GpgDecrypt: "gpg_decrypt",
 } as const;
 
 export type RejectReason = (typeof Reject)[keyof typeof Reject];

@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { main, type ClientDeps } from "../../src/cli/fwknop.js";
+import { runClientInProcess } from "../fixtures/client-run.js";
 import { openSpaPacket } from "../../src/spa/index.js";
 
 interface Run {
@@ -31,19 +31,7 @@ const tempDir = (prefix: string): string => {
 async function run(argv: string[], setup?: (home: string) => void): Promise<Run> {
   const home = tempDir("fwknop-cli-");
   setup?.(home);
-  let out = "";
-  let err = "";
-  const deps: ClientDeps = {
-    nowMs: () => 1_700_000_000_000,
-    random: (n) => Buffer.alloc(n, 0x42),
-    env: {},
-    out: (s) => (out += s),
-    err: (s) => (err += s),
-    homeDir: () => home,
-    localUser: () => "tester",
-  };
-  const code = await main(argv, deps);
-  return { code, out, err, home };
+  return { ...(await runClientInProcess(home, argv)), home };
 }
 
 const KEY = Buffer.alloc(32, 1).toString("base64");

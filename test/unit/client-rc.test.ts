@@ -8,7 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { main, type ClientDeps } from "../../src/cli/fwknop.js";
+import type { ClientDeps } from "../../src/cli/fwknop.js";
+import { runClientInProcess } from "../fixtures/client-run.js";
 import { ipFromAnswer } from "../../src/client/resolve-ip.js";
 import { httpRequestFor } from "../../src/client/transport.js";
 
@@ -17,21 +18,8 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-async function run(home: string, argv: string[], extra: Partial<ClientDeps> = {}) {
-  let out = "";
-  let err = "";
-  const code = await main(argv, {
-    nowMs: () => 1_700_000_000_000,
-    random: (n) => Buffer.alloc(n, 0x5a),
-    env: {},
-    out: (s) => (out += s),
-    err: (s) => (err += s),
-    homeDir: () => home,
-    localUser: () => "tester",
-    ...extra,
-  });
-  return { code, out, err };
-}
+const run = (home: string, argv: string[], extra: Partial<ClientDeps> = {}) =>
+  runClientInProcess(home, argv, extra, 0x5a);
 const newHome = (): string => {
   const d = mkdtempSync(join(tmpdir(), "client-rc-"));
   dirs.push(d);

@@ -10,7 +10,8 @@ import { after, describe, it } from "node:test";
 import { parseAccessConf } from "../../src/config/access-conf.js";
 import { parseFwknopdConf } from "../../src/config/fwknopd-conf.js";
 import { ConfigError } from "../../src/errors.js";
-import { chooseFirewall } from "../../src/server/load-config.js";
+import { chooseFirewall, loadConfig } from "../../src/server/load-config.js";
+import { defaultServerArgs } from "../../src/server/options.js";
 import { tutorialFwknopdConf } from "../fixtures/tutorial.js";
 
 const dir = mkdtempSync(join(tmpdir(), "server-config-"));
@@ -213,6 +214,50 @@ describe("access.conf", () => {
     assert.throws(
       () => parseAccessConf({ file: file("empty.conf", "# nothing\n") }),
       /could not find any valid access\.conf stanzas/,
+    );
+  });
+});
+
+describe("GPG stanzas in the daemon's configuration", () => {
+  it("are served, with fwknopd.conf's GPG_HOME_DIR/GPG_EXE unless the stanza has its own", () => {
+    const home = join(dir, "gnupg-srv");
+    mkdirSync(home, { recursive: true });
+    const conf = file("gpg.conf", `GPG_HOME_DIR ${home}\nGPG_EXE /nonexistent/gpg\n`);
+    const access = file(
+      "gpg-access.conf",
+      [
+        "SOURCE ANY",
+        "GPG_ALLOW_NO_PW Y",
+        "GPG_REMOTE_ID 89ABCDEF",
+        "",
+        "SOURCE ANY",
+        `KEY_BASE64 ${KEY}`,
+        "GPG_DECRYPT_PW pw",
+        "GPG_FINGERPRINT_ID AAAABBBBCCCCDDDDEEEEFFFF0123456789ABCDEF",
+        `GPG_HOME_DIR ${dir}`,
+        "GPG_EXE /usr/bin/gpg",
+        "",
+      ].join("\n"),
+    );
+    const loaded = loadConfig({ ...defaultServerArgs(), configFile: conf, accessFile: access });
+    const [a, b] = loaded.daemon.stanzas;
+    assert.ok(a !== undefined && b !== undefined);
+    assert.deepEqual(a.gpg, {
+      homeDir: home,
+      exe: "/nonexistent/gpg",
+      decryptPw: "",
+      requireSig: true,
+      ignoreSigVerifyError: false,
+      remoteIds: ["89ABCDEF"],
+      fingerprintIds: null,
+    });
+    assert.equal(a.keys.key.length, 0, "GPG only: no Rijndael key");
+    assert.equal(b.gpg?.homeDir, dir);
+    assert.equal(b.gpg.decryptPw, "pw");
+    assert.equal(b.keys.key.length, 32, "a stanza may take both kinds of packet, as in C");
+    assert.match(
+      loaded.warnings.join("\n"),
+      /gpg-access\.conf:1: stanza for SOURCE 'ANY': GPG_EXE \/nonexistent\/gpg does not exist/,
     );
   });
 });

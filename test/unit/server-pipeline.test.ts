@@ -13,9 +13,9 @@ import {
   type Decision,
   type StanzaNat,
 } from "../../src/server/pipeline.js";
+import { NOW, pipelineStanza, spaFields } from "../fixtures/pipeline.js";
 import { makeSpaPacket, type SpaFields, type SpaKeys } from "../../src/spa/index.js";
 
-const NOW = 1_800_000_000;
 const keysA: SpaKeys = {
   mode: "cbc",
   key: randomBytes(32),
@@ -26,46 +26,11 @@ const keysB: SpaKeys = {
   key: randomBytes(32),
   hmac: { type: "sha512", key: randomBytes(64) },
 };
-const any = { any: true, list: new BlockList() };
 
-function stanza(n: number, keys: SpaKeys, over: Partial<PipelineStanza> = {}): PipelineStanza {
-  return {
-    number: n,
-    source: any,
-    destination: null,
-    keys,
-    openPorts: null,
-    restrictPorts: null,
-    fwAccessTimeout: 30,
-    maxFwTimeout: 300,
-    accessExpire: null,
-    requireUsername: null,
-    requireSourceAddress: false,
-    enableCmdExec: false,
-    cycle: null,
-    exec: { sudo: false, sudoUser: null, sudoGroup: null, user: null, group: null },
-    ...over,
-  };
-}
+const stanza = pipelineStanza;
 
 function packet(keys: SpaKeys, f: Partial<SpaFields> = {}): string {
-  return makeSpaPacket(
-    {
-      rand: "1234567890123456",
-      username: "alice",
-      timestamp: NOW,
-      version: "3.0.0",
-      messageType: 1,
-      message: "198.18.0.2,tcp/22",
-      natAccess: null,
-      serverAuth: null,
-      clientTimeout: 0,
-      ...f,
-    },
-    "sha256",
-    keys,
-    (n) => randomBytes(n),
-  ).wire;
+  return makeSpaPacket(spaFields(f), "sha256", keys, (n) => randomBytes(n)).wire;
 }
 
 const settings = { packetAging: true, maxPacketAge: 120, testMode: false };
