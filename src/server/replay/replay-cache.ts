@@ -11,12 +11,15 @@ import {
   existsSync,
   fdatasync,
   openSync,
-  readFileSync,
+  readSync,
   renameSync,
+  statSync,
   write,
   writeFileSync,
+  writeSync,
 } from "node:fs";
 import { EnvironmentError } from "../../errors.js";
+import { DigestTable, KEY_BYTES, digestKey, digestKeyOf } from "./digest-table.js";
 
 export interface ReplayMeta {
   /** IP protocol number of the carrier (17 UDP, 6 TCP). */
@@ -35,7 +38,6 @@ export interface ReplayCacheOptions {
 }
 
 const HEADER = "# <digest> <proto> <src_ip> <src_port> <dst_ip> <dst_port> <time>\n";
-const LINE = /^(\S{1,64}) (\d{1,3}) (\S{1,45}) (\d{1,5}) (\S{1,45}) (\d{1,5}) (\d{1,20})$/;
 
 export interface LoadStats {
   loaded: number;
@@ -43,8 +45,77 @@ export interface LoadStats {
   invalid: number;
 }
 
+/** Bytes read from the file at a time while loading (keeps the peak small for big files). */
+const CHUNK = 4 << 20;
+const SPACE = 0x20;
+const NEWLINE = 0x0a;
+
+/** Digits only, 1..max of them. */
+function digits(b: Uint8Array, from: number, to: number, max: number): boolean {
+  if (to <= from || to - from > max) return false;
+  for (let i = from; i < to; i++) {
+    const c = b[i] ?? 0;
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
+/**
+ * One line of C's format, `b[start, end)`: "<digest> <proto> <src ip> <src port> <dst ip>
+ * <dst port> <epoch>". Returns the epoch, or -1 when the line is not in that format.
+ */
+function parseLine(b: Uint8Array, start: number, end: number): number {
+  const sp: number[] = [];
+  for (let i = start; i < end; i++) if (b[i] === SPACE) sp.push(i);
+  if (sp.length !== 6) return -1;
+  const [s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0] = sp;
+  const field = (a: number, z: number, max: number): boolean => z > a && z - a <= max;
+  if (!field(start, s1, 64) || !field(s2 + 1, s3, 45) || !field(s4 + 1, s5, 45)) return -1;
+  if (!digits(b, s1 + 1, s2, 3) || !digits(b, s3 + 1, s4, 5) || !digits(b, s5 + 1, s6, 5))
+    return -1;
+  if (!digits(b, s6 + 1, end, 10)) return -1;
+  let when = 0;
+  for (let i = s6 + 1; i < end; i++) when = when * 10 + ((b[i] ?? 0) - 0x30);
+  return when > 0xffffffff ? -1 : when;
+}
+
+/** Call `line(buf, start, end)` for every line of the file, reading it in chunks. */
+function eachLine(path: string, line: (b: Buffer, start: number, end: number) => void): void {
+  const fd = openSync(path, "r");
+  try {
+    let buf = Buffer.alloc(CHUNK);
+    let have = 0;
+    for (;;) {
+      if (have === buf.length) {
+        // A line longer than a chunk: grow (only junk files have such lines).
+        const bigger = Buffer.alloc(buf.length * 2);
+        buf.copy(bigger, 0, 0, have);
+        buf = bigger;
+      }
+      const n = readSync(fd, buf, have, buf.length - have, null);
+      const end = have + n;
+      let from = 0;
+      for (;;) {
+        const nl = buf.indexOf(NEWLINE, from);
+        if (nl < 0 || nl >= end) break;
+        line(buf, from, nl);
+        from = nl + 1;
+      }
+      if (n === 0) {
+        if (from < end) line(buf, from, end);
+        return;
+      }
+      buf.copy(buf, 0, from, end);
+      have = end - from;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export class ReplayCache {
-  private readonly seen = new Map<string, number>();
+  private seen = new DigestTable();
+  private readonly key = new Uint8Array(KEY_BYTES);
   private fd: number | null = null;
   private pending: Array<{ line: string; done: (err: Error | null) => void }> = [];
   private flushing = false;
@@ -55,50 +126,76 @@ export class ReplayCache {
     return this.seen.size;
   }
 
-  /** Read the file (C's format), drop expired and invalid lines, rewrite it compacted, open for append. */
+  /**
+   * Read the file (C's format) in chunks, skipping expired and invalid lines; rewrite it without
+   * them when they are a quarter of it or more; open it for appending.
+   */
   open(): LoadStats {
     const stats: LoadStats = { loaded: 0, expired: 0, invalid: 0 };
     const now = this.opts.nowSecs();
-    const keep: string[] = [];
-    if (existsSync(this.opts.path)) {
-      let text: string;
+    const path = this.opts.path;
+    const exists = existsSync(path);
+    let total = 0;
+    if (exists) {
+      const size = statSync(path).size;
+      // ~90 bytes a line: size the table once instead of growing it step by step.
+      this.seen = new DigestTable(Math.floor(size / 90));
       try {
-        text = readFileSync(this.opts.path, "latin1");
+        eachLine(path, (b, start, end) => {
+          if (end === start || b[start] === 0x23) return; // blank, or a "#" comment
+          total++;
+          const when = parseLine(b, start, end);
+          if (when < 0) {
+            stats.invalid++;
+            return;
+          }
+          if (this.expired(when, now)) {
+            stats.expired++;
+            return;
+          }
+          digestKey(b, start, b.indexOf(SPACE, start), this.key);
+          this.seen.set(this.key, when);
+          stats.loaded++;
+        });
       } catch (e) {
-        throw new EnvironmentError(
-          `cannot read digest cache ${this.opts.path}: ${(e as Error).message}`,
-        );
-      }
-      for (const raw of text.split("\n")) {
-        if (raw === "" || raw.startsWith("#")) continue;
-        const m = LINE.exec(raw);
-        const digest = m?.[1];
-        const when = Number(m?.[7]);
-        if (m === null || digest === undefined || !Number.isFinite(when)) {
-          stats.invalid++;
-          continue;
-        }
-        if (this.expired(when, now)) {
-          stats.expired++;
-          continue;
-        }
-        if (!this.seen.has(digest)) keep.push(raw);
-        this.seen.set(digest, when);
-        stats.loaded++;
+        throw new EnvironmentError(`cannot read digest cache ${path}: ${(e as Error).message}`);
       }
     }
-    // Compact through a temporary file and a rename, so a crash leaves the old or the new file.
-    const tmp = `${this.opts.path}.tmp`;
+    const dropped = stats.expired + stats.invalid;
     try {
-      writeFileSync(tmp, HEADER + keep.map((l) => `${l}\n`).join(""), { mode: 0o600 });
-      renameSync(tmp, this.opts.path);
-      this.fd = openSync(this.opts.path, "a", 0o600);
+      if (!exists) writeFileSync(path, HEADER, { mode: 0o600 });
+      else if (dropped > 0 && dropped * 4 >= total) this.compact(now);
+      this.fd = openSync(path, "a", 0o600);
     } catch (e) {
-      throw new EnvironmentError(
-        `cannot write digest cache ${this.opts.path}: ${(e as Error).message}`,
-      );
+      throw new EnvironmentError(`cannot write digest cache ${path}: ${(e as Error).message}`);
     }
     return stats;
+  }
+
+  /** Rewrite the file with only its valid, live lines, through a temporary file and a rename. */
+  private compact(now: number): void {
+    const tmp = `${this.opts.path}.tmp`;
+    const out = openSync(tmp, "w", 0o600);
+    const buf = Buffer.alloc(CHUNK);
+    let used = buf.write(HEADER, "latin1");
+    try {
+      eachLine(this.opts.path, (b, start, end) => {
+        if (end === start || b[start] === 0x23) return;
+        const when = parseLine(b, start, end);
+        if (when < 0 || this.expired(when, now)) return;
+        // A valid line is under 256 bytes (field limits above), so one flush always makes room.
+        if (used + (end - start) + 1 > buf.length) {
+          writeSync(out, buf, 0, used);
+          used = 0;
+        }
+        used += b.copy(buf, used, start, end);
+        buf[used++] = NEWLINE;
+      });
+      writeSync(out, buf, 0, used);
+    } finally {
+      closeSync(out);
+    }
+    renameSync(tmp, this.opts.path);
   }
 
   private expired(when: number, now: number): boolean {
@@ -107,13 +204,9 @@ export class ReplayCache {
 
   /** O(1): has this wire digest been accepted before (and still matters)? */
   has(digest: string): boolean {
-    const when = this.seen.get(digest);
-    if (when === undefined) return false;
-    if (this.expired(when, this.opts.nowSecs())) {
-      this.seen.delete(digest);
-      return false;
-    }
-    return true;
+    digestKeyOf(digest, this.key);
+    const when = this.seen.get(this.key);
+    return when !== 0 && !this.expired(when, this.opts.nowSecs());
   }
 
   /**
@@ -122,7 +215,8 @@ export class ReplayCache {
    */
   add(digest: string, meta: ReplayMeta): Promise<void> {
     const now = this.opts.nowSecs();
-    this.seen.set(digest, now);
+    digestKeyOf(digest, this.key);
+    this.seen.set(this.key, now);
     const line = `${digest} ${meta.proto} ${meta.srcIp} ${meta.srcPort} ${meta.dstIp} ${meta.dstPort} ${now}\n`;
     return new Promise<void>((resolve, reject) => {
       this.pending.push({
@@ -161,18 +255,11 @@ export class ReplayCache {
     });
   }
 
-  /** Drop entries that can no longer matter; cheap enough to call from a timer. */
+  /** Drop entries that can no longer matter (rebuilds the index; call it from a timer). */
   prune(): number {
     if (this.opts.retentionSecs === null) return 0;
     const now = this.opts.nowSecs();
-    let dropped = 0;
-    for (const [d, when] of this.seen) {
-      if (this.expired(when, now)) {
-        this.seen.delete(d);
-        dropped++;
-      }
-    }
-    return dropped;
+    return this.seen.retain((when) => !this.expired(when, now));
   }
 
   /** Resolves once every pending entry is on disk. */
