@@ -128,11 +128,12 @@ runBench(async () => {
         goal: { text: "<= 2,000", met: (x) => x <= 2000 },
       },
       {
-        metric: "our loader process RSS, MB",
+        // Runs under tsx (its compiler is in this RSS); the daemon row above is the real figure.
+        metric: "loader process RSS (tsx), MB",
         ours: best.rssMb,
         ref: null,
         digits: 0,
-        goal: { text: "<= 150", met: (x) => x <= 150 },
+        goal: null,
       },
       {
         metric: "lookup ns, 1M / 1k entries (hit)",
