@@ -253,6 +253,12 @@ export const FWKNOPD_VARS = [
     { ours: true },
   ),
   b("ENABLE_IPV6", "Y", "listen on IPv6 too, and grant IPv6 sources", { ours: true }),
+  b(
+    "DIGEST_SYNC_BEFORE_GRANT",
+    "N",
+    "fdatasync each replay digest before its grant (N: written before, synced right after)",
+    { ours: true },
+  ),
 ] as const satisfies readonly VarDef[];
 
 export type VarName = (typeof FWKNOPD_VARS)[number]["name"];

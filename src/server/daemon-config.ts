@@ -24,6 +24,8 @@ export interface DaemonConfig {
   /** ENABLE_DIGEST_PERSISTENCE: N turns replay detection off entirely, as in C. */
   replayProtection: boolean;
   digestFile: string;
+  /** DIGEST_SYNC_BEFORE_GRANT: fdatasync each digest before its grant (see ReplayCache). */
+  digestSyncBeforeGrant: boolean;
   pidFile: string;
   runDir: string;
   flushAtInit: boolean;

@@ -111,6 +111,10 @@ export class Daemon {
         // A packet is refused by age after maxPacketAge either side of now; keep its digest that long.
         retentionSecs: cfg.packetAging ? 2 * cfg.maxPacketAge + 60 : null,
         nowSecs: this.deps.nowSecs,
+        syncBeforeGrant: cfg.digestSyncBeforeGrant,
+        onSyncError: (e) => {
+          this.log(`Digest cache sync failed: ${e.message}`, "err");
+        },
       });
       const st = this.replay.open();
       this.log(

@@ -273,6 +273,7 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
     maxPacketAge: conf.int("MAX_SPA_PACKET_AGE"),
     replayProtection: conf.bool("ENABLE_DIGEST_PERSISTENCE"),
     digestFile: conf.str("DIGEST_FILE") ?? join(runDir, "digest.cache"),
+    digestSyncBeforeGrant: conf.bool("DIGEST_SYNC_BEFORE_GRANT"),
     pidFile: conf.str("FWKNOP_PID_FILE") ?? join(runDir, "fwknopd.pid"),
     runDir,
     flushAtInit: conf.bool(fd ? "FLUSH_FIREWD_AT_INIT" : "FLUSH_IPT_AT_INIT"),

@@ -4,7 +4,8 @@
  *   "<b64 sha256 of the wire> <ip proto> <src ip> <src port> <dst ip> <dst port> <epoch>"
  * Differences from C, on purpose: O(1) lookups (C scans a list), entries older than the packet-age
  * window are dropped when aging is on (such packets are refused by age anyway), and each new entry
- * is on disk (fdatasync) before the caller grants access, so a crash cannot re-open a replay.
+ * is written before the caller grants access (and synced right after, or before with
+ * DIGEST_SYNC_BEFORE_GRANT), so a daemon crash cannot re-open a replay. C only writes.
  */
 import {
   closeSync,
@@ -35,6 +36,14 @@ export interface ReplayCacheOptions {
   /** Seconds after which an entry can no longer matter (2 x MAX_SPA_PACKET_AGE + slack), or null to keep all. */
   retentionSecs: number | null;
   nowSecs: () => number;
+  /**
+   * DIGEST_SYNC_BEFORE_GRANT: an add resolves only after fdatasync. Otherwise it resolves once
+   * the line is written (in the page cache, so a crash or kill of the daemon loses nothing) and
+   * the fdatasync follows at once; only a power cut in that millisecond could lose the entry.
+   */
+  syncBeforeGrant?: boolean;
+  /** A background fdatasync failed (only without syncBeforeGrant). */
+  onSyncError?: (e: Error) => void;
 }
 
 const HEADER = "# <digest> <proto> <src_ip> <src_port> <dst_ip> <dst_port> <time>\n";
@@ -246,12 +255,22 @@ export class ReplayCache {
       for (const p of batch) p.done(err);
       this.flush();
     };
+    const sync = this.opts.syncBeforeGrant === true;
     write(fd, data, 0, data.length, null, (werr) => {
       if (werr !== null) {
         finish(werr);
         return;
       }
-      fdatasync(fd, finish);
+      if (!sync) for (const p of batch) p.done(null);
+      fdatasync(fd, (serr) => {
+        if (sync) {
+          finish(serr);
+          return;
+        }
+        if (serr !== null) this.opts.onSyncError?.(serr);
+        this.flushing = false;
+        this.flush();
+      });
     });
   }
 
