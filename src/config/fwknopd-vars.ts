@@ -253,6 +253,14 @@ export const FWKNOPD_VARS = [
     { ours: true },
   ),
   b("ENABLE_IPV6", "Y", "listen on IPv6 too, and grant IPv6 sources", { ours: true }),
+  i(
+    "NFT_SPA_RATE_LIMIT",
+    20,
+    0,
+    100_000,
+    "nftables, UDP server: drop SPA datagrams above this many a second from one address in the kernel (bursts of twice as many); 0 turns it off",
+    { ours: true },
+  ),
   b(
     "DIGEST_SYNC_BEFORE_GRANT",
     "N",

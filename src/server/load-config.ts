@@ -218,6 +218,10 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
           jumpChain: conf.str("NFT_JUMP_CHAIN"),
           forwardJumpChain: conf.str("NFT_FORWARD_JUMP_CHAIN"),
           nat: nat.forwarding || nat.localNat,
+          spaLimit:
+            conf.bool("ENABLE_UDP_SERVER") && conf.int("NFT_SPA_RATE_LIMIT") > 0
+              ? { port: conf.int("UDPSERV_PORT"), perSecond: conf.int("NFT_SPA_RATE_LIMIT") }
+              : null,
           protect,
           ipv6,
         },

@@ -30,6 +30,11 @@ export interface NftOptions {
   ipv6: boolean;
   /** NAT on (ENABLE_IPT_FORWARDING or ENABLE_IPT_LOCAL_NAT): maps and nat chains in our table. */
   nat: boolean;
+  /**
+   * NFT_SPA_RATE_LIMIT: SPA datagrams to this UDP port above this many per second from one
+   * address are dropped in the kernel, so one flooding address cannot crowd out the others.
+   */
+  spaLimit: { port: number; perSecond: number } | null;
   /** "family table chain" of the admin's forward chain for the forward accept, or null. */
   forwardJumpChain: string | null;
 }
@@ -131,6 +136,7 @@ export class NftablesBackend implements FirewallBackend {
       `add set ${this.where} ${p}allow4 { type ipv4_addr . inet_proto . inet_service; flags timeout; }`,
       `add set ${this.where} ${p}allow6 { type ipv6_addr . inet_proto . inet_service; flags timeout; }`,
       `add set ${this.where} ${p}marker { type inet_service; }`,
+      ...this.limitSets(),
     ];
     const flushSets = flush ? [`flush set ${this.set(4)}`, `flush set ${this.set(6)}`] : [];
     if (this.chain === null) {
@@ -141,6 +147,7 @@ export class NftablesBackend implements FirewallBackend {
         ...flushSets,
         `add chain ${chain} { type filter hook input priority filter - 5; policy accept; }`,
         `flush chain ${chain}`,
+        ...this.limitRules().map((r) => `add rule ${chain} ${r}`),
         `add rule ${chain} ip saddr . meta l4proto . th dport @allow4 accept`,
         ...(this.opts.ipv6
           ? [`add rule ${chain} ip6 saddr . meta l4proto . th dport @allow6 accept`]
@@ -169,10 +176,37 @@ export class NftablesBackend implements FirewallBackend {
             ]
           : []),
         `insert rule ${this.where} ${this.chain} ip saddr . meta l4proto . th dport @${this.prefix}allow4 accept comment "${RULE_COMMENT}"`,
+        ...this.limitRules()
+          .reverse()
+          .map((r) => `insert rule ${this.where} ${this.chain} ${r} comment "${RULE_COMMENT}"`),
       ];
       await this.script(rules);
     }
     if (this.opts.nat) await this.initNat(flush);
+  }
+
+  /** Per-address meters for NFT_SPA_RATE_LIMIT (entries vanish a minute after the last packet). */
+  private limitSets(): string[] {
+    if (this.opts.spaLimit === null) return [];
+    const p = this.prefix;
+    return ([4, 6] as const).map(
+      (f) =>
+        `add set ${this.where} ${p}spa_rate${f} { type ipv${f}_addr; flags dynamic,timeout; timeout 60s; size 65536; }`,
+    );
+  }
+
+  /** The rate-limit rules, in the order they must run (before anything accepts the SPA port). */
+  private limitRules(): string[] {
+    const l = this.opts.spaLimit;
+    if (l === null) return [];
+    const rate = `limit rate over ${l.perSecond}/second burst ${2 * l.perSecond} packets`;
+    const p = this.prefix;
+    return [
+      `udp dport ${l.port} update @${p}spa_rate4 { ip saddr ${rate} } drop`,
+      ...(this.opts.ipv6
+        ? [`udp dport ${l.port} update @${p}spa_rate6 { ip6 saddr ${rate} } drop`]
+        : []),
+    ];
   }
 
   /**
@@ -371,6 +405,9 @@ export class NftablesBackend implements FirewallBackend {
         `delete set ${this.where} ${p}allow4`,
         `delete set ${this.where} ${p}allow6`,
         `delete set ${this.where} ${p}marker`,
+        ...(this.opts.spaLimit !== null
+          ? [`delete set ${this.where} ${p}spa_rate4`, `delete set ${this.where} ${p}spa_rate6`]
+          : []),
       ]).catch(() => undefined);
     }
     if (this.opts.nat && this.fwd.chain !== null) {
