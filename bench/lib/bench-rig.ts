@@ -30,17 +30,28 @@ import { summarise } from "./profile-summary.js";
 export const SPA_PORT = 62201;
 export const C_FWKNOPD = "/usr/sbin/fwknopd";
 
-export type VariantName = "ours-nft" | "ours-ipt" | "c-ipt";
+export type VariantName = "ours-nft" | "ours-nft-nometer" | "ours-ipt" | "c-ipt";
 
 export interface Variant {
   name: VariantName;
   label: string;
   daemon: "ours" | "c";
   fw: "nftables" | "iptables";
+  /** Extra fwknopd.conf lines. */
+  conf?: string;
 }
 
 export const VARIANTS: readonly Variant[] = [
   { name: "ours-nft", label: "ours (nftables)", daemon: "ours", fw: "nftables" },
+  // The kernel meter (NFT_SPA_RATE_LIMIT, on by default) keeps a one-address flood out of the
+  // daemon; this variant turns it off to measure what the daemon itself rejects per second.
+  {
+    name: "ours-nft-nometer",
+    label: "ours (nftables, no meter)",
+    daemon: "ours",
+    fw: "nftables",
+    conf: "NFT_SPA_RATE_LIMIT 0;",
+  },
   { name: "ours-ipt", label: "ours (iptables)", daemon: "ours", fw: "iptables" },
   { name: "c-ipt", label: "C fwknopd 2.6.10 (iptables)", daemon: "c", fw: "iptables" },
 ];
@@ -361,9 +372,10 @@ export class BenchDaemon {
     ];
     if (variant.daemon === "ours")
       conf.push(
-        variant.fw === "nftables"
+        (variant.fw === "nftables"
           ? "FIREWALL_TYPE nftables;\nNFT_PROTECT_PORTS Y;"
-          : "FIREWALL_TYPE iptables;\nFIREWALL_EXE /usr/sbin/iptables;",
+          : "FIREWALL_TYPE iptables;\nFIREWALL_EXE /usr/sbin/iptables;") +
+          (variant.conf !== undefined ? `\n${variant.conf}` : ""),
       );
     writeFileSync(join(this.dir, "fwknopd.conf"), `${conf.join("\n")}\n`, { mode: 0o600 });
   }
