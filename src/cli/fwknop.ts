@@ -3,7 +3,14 @@
  * clock, randomness and environment as arguments, so tests run it in-process.
  */
 import { randomBytes } from "node:crypto";
-import { appendFileSync, existsSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  existsSync,
+  readFileSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { homedir, userInfo } from "node:os";
 import { join } from "node:path";
 import { ConfigError, FwknopTsError, UsageError } from "../errors.js";
@@ -33,12 +40,9 @@ import {
   type GpgRequest,
   type KeyKind,
 } from "../client/build-packet.js";
-import { GpgBinary, GpgError } from "../gpg/gpg-binary.js";
-import { openGpgSpa } from "../gpg/open.js";
 import { gpgmeSigStatus, gpgmeSigSummary, shortKeyId } from "../gpg/status.js";
 import { defaultClientConfig, type ClientConfig } from "../client/config.js";
 import { dumpSpaFields, type GpgDumpFields } from "../client/dump.js";
-import { clientHelp } from "../client/help.js";
 import { CLIENT_OPTIONS, OPTION_BY_RC, RC_ONLY_OPTIONS, type Bad } from "../client/options.js";
 import {
   createRcFileIfMissing,
@@ -46,10 +50,7 @@ import {
   readRcFile,
   type RcEntry,
 } from "../client/rc-file.js";
-import { sendHttp, sendTcp, sendUdp } from "../client/transport.js";
 import { askSecret, askYesNo, readKeyFromFd } from "../client/prompt.js";
-import { resolveExternalIp } from "../client/resolve-ip.js";
-import { saveRcStanza } from "../client/rc-writer.js";
 import { DEFAULT_USER_AGENT, FWKNOP_TS_VERSION } from "../version.js";
 import { getoptLong, type ParsedOpt } from "./getopt.js";
 
@@ -69,13 +70,30 @@ export interface ClientDeps {
   localUser: () => string | null;
 }
 
+/**
+ * Output straight to the descriptor: touching process.stdout on a pipe builds a net.Socket and
+ * loads the socket layer, milliseconds of a client whose whole run is ~90 ms (bench/client.ts).
+ * A descriptor set non-blocking by someone else can refuse a write; the stream handles that.
+ */
+function writeOut(fd: 1 | 2, s: string): void {
+  try {
+    writeSync(fd, s);
+  } catch {
+    (fd === 1 ? process.stdout : process.stderr).write(s);
+  }
+}
+
 export function defaultClientDeps(): ClientDeps {
   return {
     nowMs: () => Date.now(),
     random: (n) => randomBytes(n),
     env: process.env,
-    out: (s) => process.stdout.write(s),
-    err: (s) => process.stderr.write(s),
+    out: (s) => {
+      writeOut(1, s);
+    },
+    err: (s) => {
+      writeOut(2, s);
+    },
     homeDir: () => {
       try {
         return process.env.HOME ?? homedir();
@@ -200,7 +218,7 @@ async function run(argv: readonly string[], deps: ClientDeps, again = false): Pr
   const cfg = defaultClientConfig();
   applyArgv(cfg, opts, true);
   if (cfg.showHelp) {
-    deps.out(clientHelp());
+    deps.out((await import("../client/help.js")).clientHelp());
     return 0;
   }
   if (cfg.showVersion) {
@@ -260,6 +278,7 @@ async function run(argv: readonly string[], deps: ClientDeps, again = false): Pr
       rcValues.set("KEY_BASE64", keys.keyBase64);
       rcValues.set("HMAC_KEY_BASE64", keys.hmacKeyBase64);
     }
+    const { saveRcStanza } = await import("../client/rc-writer.js");
     await saveRcStanza(
       path,
       stanza,
@@ -295,6 +314,7 @@ async function run(argv: readonly string[], deps: ClientDeps, again = false): Pr
   }
 
   if (cfg.resolveIp && cfg.allowIp === null) {
+    const { resolveExternalIp } = await import("../client/resolve-ip.js");
     cfg.allowIp = await resolveExternalIp(
       cfg.resolveUrl,
       cfg.resolveHttpOnly,
@@ -320,7 +340,7 @@ async function run(argv: readonly string[], deps: ClientDeps, again = false): Pr
     askKey: (kind) => (deps.askKey ?? defaultAskKey)(kind, cfg),
   });
   for (const w of req.warnings) deps.err(`${w}\n`);
-  const engine = req.gpg === null ? null : (deps.gpgEngine ?? gpgBinaryFor)(req.gpg);
+  const engine = req.gpg === null ? null : (deps.gpgEngine ?? (await gpgBinaryLoader()))(req.gpg);
   const made =
     req.gpg === null || engine === null
       ? makeSpaPacket(req.fields, cfg.digestType, req.keys, deps.random)
@@ -388,6 +408,8 @@ async function run(argv: readonly string[], deps: ClientDeps, again = false): Pr
 
   const target = { host: cfg.destination ?? "", port: req.serverPort, sourcePort: cfg.sourcePort };
   let sent: number;
+  // Loaded when needed: start-up time is most of a knock's wall time (bench/client.ts).
+  const { sendHttp, sendTcp, sendUdp } = await import("../client/transport.js");
   if (proto === "udp") sent = await sendUdp(made.wire, target);
   else if (proto === "tcp") sent = await sendTcp(made.wire, target);
   else if (proto === "http")
@@ -397,8 +419,17 @@ async function run(argv: readonly string[], deps: ClientDeps, again = false): Pr
   return 0;
 }
 
+/** gpgBinaryFor, with the gpg adapter (and child_process) loaded only for GPG packets. */
+async function gpgBinaryLoader(): Promise<(g: GpgRequest) => GpgEngine> {
+  const { GpgBinary } = await import("../gpg/gpg-binary.js");
+  return (g) => gpgBinaryFor(g, GpgBinary);
+}
+
 /** The gpg binary, checked first as libfko does (fko_set_gpg_exe, fko_set_gpg_home_dir stat them). */
-function gpgBinaryFor(g: GpgRequest): GpgEngine {
+function gpgBinaryFor(
+  g: GpgRequest,
+  GpgBinary: typeof import("../gpg/gpg-binary.js").GpgBinary,
+): GpgEngine {
   if (!existsSync(g.exe))
     throw new FkoError("FKO_ERROR_GPGME_BAD_GPG_EXE", "fko_set_gpg_exe", g.exe);
   if (g.homeDir !== null && !existsSync(g.homeDir))
@@ -432,6 +463,7 @@ async function makeGpgPacket(
       passphrase: g.passphrase,
     });
   } catch (e) {
+    const { GpgError } = await import("../gpg/gpg-binary.js");
     if (!(e instanceof GpgError)) throw e;
     const fko = e.badPassphrase ? "FKO_ERROR_GPGME_BAD_PASSPHRASE" : "FKO_ERROR_GPGME_ENCRYPT_SIGN";
     throw new UsageError(`fko_spa_data_final: ${fkoErrorLine(fko)}\nGPG ERR: ${e.message}`);
@@ -454,6 +486,7 @@ async function selfOpenGpg(
 ): Promise<Result<SelfOpened> | null> {
   const checked = verifyGpgHmac(wire, req.keys.hmac);
   if (!checked.ok) return checked;
+  const { openGpgSpa } = await import("../gpg/open.js");
   const opened = await openGpgSpa(checked.value, engine, g.passphrase);
   if (!opened.ok && opened.reason === Reject.GpgDecrypt) {
     deps.err(

@@ -2,7 +2,6 @@
  * From resolved client settings to the SPA fields and keys (client/fwknop.c: main, get_keys,
  * set_message_type, set_nat_access, get_rand_port). Errors name the flag to fix.
  */
-import { isIP } from "node:net";
 import {
   FKO_PROTOCOL_VERSION,
   b64DecodeLenient,
@@ -18,7 +17,8 @@ import {
 import { UsageError } from "../errors.js";
 import type { ClientConfig } from "./config.js";
 import { keyFromFile } from "./key-file.js";
-import { DEFAULT_GPG_EXE } from "../gpg/gpg-binary.js";
+import { DEFAULT_GPG_EXE } from "../gpg/defaults.js";
+import { ipFamily } from "./ip-literal.js";
 
 export interface BuildContext {
   nowMs: number;
@@ -253,6 +253,5 @@ function gpgRequest(cfg: ClientConfig, ctx: BuildContext, warnings: string[]): G
 }
 
 export function destinationFamily(host: string): 0 | 4 | 6 {
-  const f = isIP(host);
-  return f === 4 ? 4 : f === 6 ? 6 : 0;
+  return ipFamily(host);
 }

@@ -4,7 +4,6 @@
  * /dev/tty is used even when stdin is redirected, as C's ctermid() does.
  */
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
-import { ReadStream } from "node:tty";
 import { UsageError } from "../errors.js";
 
 const MAX = 127;
@@ -22,6 +21,10 @@ function openTty(): number {
 /** Read a secret from the terminal without echo. */
 export function askSecret(question: string): string {
   const fd = openTty();
+  // Required here, not at the top: node:tty loads the socket layer, a few ms of every client
+  // start (bench/client.ts), and most knocks never prompt.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { ReadStream } = require("node:tty") as typeof import("node:tty");
   const tty = new ReadStream(fd);
   try {
     tty.setRawMode(true);

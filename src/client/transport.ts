@@ -4,9 +4,8 @@
  * path is the wire with '+' -> '-' and '/' -> '_' (client/spa_comm.c:send_spa_packet_http).
  */
 import { createSocket } from "node:dgram";
-import { lookup } from "node:dns/promises";
-import { connect, isIP } from "node:net";
 import { EnvironmentError } from "../errors.js";
+import { ipFamily } from "./ip-literal.js";
 
 export interface SendTarget {
   host: string;
@@ -16,9 +15,11 @@ export interface SendTarget {
 
 /** IPv4 first like the C client, IPv6 where that is all the name has (our extension). */
 export async function resolveServer(host: string): Promise<{ address: string; family: 4 | 6 }> {
-  const lit = isIP(host);
-  if (lit === 4 || lit === 6) return { address: host, family: lit };
+  const lit = ipFamily(host);
+  if (lit !== 0) return { address: host, family: lit };
   try {
+    // Loaded here: most knocks name an address, and every module costs start-up time.
+    const { lookup } = await import("node:dns/promises");
     const all = await lookup(host, { all: true });
     const pick = all.find((a) => a.family === 4) ?? all[0];
     if (pick === undefined) throw new Error("no address");
@@ -58,6 +59,7 @@ export async function sendUdp(wire: string, t: SendTarget): Promise<number> {
 
 async function sendStream(payload: string, t: SendTarget, timeoutMs: number): Promise<number> {
   const { address } = await resolveServer(t.host);
+  const { connect } = await import("node:net");
   return new Promise<number>((resolve, reject) => {
     const sock = connect({
       host: address,

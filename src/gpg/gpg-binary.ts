@@ -14,7 +14,7 @@ import type { GpgDecryptOutcome, GpgEncryptRequest, GpgEngine } from "../spa/ind
 import { FwknopTsError } from "../errors.js";
 import { parseGpgStatus, type GpgStatus } from "./status.js";
 
-export const DEFAULT_GPG_EXE = "/usr/bin/gpg";
+export { DEFAULT_GPG_EXE } from "./defaults.js";
 
 /** gpg failed to encrypt or sign: what it said, for the user. */
 export class GpgError extends FwknopTsError {

@@ -20,7 +20,7 @@ import { NftablesBackend } from "./firewall/nftables.js";
 import type { FirewallBackend, NatSettings } from "./firewall/types.js";
 import type { ServerArgs } from "./options.js";
 import type { PipelineGpg, PipelineStanza } from "./pipeline.js";
-import { DEFAULT_GPG_EXE } from "../gpg/gpg-binary.js";
+import { DEFAULT_GPG_EXE } from "../gpg/defaults.js";
 
 export type FirewallType = "nftables" | "iptables" | "firewalld";
 
