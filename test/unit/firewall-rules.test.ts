@@ -21,13 +21,20 @@ const chain = (target: string, table: string, from: string, to: string): ChainSp
   toChain: to,
 });
 
-function recorder(): { exec: Exec; calls: Array<{ argv: string[]; input: string | undefined }> } {
+/** A fake exec that records every call; `failRestore` makes iptables-restore fail. */
+function recorder(): {
+  exec: Exec;
+  calls: Array<{ argv: string[]; input: string | undefined }>;
+  failRestore: { on: boolean };
+} {
   const calls: Array<{ argv: string[]; input: string | undefined }> = [];
+  const failRestore = { on: false };
   const exec: Exec = (bin, args, opts) => {
     calls.push({ argv: [bin, ...args], input: opts?.input });
-    return Promise.resolve({ code: 0, stdout: "", stderr: "" });
+    const code = failRestore.on && bin.endsWith("-restore") ? 1 : 0;
+    return Promise.resolve({ code, stdout: "", stderr: "" });
   };
-  return { exec, calls };
+  return { exec, calls, failRestore };
 }
 
 const grant = (nat: GrantNat): Grant => ({
@@ -43,7 +50,7 @@ const grant = (nat: GrantNat): Grant => ({
 });
 
 describe("iptables backend: NAT rules as C writes them", () => {
-  const { exec, calls } = recorder();
+  const { exec, calls, failRestore } = recorder();
   const fw = new IptablesBackend(
     {
       kind: "iptables",
@@ -113,13 +120,28 @@ describe("iptables backend: NAT rules as C writes them", () => {
     );
   });
 
-  it("revokes each rule by its exact text, and leftovers as listed", async () => {
+  it("revokes a grant's rules in one iptables-restore, rule by rule if that fails", async () => {
     calls.length = 0;
     await fw.revoke([grant({ ...nat, snat: null })]);
+    assert.equal(calls.length, 1);
+    assert.deepEqual(
+      calls[0]?.input?.split("\n").filter((l) => l.startsWith("-D")),
+      [
+        `-D FWKNOP_FORWARD -p 6 -s 198.18.0.2 --dport 22 ${exp} -j ACCEPT`,
+        `-D FWKNOP_PREROUTING -p 6 -s 198.18.0.2 -d 0.0.0.0/0 --dport 2222 ${exp} -j DNAT --to-destination 198.18.1.2:22`,
+      ],
+    );
+    calls.length = 0;
+    failRestore.on = true;
+    await fw.revoke([grant({ ...nat, snat: null })]);
+    failRestore.on = false;
     assert.deepEqual(
       calls.map((c) => c.argv.slice(1, 6).join(" ")),
-      ["-w -t filter -D FWKNOP_FORWARD", "-w -t nat -D FWKNOP_PREROUTING"],
+      ["-w --noflush", "-w -t filter -D FWKNOP_FORWARD", "-w -t nat -D FWKNOP_PREROUTING"],
     );
+  });
+
+  it("revokes a leftover by the text it was listed with", async () => {
     const left = parseLeftover(
       '-A FWKNOP_PREROUTING -s 198.18.0.2/32 -p tcp -m tcp --dport 2222 -m comment --comment "_exp_1800000030" -j DNAT --to-destination 198.18.1.2:22',
       chain("DNAT", "nat", "PREROUTING", "FWKNOP_PREROUTING"),

@@ -251,24 +251,9 @@ export class IptablesBackend implements FirewallBackend {
         );
       const rules = mine.flatMap((g) => this.rulesFor(g));
       if (this.opts.kind === "iptables") {
-        // One iptables-restore for the whole batch, a section per table; --noflush keeps
-        // everything else.
-        const exe = fam === 4 ? this.opts.exe : (this.opts.ip6exe ?? this.opts.exe);
-        const restore = [...exe.slice(0, -1), `${exe[exe.length - 1] ?? "iptables"}-restore`];
-        const tables = [...new Set(rules.map((r) => r.chain.table))];
-        const text = tables
-          .flatMap((t) => [
-            `*${t}`,
-            ...rules
-              .filter((r) => r.chain.table === t)
-              .map((r) => [op, r.chain.toChain, ...r.args].join(" ")),
-            "COMMIT",
-          ])
-          .concat("")
-          .join("\n");
-        const [bin, ...rest] = restore;
-        const r = await this.exec(bin ?? "", [...rest, "-w", "--noflush"], { input: text });
-        if (r.code !== 0) throw new CommandError([...restore, "-w", "--noflush"], r.code, r.stderr);
+        const r = await this.restore(fam, rules, op);
+        if (r.code !== 0)
+          throw new CommandError(["iptables-restore", "--noflush"], r.code, r.stderr);
       } else {
         for (const r of rules)
           await this.must(fam, ["-t", r.chain.table, op, r.chain.toChain, ...r.args]);
@@ -276,11 +261,44 @@ export class IptablesBackend implements FirewallBackend {
     }
   }
 
+  /**
+   * One iptables-restore --noflush for many rules (a section per table; everything else is kept):
+   * one process instead of one per rule. The batch is atomic: one bad line changes nothing.
+   */
+  private restore(fam: 4 | 6, rules: readonly IptRule[], op: string): Promise<ExecResult> {
+    const exe = fam === 4 ? this.opts.exe : (this.opts.ip6exe ?? this.opts.exe);
+    const restore = [...exe.slice(0, -1), `${exe[exe.length - 1] ?? "iptables"}-restore`];
+    const tables = [...new Set(rules.map((r) => r.chain.table))];
+    const text = tables
+      .flatMap((t) => [
+        `*${t}`,
+        ...rules
+          .filter((r) => r.chain.table === t)
+          .map((r) => [op, r.chain.toChain, ...r.args].join(" ")),
+        "COMMIT",
+      ])
+      .concat("")
+      .join("\n");
+    const [bin, ...rest] = restore;
+    return this.exec(bin ?? "", [...rest, "-w", "--noflush"], { input: text });
+  }
+
+  /**
+   * Expired or replaced grants: one iptables-restore of -D lines (iptables); if that batch fails
+   * (a rule already gone, e.g. removed by C fwknopd or the admin), rule by rule, where a missing
+   * rule is not an error.
+   */
   async revoke(grants: readonly Grant[]): Promise<void> {
-    for (const g of grants) {
-      for (const rule of this.rulesFor(g)) {
+    for (const fam of [4, 6] as const) {
+      const rules = grants.filter((g) => g.family === fam).flatMap((g) => this.rulesFor(g));
+      if (rules.length === 0) continue;
+      if (this.opts.kind === "iptables" && rules.length > 1) {
+        const r = await this.restore(fam, rules, "-D");
+        if (r.code === 0) continue;
+      }
+      for (const rule of rules) {
         const c = rule.chain;
-        const r = await this.ipt(g.family, ["-t", c.table, "-D", c.toChain, ...rule.args]);
+        const r = await this.ipt(fam, ["-t", c.table, "-D", c.toChain, ...rule.args]);
         if (r.code !== 0 && !GONE.test(r.stderr + r.stdout))
           throw new CommandError([...this.opts.exe, "-D", c.toChain], r.code, r.stderr);
       }
