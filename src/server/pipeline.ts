@@ -9,24 +9,26 @@
  */
 import { createHash } from "node:crypto";
 import { isIPv4, type BlockList } from "node:net";
+// From the modules themselves, not the ../spa/index.js barrel: its re-exports are getters, one
+// call each time a function is reached through them, and this code runs for every packet.
+import { b64NoPad, isWireCharset } from "../spa/base64.js";
 import {
   B64_GPG_PREFIX,
   B64_RIJNDAEL_SALT,
   MAX_SPA_ENCODED_MSG_SIZE,
   MIN_GNUPG_MSG_SIZE,
-  b64NoPad,
-  decryptSpaCiphertext,
-  fkoErrorText,
   isNatType,
-  isValidIpv4,
-  isWireCharset,
+} from "../spa/constants.js";
+import { fkoErrorText } from "../spa/fko-errors.js";
+import {
+  decryptSpaCiphertext,
   verifyGpgHmac,
   verifySpaHmac,
   type OpenedSpa,
-  type RejectReason,
-  type Result,
   type SpaKeys,
-} from "../spa/index.js";
+} from "../spa/packet.js";
+import type { RejectReason, Result } from "../spa/reasons.js";
+import { isValidIpv4 } from "../spa/validate.js";
 import type { GpgOpened } from "../gpg/open.js";
 import { shortKeyId } from "../gpg/status.js";
 import { signatureProblem, signerRefusal } from "./gpg-policy.js";
@@ -313,9 +315,10 @@ function tryStanzas(ctx: StanzaRun, from: number, lastRefusal: Refused): Decisio
   for (let i = from; i < candidates.length; i++) {
     const s = candidates[i];
     if (s === undefined) break;
-    const tag = `[${inc.srcIp}] (stanza #${s.number})`;
+    // Built only when a refusal is logged: junk is refused here once per packet and stanza.
+    const tagOf = (): string => `[${inc.srcIp}] (stanza #${s.number})`;
     const no = (reason: RefusalReason, message: string): void => {
-      last = refuse(reason, `${tag} ${message}`, s.number);
+      last = refuse(reason, `${tagOf()} ${message}`, s.number);
       log(last.message);
     };
     if (s.accessExpire !== null && nowSecs > s.accessExpire) {
@@ -340,7 +343,7 @@ function tryStanzas(ctx: StanzaRun, from: number, lastRefusal: Refused): Decisio
       }
       const next = i + 1;
       const decision = run.then((opened) => {
-        const d = afterGpg(ctx, s, tag, opened);
+        const d = afterGpg(ctx, s, tagOf(), opened);
         if (d.kind !== "refuse") return { ...d, digest };
         if (d.reason === Refusal.BadAllowIp || d.reason === Refusal.Replay) return d;
         return settle(tryStanzas(ctx, next, d));
@@ -373,7 +376,7 @@ function tryStanzas(ctx: StanzaRun, from: number, lastRefusal: Refused): Decisio
     };
     // From here on the packet is authentic: its digest is burnt even if policy refuses it (as C).
     const burn = settings.testMode ? null : digest;
-    const r = checkPolicy(s, spa, inc, settings, nowSecs, tag, burn);
+    const r = checkPolicy(s, spa, inc, settings, nowSecs, tagOf(), burn);
     if (r.kind !== "refuse") return { ...r, digest };
     last = r;
     log(r.message);

@@ -38,6 +38,22 @@ describe("replay cache", () => {
     b.close();
   });
 
+  it("with DIGEST_SYNC_BEFORE_GRANT, resolves adds after one shared write and sync", async () => {
+    const path = join(dir, "s.cache");
+    const c = new ReplayCache({
+      path,
+      retentionSecs: null,
+      nowSecs: () => 1_795_588_122,
+      syncBeforeGrant: true,
+    });
+    c.open();
+    await Promise.all([c.add(D1, meta), c.add(D2, meta)]);
+    const lines = readFileSync(path, "latin1").split("\n");
+    assert.ok(lines.some((l) => l.startsWith(`${D1} 17 `)) && lines.some((l) => l.startsWith(D2)));
+    assert.equal(c.has(D2), true);
+    c.close();
+  });
+
   it("loads a cache written by C fwknopd, skipping invalid lines", () => {
     const path = join(dir, "c.cache");
     writeFileSync(
