@@ -1,0 +1,87 @@
+/**
+ * Our fwknopd on a real firewalld (FirewallBackend=iptables, private to the rig; see
+ * test/e2e/firewalld.ts): SPA sent -> TCP connect succeeds, one probe at a time, each on its own
+ * port; then a burst of grants sent at once. Every rule goes through `firewall-cmd --direct
+ * --passthrough`, one D-Bus client process per rule, which is what bounds these figures. The
+ * Debian C fwknopd is built for iptables only, so there is no C figure on firewalld; compare
+ * with C on iptables (bench/latency.ts).
+ *   node --import tsx bench/firewalld.ts [--n=8] [--burst=16]
+ */
+import { CLIENT_IP, SERVER_IP, createRig, waitFor } from "../test/e2e/rig.js";
+import { startFirewalld } from "../test/e2e/firewalld.js";
+import { TsFwknopd } from "../test/e2e/ts-fwknopd.js";
+import { SPA_PORT } from "./lib/bench-rig.js";
+import { benchKeys, validSpa } from "./lib/packets.js";
+import { header, numFlag, parseFlags, percentile, runBench } from "./lib/report.js";
+
+const FIRST_PORT = 3001;
+
+runBench(async () => {
+  const flags = parseFlags();
+  const n = Math.min(50, numFlag(flags, "n", 8));
+  const burst = Math.min(100, numFlag(flags, "burst", 16));
+  header(`bench:firewalld — ours on a real firewalld: ${n} single grants, then ${burst} at once`);
+  const rig = await createRig();
+  try {
+    const fw = await startFirewalld(rig, "iptables");
+    try {
+      for (let i = 0; i < n + burst; i++) await rig.startService(FIRST_PORT + i);
+      const firewallCmd = await fw.firewallCmd([`--add-port=${SPA_PORT}/udp`]);
+      if (firewallCmd.code !== 0) throw new Error(`firewall-cmd: ${firewallCmd.stderr}`);
+      const k = benchKeys();
+      const d = new TsFwknopd(
+        rig,
+        "ENABLE_UDP_SERVER Y;\nFIREWALL_TYPE firewalld;\n",
+        [
+          "SOURCE ANY",
+          `KEY_BASE64 ${k.keyB64}`,
+          `HMAC_KEY_BASE64 ${k.hmacKeyB64}`,
+          "FW_ACCESS_TIMEOUT 300",
+          "",
+        ].join("\n"),
+        fw.wrap,
+      );
+      await d.start();
+      try {
+        const open = (port: number): Promise<boolean> => rig.tcpConnect(SERVER_IP, port, 100);
+        const single: number[] = [];
+        for (let i = 0; i < n; i++) {
+          const port = FIRST_PORT + i;
+          const t0 = performance.now();
+          await rig.sendUdp(SERVER_IP, SPA_PORT, validSpa(k, CLIENT_IP, port));
+          if (await waitFor(() => open(port), 10_000, 5)) single.push(performance.now() - t0);
+        }
+        const ports = Array.from({ length: burst }, (_, i) => FIRST_PORT + n + i);
+        const t0 = performance.now();
+        for (const port of ports)
+          await rig.sendUdp(SERVER_IP, SPA_PORT, validSpa(k, CLIENT_IP, port));
+        const opened = new Set<number>();
+        await waitFor(
+          async () => {
+            for (const p of ports) if (!opened.has(p) && (await open(p))) opened.add(p);
+            return opened.size === ports.length;
+          },
+          60_000,
+          20,
+        );
+        const burstMs = performance.now() - t0;
+        const ms = (x: number): string => `${x.toFixed(0)} ms`;
+        process.stdout.write(
+          [
+            `ours (firewalld)  SPA sent -> port open: p50 ${ms(percentile(single, 50))}, p90 ${ms(percentile(single, 90))} (${single.length}/${n} opened)`,
+            `ours (firewalld)  ${burst} grants sent at once: ${opened.size} open after ${ms(burstMs)} (${((opened.size / burstMs) * 1000).toFixed(1)} grants/s)`,
+            "C fwknopd         not built with firewalld support on Debian (iptables only); see bench/latency.ts for C on iptables",
+            "",
+          ].join("\n"),
+        );
+      } finally {
+        await d.stop();
+        d.cleanup();
+      }
+    } finally {
+      await fw.stop();
+    }
+  } finally {
+    await rig.teardown();
+  }
+});
