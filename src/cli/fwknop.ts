@@ -260,6 +260,16 @@ async function run(argv: readonly string[], deps: ClientDeps, again = false): Pr
   ].some((v) => rcValues.has(v));
   if (cmdAllow === "source" || (cmdAllow === undefined && cmdResolve)) cfg.allowIp = null;
 
+  // --key-gen: one pair of keys, written to the rc stanza (--save-rc-stanza) or printed.
+  const keys = cfg.keyGen
+    ? generateKeys(
+        deps.random,
+        cfg.hmacType ?? "sha256",
+        cfg.keyLen ?? undefined,
+        cfg.hmacKeyLen ?? undefined,
+      )
+    : null;
+
   if (cfg.saveRcStanza) {
     const stanza = cfg.namedConfig ?? cfg.destination;
     if (stanza === null)
@@ -268,13 +278,7 @@ async function run(argv: readonly string[], deps: ClientDeps, again = false): Pr
         "--save-rc-stanza",
       );
     const path = rcPath(cfg, deps);
-    if (cfg.keyGen) {
-      const keys = generateKeys(
-        deps.random,
-        cfg.hmacType ?? "sha256",
-        cfg.keyLen ?? undefined,
-        cfg.hmacKeyLen ?? undefined,
-      );
+    if (keys !== null) {
       rcValues.set("KEY_BASE64", keys.keyBase64);
       rcValues.set("HMAC_KEY_BASE64", keys.hmacKeyBase64);
     }
@@ -291,20 +295,14 @@ async function run(argv: readonly string[], deps: ClientDeps, again = false): Pr
         ),
       cfg.forceStanza,
     );
-    if (cfg.keyGen) {
+    if (keys !== null) {
       deps.out(`[+] Wrote Rijndael and HMAC keys to rc file: ${path}\n`);
       return 0;
     }
     deps.out(`[+] Saved arguments to stanza [${stanza}] in ${path}\n`);
   }
 
-  if (cfg.keyGen) {
-    const keys = generateKeys(
-      deps.random,
-      cfg.hmacType ?? "sha256",
-      cfg.keyLen ?? undefined,
-      cfg.hmacKeyLen ?? undefined,
-    );
+  if (keys !== null) {
     const text = `KEY_BASE64: ${keys.keyBase64}\nHMAC_KEY_BASE64: ${keys.hmacKeyBase64}\n`;
     if (cfg.keyGenFile !== null) {
       writeFileSync(cfg.keyGenFile, text, { mode: 0o600 });

@@ -1,5 +1,6 @@
 /** Everything the running daemon needs, resolved from fwknopd.conf, access.conf and the flags. */
 import type { FirewallBackend, NatSettings } from "./firewall/types.js";
+import type { PcapOptions } from "./listen/pcap.js";
 import type { PipelineStanza } from "./pipeline.js";
 
 export interface DaemonConfig {
@@ -8,15 +9,7 @@ export interface DaemonConfig {
   http: { enabled: boolean; allowAnyUserAgent: boolean };
   ipv6: boolean;
   /** pcap capture when neither the UDP nor the TCP server is on (C's default mode). */
-  pcap: {
-    enabled: boolean;
-    tcpdump: string;
-    intf: string;
-    filter: string;
-    promisc: boolean;
-    anyDirection: boolean;
-    snaplen: number;
-  };
+  pcap: PcapOptions & { enabled: boolean };
   /** --pcap-file: process this savefile, then exit. */
   pcapFile: string | null;
   packetAging: boolean;

@@ -6,18 +6,16 @@
  * `firewall-cmd --direct --passthrough ipv4|ipv6`. Differences: batches go through
  * iptables-restore --noflush (one process for many rules), and IPv6 grants use ip6tables.
  */
+import type { ChainSpec as ConfChainSpec } from "../../config/fwknopd-conf.js";
 import { CommandError, type Exec, type ExecResult } from "../../exec.js";
 import type { FirewallBackend, Grant } from "./types.js";
 import { splitArgs } from "../commands.js";
 
-/** IPT_INPUT_ACCESS and friends: "target, table, from_chain, jump_pos, to_chain, rule_pos". */
-export interface ChainSpec {
-  target: string;
-  table: string;
-  fromChain: string;
-  jumpPos: number;
-  toChain: string;
-}
+/** IPT_INPUT_ACCESS and friends ("target, table, from_chain, jump_pos, to_chain, rule_pos"). */
+export type ChainSpec = Pick<
+  ConfChainSpec,
+  "target" | "table" | "fromChain" | "jumpPos" | "toChain"
+>;
 
 export interface IptablesOptions {
   kind: "iptables" | "firewalld";
@@ -147,20 +145,15 @@ export class IptablesBackend implements FirewallBackend {
     const dst = g.destination ?? any;
     const exp = ["-m", "comment", "--comment", `_exp_${g.expiresAt}`];
     const proto = ["-p", String(PROTO_NUM[g.proto])];
+    // IPT_RULE_ARGS' match, shared by INPUT accepts and the DNAT rule.
+    const match = (port: number): string[] => [
+      ...proto,
+      ...["-s", g.address, "-d", dst, "--dport", String(port)],
+      ...exp,
+    ];
     const input = (port: number): IptRule => ({
       chain: this.opts.input,
-      args: [
-        ...proto,
-        "-s",
-        g.address,
-        "-d",
-        dst,
-        "--dport",
-        String(port),
-        ...exp,
-        "-j",
-        this.opts.input.target,
-      ],
+      args: [...match(port), "-j", this.opts.input.target],
     });
     const nat = g.nat;
     const chains = this.opts.nat;
@@ -184,20 +177,7 @@ export class IptablesBackend implements FirewallBackend {
         chain: d,
         args: nat.forwardAll
           ? ["-s", g.address, "-d", dst, ...exp, "-j", d.target, "--to-destination", nat.toAddress]
-          : [
-              ...proto,
-              "-s",
-              g.address,
-              "-d",
-              dst,
-              "--dport",
-              String(g.port),
-              ...exp,
-              "-j",
-              d.target,
-              "--to-destination",
-              `${nat.toAddress}:${to}`,
-            ],
+          : [...match(g.port), "-j", d.target, "--to-destination", `${nat.toAddress}:${to}`],
       });
     }
     if (nat.snat !== null) {

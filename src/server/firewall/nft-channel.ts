@@ -27,13 +27,9 @@ export class NftChannel {
   constructor(
     private readonly nft: readonly string[],
     /** A listing that always succeeds and ends with a "}" line, e.g. "list set inet fwknopd marker". */
-    private markerCommand: string,
+    private readonly markerCommand: string,
     private readonly timeoutMs = 5000,
   ) {}
-
-  setMarker(cmd: string): void {
-    this.markerCommand = cmd;
-  }
 
   private start(): ChildProcess {
     const [bin, ...pre] = this.nft;
