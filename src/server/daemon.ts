@@ -33,6 +33,7 @@ import {
   type CommandDecision,
   type CycleDecision,
   type Granted,
+  type PipelineSettings,
   type Settled,
 } from "./pipeline.js";
 import { GpgRunner } from "./gpg-runner.js";
@@ -66,6 +67,13 @@ export class Daemon {
   private packets = 0;
   private pruneTimer: NodeJS.Timeout | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
+  /** What processSpa is given for every packet, made once per configuration, not per packet. */
+  private pipelineSettings: PipelineSettings;
+  private readonly isSeen = (digest: string): boolean =>
+    this.replay?.has(digest) === true || this.deciding.has(digest);
+  private readonly logPacketLine = (line: string): void => {
+    this.packetLog(line, "info");
+  };
   /** 200 per-packet lines a second, bursts of 1,000. */
   private readonly packetLogBudget = new LogBudget(200, 1000);
   private statusWrittenMs = 0;
@@ -78,6 +86,7 @@ export class Daemon {
     private cfg: DaemonConfig,
     private readonly deps: DaemonDeps,
   ) {
+    this.pipelineSettings = pipelineSettingsOf(cfg);
     this.cycles = new PendingCycles(join(cfg.runDir, "cmd-cycle-pending.json"), deps.nowSecs, (p) =>
       this.runArgv("CMD_CYCLE_CLOSE", p.stanza, p.user, p.argv),
     );
@@ -170,6 +179,7 @@ export class Daemon {
   /** SIGHUP: new stanzas and settings; live grants and the firewall stay as they are. */
   reload(cfg: DaemonConfig): void {
     this.cfg = { ...cfg, makeFirewall: this.cfg.makeFirewall };
+    this.pipelineSettings = pipelineSettingsOf(cfg);
     this.log(`Reloaded configuration: ${cfg.stanzas.length} access stanza(s)`);
   }
 
@@ -188,26 +198,12 @@ export class Daemon {
     const decision = processSpa(
       { data, srcIp: d.srcIp, srcPort: d.srcPort, dstIp: d.dstIp, dstPort: d.dstPort },
       cfg.stanzas,
-      {
-        packetAging: cfg.packetAging,
-        maxPacketAge: cfg.maxPacketAge,
-        testMode: cfg.testMode,
-        nat: cfg.nat,
-      },
-      (digest) => this.replay?.has(digest) === true || this.deciding.has(digest),
+      this.pipelineSettings,
+      this.isSeen,
       now,
-      (line) => {
-        this.packetLog(line, "info");
-      },
+      this.logPacketLine,
       this.gpg.open,
     );
-    const meta = {
-      proto: d.transport === "udp" ? 17 : d.transport === "tcp" ? 6 : 1,
-      srcIp: d.srcIp,
-      srcPort: d.srcPort,
-      dstIp: d.dstIp,
-      dstPort: d.dstPort,
-    };
     if (decision.kind === "pending") {
       // A GPG stanza: gpg runs while we keep receiving. Until it is decided, the same packet
       // again counts as a replay.
@@ -216,16 +212,19 @@ export class Daemon {
       this.track(
         decision.decision
           .then((settled) => {
-            this.settle(settled, meta);
+            this.settle(settled, d);
           })
           .finally(() => this.deciding.delete(digest)),
       );
-    } else this.settle(decision, meta);
+    } else this.settle(decision, d);
     this.countPacket();
   }
 
-  /** Act on a decision: burn the digest of a refused authentic packet, grant, or run commands. */
-  private settle(decision: Settled, meta: ReplayMeta): void {
+  /**
+   * Act on a decision: burn the digest of a refused authentic packet, grant, or run commands.
+   * The replay record is built only for those (junk, the common case, needs none).
+   */
+  private settle(decision: Settled, d: Datagram): void {
     if (decision.kind === "refuse") {
       // Stanza-level refusals were logged as each stanza was tried; junk that never reached a
       // stanza is logged only at debug level (a flood must not flood the log).
@@ -235,13 +234,13 @@ export class Daemon {
           decision.reason === "no_source_match" || decision.reason === "replay" ? "info" : "debug",
         );
       if (decision.digest !== null && this.replay !== null)
-        this.remember(decision, meta).catch((e: unknown) => {
+        this.remember(decision, replayMeta(d)).catch((e: unknown) => {
           this.log(`Digest cache write failed: ${(e as Error).message}`, "err");
         });
     } else if (decision.kind === "grant") {
-      this.track(this.grant(decision, meta));
+      this.track(this.grant(decision, replayMeta(d)));
     } else {
-      this.track(this.runDecision(decision, meta));
+      this.track(this.runDecision(decision, replayMeta(d)));
     }
   }
 
@@ -486,4 +485,24 @@ function describeNat(g: Grant): string {
   if (n.forwardAll) parts.push("all ports");
   if (n.snat !== null) parts.push(n.snat === "masquerade" ? "MASQUERADE" : `SNAT to ${n.snat.to}`);
   return ` (${parts.join(", ")})`;
+}
+
+function pipelineSettingsOf(cfg: DaemonConfig): PipelineSettings {
+  return {
+    packetAging: cfg.packetAging,
+    maxPacketAge: cfg.maxPacketAge,
+    testMode: cfg.testMode,
+    nat: cfg.nat,
+  };
+}
+
+/** What the replay cache records about a packet's carrier (C's digest.cache columns). */
+function replayMeta(d: Datagram): ReplayMeta {
+  return {
+    proto: d.transport === "udp" ? 17 : d.transport === "tcp" ? 6 : 1,
+    srcIp: d.srcIp,
+    srcPort: d.srcPort,
+    dstIp: d.dstIp,
+    dstPort: d.dstPort,
+  };
 }
