@@ -5,7 +5,8 @@
  * so every junk datagram costs the daemon a full HMAC (the expensive kind of junk).
  */
 import { randomBytes } from "node:crypto";
-import { makeSpaPacket, type SpaKeys } from "../../src/spa/index.js";
+import type { SpaKeys } from "../../src/spa/index.js";
+import { freshSpaWire } from "../../test/fixtures/pipeline.js";
 
 export interface BenchKeys {
   keys: SpaKeys;
@@ -25,23 +26,7 @@ export function benchKeys(): BenchKeys {
 
 /** One valid access request for tcp/`port` from `allowIp`, stamped now. */
 export function validSpa(k: BenchKeys, allowIp: string, port: number): string {
-  const rand = Array.from(randomBytes(16), (b) => String(b % 10)).join("");
-  return makeSpaPacket(
-    {
-      rand,
-      username: "bench",
-      timestamp: Math.floor(Date.now() / 1000),
-      version: "3.0.0",
-      messageType: 1,
-      message: `${allowIp},tcp/${port}`,
-      natAccess: null,
-      serverAuth: null,
-      clientTimeout: 0,
-    },
-    "sha256",
-    k.keys,
-    (n) => randomBytes(n),
-  ).wire;
+  return freshSpaWire(k.keys, { username: "bench", message: `${allowIp},tcp/${port}` });
 }
 
 /** `count` distinct junk payloads shaped like `like` (same length, base64 charset). */

@@ -6,29 +6,17 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { makeSpaPacket } from "../../src/spa/index.js";
+import { freshSpaWire } from "../fixtures/pipeline.js";
 import { SERVER_IP, createRig, type Rig } from "./rig.js";
 import { TsFwknopd } from "./ts-fwknopd.js";
 
 const SECOND_IP = "198.18.0.3";
 
 function spa(key: Buffer, hmacKey: Buffer, allow: string): string {
-  return makeSpaPacket(
-    {
-      rand: String(1e15 + Math.floor(Math.random() * 8e15)),
-      username: "root",
-      timestamp: Math.floor(Date.now() / 1000),
-      version: "2.0.4",
-      messageType: 1,
-      message: `${allow},tcp/1234`,
-      natAccess: null,
-      serverAuth: null,
-      clientTimeout: 0,
-    },
-    "sha256",
+  return freshSpaWire(
     { mode: "cbc", key, hmac: { type: "sha256", key: hmacKey } },
-    (n) => randomBytes(n),
-  ).wire;
+    { username: "root", message: `${allow},tcp/1234` },
+  );
 }
 
 describe("fwknopd under a flood from one address (NFT_SPA_RATE_LIMIT)", () => {

@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { makeSpaPacket } from "../../src/spa/index.js";
+import { freshSpaWire } from "../fixtures/pipeline.js";
 import { CFwknopd } from "./c-fwknopd.js";
 import { startFirewalld } from "./firewalld.js";
 import { keyArgs, knock } from "./knock.js";
@@ -62,26 +62,14 @@ async function denyForwarding(rig: Rig, kind: "iptables" | "nftables"): Promise<
 
 /** A raw SPA packet from our codec, for field values no well-behaved client would send. */
 function natPacket(key: string, hmacKey: string, natAccess: string): string {
-  return makeSpaPacket(
-    {
-      rand: String(1e15 + Math.floor(Math.random() * 8e15)),
-      username: "root",
-      timestamp: Math.floor(Date.now() / 1000),
-      version: "2.0.4",
-      messageType: 2,
-      message: `${CLIENT_IP},tcp/2222`,
-      natAccess,
-      serverAuth: null,
-      clientTimeout: 0,
-    },
-    "sha256",
+  return freshSpaWire(
     {
       mode: "cbc",
       key: Buffer.from(key, "base64"),
       hmac: { type: "sha256", key: Buffer.from(hmacKey, "base64") },
     },
-    (n) => randomBytes(n),
-  ).wire;
+    { username: "root", messageType: 2, message: `${CLIENT_IP},tcp/2222`, natAccess },
+  );
 }
 
 for (const fw of ["iptables", "nftables"] as const) {
