@@ -1,8 +1,8 @@
 /**
  * The running server: listeners -> pipeline -> replay cache -> grant table -> firewall.
- * The receive path is synchronous up to the decision; only accepted packets wait on disk (the
- * replay digest is fsync'd before the grant) and on the firewall, and those waits never block
- * receiving.
+ * The receive path is synchronous up to the decision. An accepted packet's replay digest is
+ * written before its grant (and synced before it too with DIGEST_SYNC_BEFORE_GRANT); the waits on
+ * the disk sync, gpg and the firewall never block receiving.
  */
 import { lookup } from "node:dns/promises";
 import { writeFileSync, renameSync } from "node:fs";
@@ -255,9 +255,9 @@ export class Daemon {
     await Promise.all(both);
   }
 
-  private async grant(g: Granted, meta: Parameters<ReplayCache["add"]>[1]): Promise<void> {
+  private async grant(g: Granted, meta: ReplayMeta): Promise<void> {
     try {
-      // On disk before the port opens: a crash cannot make the same packet valid again.
+      // In the file before the port opens: a crash cannot make the same packet valid again.
       await this.remember(g, meta);
       if (this.grants === null) return;
       const grants = await this.resolveNat(g.grants, meta.srcIp);
@@ -300,7 +300,7 @@ export class Daemon {
     return out;
   }
 
-  /** Command messages and cycles: the digest is on disk first, as for grants. */
+  /** Command messages and cycles: the digest is in the file first, as for grants. */
   private async runDecision(d: CommandDecision | CycleDecision, meta: ReplayMeta): Promise<void> {
     try {
       await this.remember(d, meta);

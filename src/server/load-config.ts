@@ -119,8 +119,7 @@ function toPipeline(s: AccessStanza, conf: ServerConfig): PipelineStanza {
  * The NAT switches: ENABLE_FIREWD_* for firewalld, ENABLE_IPT_* for iptables and for nftables
  * (fwknop has no nftables names; the iptables ones are what admins already have).
  */
-function natSettings(conf: ServerConfig, firewalld: boolean): NatSettings {
-  const p = firewalld ? "FIREWD" : "IPT";
+function natSettings(conf: ServerConfig, p: "IPT" | "FIREWD"): NatSettings {
   const snat = conf.bool(`ENABLE_${p}_SNAT`);
   // parseFwknopdConf has already checked SNAT_TRANSLATE_IP is IPv4 when SNAT is on.
   const translate = conf.str("SNAT_TRANSLATE_IP");
@@ -134,9 +133,8 @@ function natSettings(conf: ServerConfig, firewalld: boolean): NatSettings {
 }
 
 /** server/access.c: FORCE_NAT needs forwarding or local NAT switched on in fwknopd.conf. */
-function checkStanzaNat(s: AccessStanza, nat: NatSettings, firewalld: boolean): void {
+function checkStanzaNat(s: AccessStanza, nat: NatSettings, p: "IPT" | "FIREWD"): void {
   if (s.forceNat === null || nat.forwarding || nat.localNat) return;
-  const p = firewalld ? "FIREWD" : "IPT";
   throw new ConfigError(
     s.file,
     s.line,
@@ -191,10 +189,11 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
 
   const names = FWKNOPD_VARS.map((v) => v.name).filter((n) => conf.isSet(n));
   const fwType = chooseFirewall(conf, names);
-  const fd = fwType === "firewalld";
-  const nat = natSettings(conf, fd);
-  for (const s of stanzas) checkStanzaNat(s, nat, fd);
-  const pfx = fd ? "FIREWD" : "IPT";
+  // firewalld reads the FIREWD_* twins of the IPT_* variables, as a firewalld-built C fwknopd.
+  const pfx = fwType === "firewalld" ? "FIREWD" : "IPT";
+  const nat = natSettings(conf, pfx);
+  for (const s of stanzas) checkStanzaNat(s, nat, pfx);
+  const natOn = nat.forwarding || nat.localNat;
   // C sets up the SNAT chains only with ENABLE_*_SNAT, yet FORCE_SNAT/FORCE_MASQUERADE use them.
   const snatChains = nat.snat || stanzas.some((s) => s.forceSnat !== null || s.forceMasquerade);
   const exe = conf.str("FIREWALL_EXE") ?? DEFAULT_EXE[fwType];
@@ -217,7 +216,7 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
           table: conf.str("NFT_TABLE") ?? "fwknopd",
           jumpChain: conf.str("NFT_JUMP_CHAIN"),
           forwardJumpChain: conf.str("NFT_FORWARD_JUMP_CHAIN"),
-          nat: nat.forwarding || nat.localNat,
+          nat: natOn,
           spaLimit:
             conf.bool("ENABLE_UDP_SERVER") && conf.int("NFT_SPA_RATE_LIMIT") > 0
               ? { port: conf.int("UDPSERV_PORT"), perSecond: conf.int("NFT_SPA_RATE_LIMIT") }
@@ -235,15 +234,14 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
         exe: [exe],
         ip6exe: fwType === "iptables" && ip6 !== exe && existsSync(ip6) ? [ip6] : null,
         input: conf.chain(`${pfx}_INPUT_ACCESS`),
-        nat:
-          nat.forwarding || nat.localNat
-            ? {
-                forward: conf.chain(`${pfx}_FORWARD_ACCESS`),
-                dnat: conf.chain(`${pfx}_DNAT_ACCESS`),
-                snat: snatChains ? conf.chain(`${pfx}_SNAT_ACCESS`) : null,
-                masquerade: snatChains ? conf.chain(`${pfx}_MASQUERADE_ACCESS`) : null,
-              }
-            : null,
+        nat: natOn
+          ? {
+              forward: conf.chain(`${pfx}_FORWARD_ACCESS`),
+              dnat: conf.chain(`${pfx}_DNAT_ACCESS`),
+              snat: snatChains ? conf.chain(`${pfx}_SNAT_ACCESS`) : null,
+              masquerade: snatChains ? conf.chain(`${pfx}_MASQUERADE_ACCESS`) : null,
+            }
+          : null,
         prepend: conf.bool("ENABLE_RULE_PREPEND"),
         ipv6,
       },
@@ -280,8 +278,8 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
     digestSyncBeforeGrant: conf.bool("DIGEST_SYNC_BEFORE_GRANT"),
     pidFile: conf.str("FWKNOP_PID_FILE") ?? join(runDir, "fwknopd.pid"),
     runDir,
-    flushAtInit: conf.bool(fd ? "FLUSH_FIREWD_AT_INIT" : "FLUSH_IPT_AT_INIT"),
-    flushAtExit: conf.bool(fd ? "FLUSH_FIREWD_AT_EXIT" : "FLUSH_IPT_AT_EXIT"),
+    flushAtInit: conf.bool(`FLUSH_${pfx}_AT_INIT`),
+    flushAtExit: conf.bool(`FLUSH_${pfx}_AT_EXIT`),
     testMode: args.test,
     nat,
     commands: {
