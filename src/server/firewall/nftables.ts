@@ -93,9 +93,9 @@ export class NftablesBackend implements FirewallBackend {
   private readonly channel: NftChannel;
   /** Our own table ("family name"). */
   private readonly own: string;
-  private readonly where: string;
-  private readonly prefix: string;
-  private readonly chain: string | null;
+  /** Where the input allow sets and their accept rule live (NFT_JUMP_CHAIN or our table). */
+  private readonly input: Placement;
+  /** Where the forward accept set and rule live (NFT_FORWARD_JUMP_CHAIN or our table). */
   private readonly fwd: Placement;
   private readonly bin: string;
   private readonly pre: readonly string[];
@@ -105,25 +105,25 @@ export class NftablesBackend implements FirewallBackend {
     private readonly exec: Exec,
   ) {
     this.own = `${opts.family} ${opts.table}`;
-    const input = placement(opts.jumpChain, this.own, "NFT_JUMP_CHAIN");
-    this.where = input.where;
-    this.prefix = input.prefix;
-    this.chain = input.chain;
+    this.input = placement(opts.jumpChain, this.own, "NFT_JUMP_CHAIN");
     this.fwd = placement(opts.forwardJumpChain, this.own, "NFT_FORWARD_JUMP_CHAIN");
     const [bin, ...pre] = opts.nft;
     if (bin === undefined) throw new Error("internal: empty nft command");
     this.bin = bin;
     this.pre = pre;
-    this.channel = new NftChannel(opts.nft, `list set ${this.where} ${this.prefix}marker`);
+    this.channel = new NftChannel(
+      opts.nft,
+      `list set ${this.input.where} ${this.input.prefix}marker`,
+    );
   }
 
   /** True when our own table exists: own-table placement, or NAT (its maps and chains). */
   private usesOwnTable(): boolean {
-    return this.chain === null || this.opts.nat;
+    return this.input.chain === null || this.opts.nat;
   }
 
   private set(family: 4 | 6): string {
-    return `${this.where} ${this.prefix}allow${family}`;
+    return `${this.input.where} ${this.input.prefix}allow${family}`;
   }
 
   private async script(lines: readonly string[]): Promise<void> {
@@ -131,18 +131,18 @@ export class NftablesBackend implements FirewallBackend {
   }
 
   async init(flush: boolean): Promise<void> {
-    const p = this.prefix;
+    const p = this.input.prefix;
     const sets = [
-      `add set ${this.where} ${p}allow4 { type ipv4_addr . inet_proto . inet_service; flags timeout; }`,
-      `add set ${this.where} ${p}allow6 { type ipv6_addr . inet_proto . inet_service; flags timeout; }`,
-      `add set ${this.where} ${p}marker { type inet_service; }`,
+      `add set ${this.input.where} ${p}allow4 { type ipv4_addr . inet_proto . inet_service; flags timeout; }`,
+      `add set ${this.input.where} ${p}allow6 { type ipv6_addr . inet_proto . inet_service; flags timeout; }`,
+      `add set ${this.input.where} ${p}marker { type inet_service; }`,
       ...this.limitSets(),
     ];
     const flushSets = flush ? [`flush set ${this.set(4)}`, `flush set ${this.set(6)}`] : [];
-    if (this.chain === null) {
-      const chain = `${this.where} input`;
+    if (this.input.chain === null) {
+      const chain = `${this.input.where} input`;
       const rules = [
-        `add table ${this.where}`,
+        `add table ${this.input.where}`,
         ...sets,
         ...flushSets,
         `add chain ${chain} { type filter hook input priority filter - 5; policy accept; }`,
@@ -156,9 +156,9 @@ export class NftablesBackend implements FirewallBackend {
       if (this.opts.protect.length > 0) {
         const elems = this.opts.protect.map((x) => `${x.proto} . ${x.port}`).join(", ");
         rules.push(
-          `add set ${this.where} protected { type inet_proto . inet_service; }`,
-          `flush set ${this.where} protected`,
-          `add element ${this.where} protected { ${elems} }`,
+          `add set ${this.input.where} protected { type inet_proto . inet_service; }`,
+          `flush set ${this.input.where} protected`,
+          `add element ${this.input.where} protected { ${elems} }`,
           `add rule ${chain} ct state established,related accept`,
           // A reset tells a TCP client at once; other protocols are dropped.
           `add rule ${chain} meta l4proto tcp meta l4proto . th dport @protected reject with tcp reset`,
@@ -168,17 +168,20 @@ export class NftablesBackend implements FirewallBackend {
       await this.script(rules);
     } else {
       await this.script([...sets, ...flushSets]);
-      await this.removeOurRules(this.where, this.chain);
+      await this.removeOurRules(this.input.where, this.input.chain);
       const rules = [
         ...(this.opts.ipv6
           ? [
-              `insert rule ${this.where} ${this.chain} ip6 saddr . meta l4proto . th dport @${this.prefix}allow6 accept comment "${RULE_COMMENT}"`,
+              `insert rule ${this.input.where} ${this.input.chain} ip6 saddr . meta l4proto . th dport @${this.input.prefix}allow6 accept comment "${RULE_COMMENT}"`,
             ]
           : []),
-        `insert rule ${this.where} ${this.chain} ip saddr . meta l4proto . th dport @${this.prefix}allow4 accept comment "${RULE_COMMENT}"`,
+        `insert rule ${this.input.where} ${this.input.chain} ip saddr . meta l4proto . th dport @${this.input.prefix}allow4 accept comment "${RULE_COMMENT}"`,
         ...this.limitRules()
           .reverse()
-          .map((r) => `insert rule ${this.where} ${this.chain} ${r} comment "${RULE_COMMENT}"`),
+          .map(
+            (r) =>
+              `insert rule ${this.input.where} ${this.input.chain} ${r} comment "${RULE_COMMENT}"`,
+          ),
       ];
       await this.script(rules);
     }
@@ -188,10 +191,10 @@ export class NftablesBackend implements FirewallBackend {
   /** Per-address meters for NFT_SPA_RATE_LIMIT (entries vanish a minute after the last packet). */
   private limitSets(): string[] {
     if (this.opts.spaLimit === null) return [];
-    const p = this.prefix;
+    const p = this.input.prefix;
     return ([4, 6] as const).map(
       (f) =>
-        `add set ${this.where} ${p}spa_rate${f} { type ipv${f}_addr; flags dynamic,timeout; timeout 60s; size 65536; }`,
+        `add set ${this.input.where} ${p}spa_rate${f} { type ipv${f}_addr; flags dynamic,timeout; timeout 60s; size 65536; }`,
     );
   }
 
@@ -200,7 +203,7 @@ export class NftablesBackend implements FirewallBackend {
     const l = this.opts.spaLimit;
     if (l === null) return [];
     const rate = `limit rate over ${l.perSecond}/second burst ${2 * l.perSecond} packets`;
-    const p = this.prefix;
+    const p = this.input.prefix;
     return [
       `udp dport ${l.port} update @${p}spa_rate4 { ip saddr ${rate} } drop`,
       ...(this.opts.ipv6
@@ -376,16 +379,16 @@ export class NftablesBackend implements FirewallBackend {
 
   async listText(all: boolean): Promise<string> {
     const args =
-      all || this.chain === null
-        ? ["list", "table", ...this.where.split(" ")]
+      all || this.input.chain === null
+        ? ["list", "table", ...this.input.where.split(" ")]
         : ["list", "set", ...this.set(4).split(" ")];
     const r = await this.exec(this.bin, [...this.pre, ...args]);
     let text = r.code === 0 ? r.stdout : `(${r.stderr.trim()})\n`;
-    if (this.chain !== null && this.opts.nat) {
+    if (this.input.chain !== null && this.opts.nat) {
       const rn = await this.exec(this.bin, [...this.pre, "list", "table", ...this.own.split(" ")]);
       if (rn.code === 0) text += rn.stdout;
     }
-    if (!all && this.chain !== null) {
+    if (!all && this.input.chain !== null) {
       const r6 = await this.exec(this.bin, [...this.pre, "list", "set", ...this.set(6).split(" ")]);
       if (r6.code === 0) text += r6.stdout;
     }
@@ -398,15 +401,18 @@ export class NftablesBackend implements FirewallBackend {
       if (r.code !== 0 && !/No such file or directory/.test(r.stderr))
         throw new CommandError([...this.opts.nft, "delete", "table", this.own], r.code, r.stderr);
     }
-    if (this.chain !== null) {
-      await this.removeOurRules(this.where, this.chain);
-      const p = this.prefix;
+    if (this.input.chain !== null) {
+      await this.removeOurRules(this.input.where, this.input.chain);
+      const p = this.input.prefix;
       await this.script([
-        `delete set ${this.where} ${p}allow4`,
-        `delete set ${this.where} ${p}allow6`,
-        `delete set ${this.where} ${p}marker`,
+        `delete set ${this.input.where} ${p}allow4`,
+        `delete set ${this.input.where} ${p}allow6`,
+        `delete set ${this.input.where} ${p}marker`,
         ...(this.opts.spaLimit !== null
-          ? [`delete set ${this.where} ${p}spa_rate4`, `delete set ${this.where} ${p}spa_rate6`]
+          ? [
+              `delete set ${this.input.where} ${p}spa_rate4`,
+              `delete set ${this.input.where} ${p}spa_rate6`,
+            ]
           : []),
       ]).catch(() => undefined);
     }
