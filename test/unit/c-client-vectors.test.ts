@@ -15,6 +15,7 @@ import {
   type DigestName,
   type EncMode,
 } from "../../src/spa/index.js";
+import type { VectorFields } from "../vectors/schema.js";
 
 interface Vector {
   id: string;
@@ -24,20 +25,7 @@ interface Vector {
   key_b64: string;
   hmac_key_b64: string | null;
   wire: string;
-  fields: {
-    rand: string;
-    user: string;
-    timestamp: number;
-    version: string;
-    type: number;
-    message: string;
-    nat: string | null;
-    server_auth: string | null;
-    client_timeout: number;
-    digest_b64: string;
-    encoded: string;
-    hmac_b64: string | null;
-  };
+  fields: VectorFields;
 }
 
 const file = join(__dirname, "..", "vectors", "c-client-vectors.json");

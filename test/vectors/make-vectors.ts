@@ -52,6 +52,7 @@ import { createHash, createHmac } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { VectorFields } from "./schema.js";
 
 const CLIENT = process.env.FWKNOP_C_CLIENT ?? "/usr/bin/fwknop";
 const OUT = join(__dirname, "c-client-vectors.json");
@@ -634,21 +635,6 @@ function parseDumps(stdout: string): Dump[] {
 const nullable = (s: string): string | null => (s === "<NULL>" ? null : s);
 const b64nopad = (b: Buffer): string => b.toString("base64").replace(/=+$/, "");
 
-interface Fields {
-  rand: string;
-  user: string;
-  timestamp: number;
-  version: string;
-  type: number;
-  message: string;
-  nat: string | null;
-  server_auth: string | null;
-  client_timeout: number;
-  digest_b64: string;
-  encoded: string;
-  hmac_b64: string | null;
-}
-
 interface Vector {
   id: string;
   args: string[];
@@ -660,7 +646,7 @@ interface Vector {
   key_b64: string;
   hmac_key_b64: string | null;
   wire: string;
-  fields: Fields;
+  fields: VectorFields;
 }
 
 interface Refusal {
@@ -685,7 +671,7 @@ function fail(c: Case, what: string): never {
   throw new Error(`${c.id}: ${what}\n  argv: ${JSON.stringify(c.args)}`);
 }
 
-function toFields(c: Case, d: Dump): Fields {
+function toFields(c: Case, d: Dump): VectorFields {
   const int = (label: Label): number => {
     const v = d[label];
     if (!/^\d+$/.test(v)) fail(c, `${label} is not a number: ${JSON.stringify(v)}`);
@@ -710,7 +696,7 @@ function toFields(c: Case, d: Dump): Fields {
 }
 
 /** Checks that tie the dump, the -B file and our recorded inputs together; any miss is fatal. */
-function crossCheck(c: Case, dumps: Dump[], wire: string): Fields {
+function crossCheck(c: Case, dumps: Dump[], wire: string): VectorFields {
   const [built, decoded] = dumps;
   if (built === undefined || decoded === undefined || dumps.length !== 2)
     fail(c, `expected 2 field dumps, got ${dumps.length}`);
