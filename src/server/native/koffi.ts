@@ -1,0 +1,23 @@
+/**
+ * koffi, the FFI our daemon uses to call libnftables and libc directly (design.md "Speed"): an
+ * optional dependency, loaded on first use only, so a machine without it (or where its prebuilt
+ * binary does not load) falls back to the portable paths with one log line saying why.
+ */
+import type * as KoffiModule from "koffi";
+
+export type Koffi = typeof KoffiModule;
+
+let loaded: { ok: true; koffi: Koffi } | { ok: false; why: string } | undefined;
+
+/** The koffi module, or the reason it cannot be used here. */
+export function loadKoffi(): Koffi | string {
+  if (loaded === undefined) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      loaded = { ok: true, koffi: require("koffi") as Koffi };
+    } catch (e) {
+      loaded = { ok: false, why: `koffi is not available (${(e as Error).message.split("\n")[0]})` };
+    }
+  }
+  return loaded.ok ? loaded.koffi : loaded.why;
+}
