@@ -30,7 +30,8 @@ import { summarise } from "./profile-summary.js";
 export const SPA_PORT = 62201;
 export const C_FWKNOPD = "/usr/sbin/fwknopd";
 
-export type VariantName = "ours-nft" | "ours-nft-nometer" | "ours-ipt" | "c-ipt";
+export type VariantName =
+  "ours-nft" | "ours-nft-process" | "ours-nft-nometer" | "ours-ipt" | "c-ipt";
 
 export interface Variant {
   name: VariantName;
@@ -43,6 +44,15 @@ export interface Variant {
 
 export const VARIANTS: readonly Variant[] = [
   { name: "ours-nft", label: "ours (nftables)", daemon: "ours", fw: "nftables" },
+  // Set elements through an `nft -i` process instead of libnftables in-process: what the
+  // library buys.
+  {
+    name: "ours-nft-process",
+    label: "ours (nftables, nft -i process)",
+    daemon: "ours",
+    fw: "nftables",
+    conf: "NFT_USE_LIBNFTABLES N;",
+  },
   // The kernel meter (NFT_SPA_RATE_LIMIT, on by default) keeps a one-address flood out of the
   // daemon; this variant turns it off to measure what the daemon itself rejects per second.
   {

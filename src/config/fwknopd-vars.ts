@@ -262,6 +262,12 @@ export const FWKNOPD_VARS = [
     { ours: true },
   ),
   b(
+    "NFT_USE_LIBNFTABLES",
+    "Y",
+    "nftables: change set elements through libnftables in our own process (needs the koffi package; else, or with N, through a long-lived nft -i process)",
+    { ours: true },
+  ),
+  b(
     "DIGEST_SYNC_BEFORE_GRANT",
     "N",
     "fdatasync each replay digest before its grant (N: written before, synced right after)",

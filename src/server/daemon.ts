@@ -141,7 +141,9 @@ export class Daemon {
         this.log(l);
       });
       if (!cfg.flushAtInit) await this.reconcile();
-      this.log(`Firewall backend: ${fw.name}${cfg.flushAtInit ? " (flushed at init)" : ""}`);
+      this.log(
+        `Firewall backend: ${fw.name}${fw.detail !== undefined ? `, ${fw.detail}` : ""}${cfg.flushAtInit ? " (flushed at init)" : ""}`,
+      );
     } else {
       this.log("--test mode enabled: no firewall changes will be made");
     }

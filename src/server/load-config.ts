@@ -223,6 +223,7 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
               : null,
           protect,
           ipv6,
+          useLibrary: conf.bool("NFT_USE_LIBNFTABLES"),
         },
         runProgram,
       );

@@ -41,8 +41,23 @@ describe(
         exe: "/usr/sbin/nft",
         deny: "nftables" as const,
         extra: "NFT_JUMP_CHAIN inet admin input;",
+        backendLine: /Firewall backend: nftables, set elements through libnftables, in-process/,
       },
-      { name: "iptables", exe: "/usr/sbin/iptables", deny: "iptables" as const, extra: "" },
+      {
+        name: "nftables through an nft -i process (NFT_USE_LIBNFTABLES N)",
+        exe: "/usr/sbin/nft",
+        deny: "nftables" as const,
+        extra: "NFT_JUMP_CHAIN inet admin input;\nNFT_USE_LIBNFTABLES N;",
+        backendLine:
+          /Firewall backend: nftables, set elements through a long-lived `nft -i` process \(not libnftables: NFT_USE_LIBNFTABLES is N\)/,
+      },
+      {
+        name: "iptables",
+        exe: "/usr/sbin/iptables",
+        deny: "iptables" as const,
+        extra: "",
+        backendLine: /Firewall backend: iptables/,
+      },
     ];
     for (const b of backends) {
       it(b.name, async () => {
@@ -58,6 +73,7 @@ describe(
           await rig.startService(1234);
           await rig.defaultDeny(b.deny, 1234);
           await d.start();
+          assert.ok(await d.waitForLog(b.backendLine), d.logs());
           assert.equal(await rig.tcpConnect(SERVER_IP, 1234), false, "closed before SPA");
           await knock(
             rig,

@@ -11,13 +11,22 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { CommandError } from "../../exec.js";
 
+/** What the nftables backend needs of a command channel (this one, or native/libnftables.ts). */
+export interface NftCommands {
+  readonly description: string;
+  /** Run one nft command (a transaction); resolves when the kernel has committed it. */
+  run(line: string): Promise<void>;
+  close(): void;
+}
+
 interface Pending {
   line: string;
   resolve: () => void;
   reject: (e: Error) => void;
 }
 
-export class NftChannel {
+export class NftChannel implements NftCommands {
+  readonly description = "a long-lived `nft -i` process";
   private proc: ChildProcess | null = null;
   private queue: Pending[] = [];
   private inFlight: Pending | null = null;

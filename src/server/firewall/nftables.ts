@@ -11,10 +11,12 @@
  * timeouts, looked up by a dnat rule in our own table's prerouting chain and by snat/masquerade
  * rules in its postrouting chain; forwarded flows are accepted from a set in our forward chain,
  * or, with NFT_FORWARD_JUMP_CHAIN, by one rule in the admin's forward chain.
- * Element changes go through a persistent `nft -i` channel; set-up and listings are one-shot.
+ * Element changes go through libnftables in our own process (native/libnftables.ts) or, where it
+ * cannot load, a persistent `nft -i` channel; set-up and listings are one-shot `nft` runs.
  */
 import { CommandError, runChecked, type Exec } from "../../exec.js";
-import { NftChannel } from "./nft-channel.js";
+import { NftLibrary } from "../native/libnftables.js";
+import { NftChannel, type NftCommands } from "./nft-channel.js";
 import type { FirewallBackend, Grant } from "./types.js";
 
 export interface NftOptions {
@@ -37,6 +39,8 @@ export interface NftOptions {
   spaLimit: { port: number; perSecond: number } | null;
   /** "family table chain" of the admin's forward chain for the forward accept, or null. */
   forwardJumpChain: string | null;
+  /** NFT_USE_LIBNFTABLES: element changes through libnftables in-process when it loads. */
+  useLibrary: boolean;
 }
 
 /** Where a set and the rule that reads it live: our table, or a table and chain of the admin's. */
@@ -90,7 +94,9 @@ const RULE_COMMENT = "fwknopd-grants";
 export class NftablesBackend implements FirewallBackend {
   readonly name = "nftables";
   readonly expiresItself = true;
-  private readonly channel: NftChannel;
+  private readonly channel: NftCommands;
+  /** How element changes reach the kernel, for the start-up log line. */
+  readonly detail: string;
   /** Our own table ("family name"). */
   private readonly own: string;
   /** Where the input allow sets and their accept rule live (NFT_JUMP_CHAIN or our table). */
@@ -111,10 +117,22 @@ export class NftablesBackend implements FirewallBackend {
     if (bin === undefined) throw new Error("internal: empty nft command");
     this.bin = bin;
     this.pre = pre;
-    this.channel = new NftChannel(
-      opts.nft,
-      `list set ${this.input.where} ${this.input.prefix}marker`,
-    );
+    // A wrapped nft (["ip", "netns", "exec", ...]) acts elsewhere than this process would.
+    const lib = !opts.useLibrary
+      ? "NFT_USE_LIBNFTABLES is N"
+      : pre.length > 0
+        ? "nft runs wrapped"
+        : NftLibrary.open();
+    if (typeof lib === "string") {
+      this.channel = new NftChannel(
+        opts.nft,
+        `list set ${this.input.where} ${this.input.prefix}marker`,
+      );
+      this.detail = `set elements through ${this.channel.description} (not libnftables: ${lib})`;
+    } else {
+      this.channel = lib;
+      this.detail = `set elements through ${lib.description}`;
+    }
   }
 
   /** True when our own table exists: own-table placement, or NAT (its maps and chains). */

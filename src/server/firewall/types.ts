@@ -72,6 +72,8 @@ export interface FirewallBackend {
   readonly name: "nftables" | "iptables" | "firewalld";
   /** True when the firewall removes grants at their time by itself (nftables set timeouts). */
   readonly expiresItself: boolean;
+  /** How this backend reaches the firewall, when there is more than one way (the start-up log). */
+  readonly detail?: string;
   /** Create chains/tables/sets; flush leftovers when configured to. */
   init(flush: boolean): Promise<void>;
   /** Open these grants (one batch). */
