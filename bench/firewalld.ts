@@ -1,8 +1,9 @@
 /**
  * Our fwknopd on a real firewalld (FirewallBackend=iptables, private to the rig; see
  * test/e2e/firewalld.ts): SPA sent -> TCP connect succeeds, one probe at a time, each on its own
- * port; then a burst of grants sent at once. Every rule goes through `firewall-cmd --direct
- * --passthrough`, one D-Bus client process per rule, which is what bounds these figures. The
+ * port; then a burst of grants sent at once. Twice: rules through firewalld's D-Bus API (the
+ * default), then through `firewall-cmd --direct --passthrough` (FIREWD_USE_DBUS N: one Python
+ * process per rule, as C fwknopd does it). The
  * Debian C fwknopd is built for iptables only, so there is no C figure on firewalld; compare
  * with C on iptables (bench/latency.ts).
  *   node --import tsx bench/firewalld.ts [--n=8] [--burst=16]
@@ -25,59 +26,69 @@ runBench(async () => {
   try {
     const fw = await startFirewalld(rig, "iptables");
     try {
-      for (let i = 0; i < n + burst; i++) await rig.startService(FIRST_PORT + i);
+      const ways = [
+        { label: "ours (firewalld, D-Bus)", conf: "" },
+        { label: "ours (firewalld, firewall-cmd)", conf: "FIREWD_USE_DBUS N;\n" },
+      ];
+      for (let i = 0; i < ways.length * (n + burst); i++) await rig.startService(FIRST_PORT + i);
       const firewallCmd = await fw.firewallCmd([`--add-port=${SPA_PORT}/udp`]);
       if (firewallCmd.code !== 0) throw new Error(`firewall-cmd: ${firewallCmd.stderr}`);
       const k = benchKeys();
-      const d = new TsFwknopd(
-        rig,
-        "ENABLE_UDP_SERVER Y;\nFIREWALL_TYPE firewalld;\n",
-        [
-          "SOURCE ANY",
-          `KEY_BASE64 ${k.keyB64}`,
-          `HMAC_KEY_BASE64 ${k.hmacKeyB64}`,
-          "FW_ACCESS_TIMEOUT 300",
-          "",
-        ].join("\n"),
-        fw.wrap,
-      );
-      await d.start();
-      try {
-        const open = (port: number): Promise<boolean> => rig.tcpConnect(SERVER_IP, port, 100);
-        const single: number[] = [];
-        for (let i = 0; i < n; i++) {
-          const port = FIRST_PORT + i;
-          const t0 = performance.now();
-          await rig.sendUdp(SERVER_IP, SPA_PORT, validSpa(k, CLIENT_IP, port));
-          if (await waitFor(() => open(port), 10_000, 5)) single.push(performance.now() - t0);
-        }
-        const ports = Array.from({ length: burst }, (_, i) => FIRST_PORT + n + i);
-        const t0 = performance.now();
-        for (const port of ports)
-          await rig.sendUdp(SERVER_IP, SPA_PORT, validSpa(k, CLIENT_IP, port));
-        const opened = new Set<number>();
-        await waitFor(
-          async () => {
-            for (const p of ports) if (!opened.has(p) && (await open(p))) opened.add(p);
-            return opened.size === ports.length;
-          },
-          60_000,
-          20,
-        );
-        const burstMs = performance.now() - t0;
-        const ms = (x: number): string => `${x.toFixed(0)} ms`;
-        process.stdout.write(
+      for (const [w, way] of ways.entries()) {
+        const first = FIRST_PORT + w * (n + burst);
+        const d = new TsFwknopd(
+          rig,
+          `ENABLE_UDP_SERVER Y;\nFIREWALL_TYPE firewalld;\n${way.conf}`,
           [
-            `ours (firewalld)  SPA sent -> port open: p50 ${ms(percentile(single, 50))}, p90 ${ms(percentile(single, 90))} (${single.length}/${n} opened)`,
-            `ours (firewalld)  ${burst} grants sent at once: ${opened.size} open after ${ms(burstMs)} (${((opened.size / burstMs) * 1000).toFixed(1)} grants/s)`,
-            "C fwknopd         not built with firewalld support on Debian (iptables only); see bench/latency.ts for C on iptables",
+            "SOURCE ANY",
+            `KEY_BASE64 ${k.keyB64}`,
+            `HMAC_KEY_BASE64 ${k.hmacKeyB64}`,
+            "FW_ACCESS_TIMEOUT 300",
             "",
           ].join("\n"),
+          fw.wrap,
         );
-      } finally {
-        await d.stop();
-        d.cleanup();
+        await d.start();
+        try {
+          const open = (port: number): Promise<boolean> => rig.tcpConnect(SERVER_IP, port, 100);
+          const single: number[] = [];
+          for (let i = 0; i < n; i++) {
+            const port = first + i;
+            const t0 = performance.now();
+            await rig.sendUdp(SERVER_IP, SPA_PORT, validSpa(k, CLIENT_IP, port));
+            if (await waitFor(() => open(port), 10_000, 5)) single.push(performance.now() - t0);
+          }
+          const ports = Array.from({ length: burst }, (_, i) => first + n + i);
+          const t0 = performance.now();
+          for (const port of ports)
+            await rig.sendUdp(SERVER_IP, SPA_PORT, validSpa(k, CLIENT_IP, port));
+          const opened = new Set<number>();
+          await waitFor(
+            async () => {
+              for (const p of ports) if (!opened.has(p) && (await open(p))) opened.add(p);
+              return opened.size === ports.length;
+            },
+            60_000,
+            20,
+          );
+          const burstMs = performance.now() - t0;
+          const ms = (x: number): string => `${x.toFixed(0)} ms`;
+          process.stdout.write(
+            [
+              `${way.label.padEnd(31)} SPA sent -> port open: p50 ${ms(percentile(single, 50))}, p90 ${ms(percentile(single, 90))} (${single.length}/${n} opened)`,
+              `${way.label.padEnd(31)} ${burst} grants sent at once: ${opened.size} open after ${ms(burstMs)} (${((opened.size / burstMs) * 1000).toFixed(1)} grants/s)`,
+              "",
+            ].join("\n"),
+          );
+        } finally {
+          await d.stop();
+          d.cleanup();
+        }
       }
+      process.stdout.write(
+        "C fwknopd".padEnd(31) +
+          " not built with firewalld support on Debian (iptables only); see bench/latency.ts for C on iptables\n",
+      );
     } finally {
       await fw.stop();
     }

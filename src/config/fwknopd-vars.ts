@@ -268,6 +268,12 @@ export const FWKNOPD_VARS = [
     { ours: true },
   ),
   b(
+    "FIREWD_USE_DBUS",
+    "Y",
+    "firewalld: call its direct passthrough over the system bus (N: run FIREWALL_EXE, firewall-cmd, for each rule)",
+    { ours: true },
+  ),
+  b(
     "DIGEST_SYNC_BEFORE_GRANT",
     "N",
     "fdatasync each replay digest before its grant (N: written before, synced right after)",

@@ -245,6 +245,7 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
           : null,
         prepend: conf.bool("ENABLE_RULE_PREPEND"),
         ipv6,
+        dbus: conf.bool("FIREWD_USE_DBUS"),
       },
       runProgram,
     );

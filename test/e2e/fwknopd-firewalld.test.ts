@@ -79,8 +79,9 @@ describe(
     skip: !existsSync("/usr/sbin/firewalld") && "firewalld is not installed (.ci/run installs it)",
   },
   () => {
-    it("opens tcp/1234 through firewall-cmd and closes it after FW_ACCESS_TIMEOUT", () =>
+    it("opens tcp/1234 through firewalld's D-Bus API and closes it after FW_ACCESS_TIMEOUT", () =>
       withOpenedPort(tutorialFwknopdConf(), tutorialAccessConf, async ({ rig, d, t0 }) => {
+        assert.match(d.logs(), /Firewall backend: firewalld, passthrough over D-Bus/);
         assert.ok(
           await d.waitForLog(
             /Added access for user 'root' \(stanza #1\) from 198\.18\.0\.2 to tcp\/1234 via firewalld/,
@@ -100,12 +101,16 @@ describe(
         assert.ok(held > 27 && held < 34, `grant lasted ${held.toFixed(1)} s, expected about 30`);
       }));
 
-    it("kill -9 with a grant open: the next start removes the expired leftover", () =>
+    it("through firewall-cmd (FIREWD_USE_DBUS N), kill -9 with a grant open: the next start removes the expired leftover", () =>
       withOpenedPort(
-        "ENABLE_UDP_SERVER Y;\nFIREWALL_EXE /usr/bin/firewall-cmd;\nFLUSH_FIREWD_AT_INIT N;\nFLUSH_FIREWD_AT_EXIT N;\n",
+        "ENABLE_UDP_SERVER Y;\nFIREWALL_EXE /usr/bin/firewall-cmd;\nFLUSH_FIREWD_AT_INIT N;\nFLUSH_FIREWD_AT_EXIT N;\nFIREWD_USE_DBUS N;\n",
         (key, hmacKey) =>
           `SOURCE ANY\nOPEN_PORTS tcp/1234\nFW_ACCESS_TIMEOUT 3\nKEY_BASE64 ${key}\nHMAC_KEY_BASE64 ${hmacKey}\n`,
         async ({ rig, d }) => {
+          assert.match(
+            d.logs(),
+            /Firewall backend: firewalld, passthrough through \/usr\/bin\/firewall-cmd \(not D-Bus: FIREWD_USE_DBUS is N\)/,
+          );
           await d.stop("SIGKILL");
           await new Promise((res) => setTimeout(res, 4500));
           assert.equal(

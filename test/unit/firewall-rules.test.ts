@@ -65,6 +65,7 @@ describe("iptables backend: NAT rules as C writes them", () => {
       },
       prepend: false,
       ipv6: false,
+      dbus: false,
     },
     exec,
   );

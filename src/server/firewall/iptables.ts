@@ -4,12 +4,15 @@
  * the same: a FWKNOP_INPUT chain with a jump from INPUT at the configured position, one rule per
  * grant carrying "_exp_<epoch>" as a comment. firewalld runs the same iptables arguments through
  * `firewall-cmd --direct --passthrough ipv4|ipv6`. Differences: batches go through
- * iptables-restore --noflush (one process for many rules), and IPv6 grants use ip6tables.
+ * iptables-restore --noflush (one process for many rules), IPv6 grants use ip6tables, and
+ * firewalld's passthrough is called over D-Bus (firewalld-dbus.ts) rather than by starting
+ * firewall-cmd, with firewall-cmd as the fallback.
  */
 import type { ChainSpec as ConfChainSpec } from "../../config/fwknopd-conf.js";
 import { CommandError, type Exec, type ExecResult } from "../../exec.js";
 import type { FirewallBackend, Grant } from "./types.js";
 import { splitArgs } from "../commands.js";
+import { FirewalldBus } from "./firewalld-dbus.js";
 
 /** IPT_INPUT_ACCESS and friends ("target, table, from_chain, jump_pos, to_chain, rule_pos"). */
 export type ChainSpec = Pick<
@@ -37,6 +40,8 @@ export interface IptablesOptions {
   /** ENABLE_RULE_PREPEND: -I instead of -A. */
   prepend: boolean;
   ipv6: boolean;
+  /** FIREWD_USE_DBUS (firewalld kind): passthroughs over the system bus, not firewall-cmd. */
+  dbus: boolean;
 }
 
 const PROTO_NUM = { tcp: 6, udp: 17 } as const;
@@ -71,12 +76,42 @@ const GONE =
 export class IptablesBackend implements FirewallBackend {
   readonly expiresItself = false;
   readonly name: "iptables" | "firewalld";
+  /** firewalld over D-Bus, until a connection fails (then firewall-cmd, for good). */
+  private bus: FirewalldBus | null = null;
+  private noBus: string | null = null;
 
   constructor(
     private readonly opts: IptablesOptions,
     private readonly exec: Exec,
   ) {
     this.name = opts.kind;
+    if (opts.kind !== "firewalld") return;
+    // A wrapped firewall-cmd (nsenter ... firewall-cmd) talks to another bus than ours would.
+    if (!opts.dbus) this.noBus = "FIREWD_USE_DBUS is N";
+    else if (opts.exe.length > 1) this.noBus = "firewall-cmd runs wrapped";
+    else this.bus = FirewalldBus.system();
+  }
+
+  get detail(): string | undefined {
+    if (this.opts.kind !== "firewalld") return undefined;
+    return this.bus !== null
+      ? "passthrough over D-Bus"
+      : `passthrough through ${this.opts.exe.join(" ")} (not D-Bus: ${this.noBus ?? "?"})`;
+  }
+
+  /** The bus when it answers; otherwise firewall-cmd from now on, and the reason kept. */
+  private async openBus(): Promise<FirewalldBus | null> {
+    const bus = this.bus;
+    if (bus === null) return null;
+    try {
+      await bus.open();
+      return bus;
+    } catch (e) {
+      this.bus = null;
+      this.noBus = (e as Error).message;
+      bus.close();
+      return null;
+    }
   }
 
   private families(): Array<4 | 6> {
@@ -88,6 +123,8 @@ export class IptablesBackend implements FirewallBackend {
   /** One iptables command for a family (through firewall-cmd for firewalld). */
   private async ipt(family: 4 | 6, args: readonly string[]): Promise<ExecResult> {
     let argv: readonly string[];
+    const bus = await this.openBus();
+    if (bus !== null) return bus.passthrough(family === 4 ? "ipv4" : "ipv6", args);
     if (this.opts.kind === "firewalld")
       argv = [
         ...this.opts.exe,
@@ -354,6 +391,7 @@ export class IptablesBackend implements FirewallBackend {
   }
 
   close(): Promise<void> {
+    this.bus?.close();
     return Promise.resolve();
   }
 }

@@ -73,7 +73,7 @@ export interface FirewallBackend {
   /** True when the firewall removes grants at their time by itself (nftables set timeouts). */
   readonly expiresItself: boolean;
   /** How this backend reaches the firewall, when there is more than one way (the start-up log). */
-  readonly detail?: string;
+  readonly detail?: string | undefined;
   /** Create chains/tables/sets; flush leftovers when configured to. */
   init(flush: boolean): Promise<void>;
   /** Open these grants (one batch). */
