@@ -19,8 +19,23 @@ const DEFAULT_SYSTEM_BUS = "unix:path=/var/run/dbus/system_bus_socket";
 const CALL_TIMEOUT_MS = 30_000;
 const AUTH_TIMEOUT_MS = 5_000;
 
+/** A method call: destination, object path, interface, member, arguments. */
+type Method = [
+  destination: string,
+  path: string,
+  iface: string,
+  member: string,
+  args: readonly Arg[],
+];
+
+/** A reply: the error name (null on success) and the body's first string, if any. */
+interface Answer {
+  error: string | null;
+  text: string;
+}
+
 interface Pending {
-  resolve: (r: { error: string | null; text: string }) => void;
+  resolve: (r: Answer) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
 }
@@ -125,24 +140,12 @@ export class FirewalldBus {
   }
 
   /** One method call; the reply's error name (null on success) and its first string, if any. */
-  async call(
-    destination: string,
-    path: string,
-    iface: string,
-    member: string,
-    args: readonly Arg[],
-  ): Promise<{ error: string | null; text: string }> {
+  async call(...method: Method): Promise<Answer> {
     await this.open();
-    return this.send(destination, path, iface, member, args);
+    return this.send(...method);
   }
 
-  private send(
-    destination: string,
-    path: string,
-    iface: string,
-    member: string,
-    args: readonly Arg[],
-  ): Promise<{ error: string | null; text: string }> {
+  private send(...[destination, path, iface, member, args]: Method): Promise<Answer> {
     const sock = this.sock;
     if (sock === null) return Promise.reject(new Error("D-Bus: not connected"));
     this.serial = (this.serial % 0x7fffffff) + 1;
