@@ -11,7 +11,6 @@ import {
   writeFileSync,
   writeSync,
 } from "node:fs";
-import { homedir, userInfo } from "node:os";
 import { join } from "node:path";
 import { ConfigError, FwknopTsError, UsageError } from "../errors.js";
 import {
@@ -83,6 +82,15 @@ function writeOut(fd: 1 | 2, s: string): void {
   }
 }
 
+/**
+ * node:os when first needed: a knock with HOME and LOGNAME set, the usual case, never needs it,
+ * and every module loaded costs start-up time (bench/client.ts).
+ */
+function os(): typeof import("node:os") {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require("node:os") as typeof import("node:os");
+}
+
 export function defaultClientDeps(): ClientDeps {
   return {
     nowMs: () => Date.now(),
@@ -96,14 +104,14 @@ export function defaultClientDeps(): ClientDeps {
     },
     homeDir: () => {
       try {
-        return process.env.HOME ?? homedir();
+        return process.env.HOME ?? os().homedir();
       } catch {
         return null;
       }
     },
     localUser: () => {
       try {
-        return userInfo().username;
+        return os().userInfo().username;
       } catch {
         return null;
       }
@@ -334,7 +342,7 @@ async function run(argv: readonly string[], deps: ClientDeps, again = false): Pr
     nowMs: deps.nowMs(),
     random: deps.random,
     env: deps.env,
-    localUser: deps.localUser(),
+    localUser: deps.localUser,
     askKey: (kind) => (deps.askKey ?? defaultAskKey)(kind, cfg),
   });
   for (const w of req.warnings) deps.err(`${w}\n`);

@@ -29,9 +29,24 @@ export async function resolveServer(host: string): Promise<{ address: string; fa
   }
 }
 
+/**
+ * dgram's name lookup, for a socket that only ever sees IP literals (the server's address is
+ * resolved first, the bind address is the wildcard): without it the socket loads node:dns, a
+ * millisecond of a knock (bench/client.ts).
+ */
+function literalLookup(
+  address: string,
+  _options: unknown,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const family = ipFamily(address);
+  if (family === 0) callback(new EnvironmentError(`not an IP address: '${address}'`), "", 0);
+  else callback(null, address, family);
+}
+
 export async function sendUdp(wire: string, t: SendTarget): Promise<number> {
   const { address, family } = await resolveServer(t.host);
-  const sock = createSocket(family === 6 ? "udp6" : "udp4");
+  const sock = createSocket({ type: family === 6 ? "udp6" : "udp4", lookup: literalLookup });
   try {
     if (t.sourcePort !== null) {
       const port = t.sourcePort;
