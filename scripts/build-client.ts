@@ -1,14 +1,15 @@
 /**
- * `npm run build`'s client step, after tsc: the client bundled into one file, dist/fwknop.js, and
- * dist/fwknop.jsc, V8's code cache for it. Start-up is most of a knock's wall time
- * (bench/client.ts): loading ~40 modules one by one cost a third of it, and parsing and compiling
- * the bundle another fifth, which the cache saves.
+ * `npm run build`'s client step, after tsc: dist/fwknop.jsc, the client bundled into one file with
+ * V8's code cache for it. Start-up is most of a knock's wall time (bench/client.ts): loading ~40
+ * modules one by one cost a third of it, and parsing and compiling the bundle another fifth, which
+ * the cache saves.
  *
  * The bundle is one function expression (the CommonJS wrapper, written by us) that bin/fwknop
  * compiles with vm.Script, so it can hand V8 the cache. The cache is made here by running the
  * client in-process, once with --test and once sending to a socket on 127.0.0.1, so the functions
- * of both paths are in it. It starts with a copy of the bundle's bytes: bin/fwknop uses it only
- * for the bundle it was made from (V8 itself checks no more than the source's length).
+ * of both paths are in it. The file is a 4-byte little-endian length, the bundle's text, then the
+ * cache: one file, so the cache cannot belong to another bundle (V8 itself checks no more than
+ * the text's length); a node of another version rejects it and compiles the text.
  *   node --import tsx scripts/build-client.ts
  */
 import { randomBytes } from "node:crypto";
@@ -20,35 +21,40 @@ import { buildSync } from "esbuild";
 import type { ClientDeps } from "../src/cli/fwknop.js";
 
 const REPO = join(__dirname, "..");
-const BUNDLE = join(REPO, "dist", "fwknop.js");
-const CACHE = `${BUNDLE}c`;
+const OUT = join(REPO, "dist", "fwknop.jsc");
 
-interface LoadedClient {
-  source: Buffer;
+interface CompiledClient {
   script: import("node:vm").Script;
   exports: typeof import("../src/cli/fwknop.js");
 }
 
-function bundle(): void {
-  rmSync(CACHE, { force: true });
-  buildSync({
+interface Shim {
+  compileClient: (source: Buffer, cachedData?: Buffer) => CompiledClient;
+}
+
+function bundle(): Buffer {
+  const out = buildSync({
     entryPoints: [join(REPO, "src", "cli", "fwknop.ts")],
-    outfile: BUNDLE,
+    write: false,
+    outfile: "fwknop.js",
     bundle: true,
     platform: "node",
     target: "node20",
     format: "cjs",
     minify: true,
-    // Keep the bundle ASCII, so reading it as latin1 gives back the very text esbuild wrote.
+    // ASCII, so that bin/fwknop's latin1 reading gives back the very text esbuild wrote.
     charset: "ascii",
     banner: { js: "(function (exports, require, module, __filename, __dirname) {" },
     footer: { js: "})" },
     logLevel: "warning",
   });
+  const file = out.outputFiles[0];
+  if (file === undefined) throw new Error("esbuild wrote nothing");
+  return Buffer.from(file.contents);
 }
 
 /** One knock with --test and one sent to a local socket, output discarded. */
-async function exercise(client: LoadedClient): Promise<void> {
+async function exercise(client: CompiledClient): Promise<void> {
   const home = mkdtempSync(join(tmpdir(), "fwkts-build-"));
   const listener = createSocket("udp4");
   try {
@@ -91,12 +97,15 @@ async function exercise(client: LoadedClient): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  bundle();
+  rmSync(OUT, { force: true });
+  const source = bundle();
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { loadClient } = require("../bin/fwknop") as { loadClient: () => LoadedClient };
-  const client = loadClient();
+  const { compileClient } = require("../bin/fwknop") as Shim;
+  const client = compileClient(source);
   await exercise(client);
-  writeFileSync(CACHE, Buffer.concat([client.source, client.script.createCachedData()]));
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(source.length);
+  writeFileSync(OUT, Buffer.concat([length, source, client.script.createCachedData()]));
 }
 
 main().catch((e: unknown) => {
