@@ -351,18 +351,20 @@ async function run(argv: readonly string[], deps: ClientDeps, again = false): Pr
     req.gpg === null || engine === null
       ? makeSpaPacket(req.fields, cfg.digestType, req.keys, deps.random)
       : await makeGpgPacket(req, req.gpg, engine, cfg.digestType);
-  const dump = dumpSpaFields({
-    fields: made.encoded.fields,
-    digestType: made.encoded.digestType,
-    hmacType: req.keys.hmac?.type ?? null,
-    mode: req.keys.mode,
-    encoded: made.encoded.encoded,
-    digest: made.encoded.digest,
-    hmac: made.hmac,
-    finalData: made.wire,
-    ...(req.gpg !== null ? { gpg: gpgDumpFields(req.gpg) } : {}),
-  });
-  if (cfg.test || cfg.verbose > 0) deps.out(dump);
+  if (cfg.test || cfg.verbose > 0)
+    deps.out(
+      dumpSpaFields({
+        fields: made.encoded.fields,
+        digestType: made.encoded.digestType,
+        hmacType: req.keys.hmac?.type ?? null,
+        mode: req.keys.mode,
+        encoded: made.encoded.encoded,
+        digest: made.encoded.digest,
+        hmac: made.hmac,
+        finalData: made.wire,
+        ...(req.gpg !== null ? { gpg: gpgDumpFields(req.gpg) } : {}),
+      }),
+    );
 
   if (cfg.savePacketFile !== null) {
     if (cfg.savePacketAppend) appendFileSync(cfg.savePacketFile, `${made.wire}\n`);
