@@ -42,7 +42,13 @@ import {
 import { gpgmeSigStatus, gpgmeSigSummary, shortKeyId } from "../gpg/status.js";
 import { defaultClientConfig, type ClientConfig } from "../client/config.js";
 import { dumpSpaFields, type GpgDumpFields } from "../client/dump.js";
-import { CLIENT_OPTIONS, OPTION_BY_RC, RC_ONLY_OPTIONS, type Bad } from "../client/options.js";
+import {
+  CLIENT_OPTIONS,
+  OPTION_BY_RC,
+  RC_ONLY_OPTIONS,
+  type Bad,
+  type ClientOption,
+} from "../client/options.js";
 import {
   createRcFileIfMissing,
   rcPermissionWarning,
@@ -125,13 +131,13 @@ export function defaultClientDeps(): ClientDeps {
  */
 function applyArgv(
   cfg: ClientConfig,
-  opts: readonly ParsedOpt[],
+  opts: readonly ParsedOpt<ClientOption>[],
   onlyEarly: boolean,
 ): Map<string, string> {
   const rcValues = new Map<string, string>();
   for (const o of opts) {
-    const opt = CLIENT_OPTIONS.find((c) => c.long === o.spec.long);
-    if (opt === undefined || (onlyEarly && opt.early !== true)) continue;
+    const opt = o.spec;
+    if (onlyEarly && opt.early !== true) continue;
     if (opt.rc !== undefined) rcValues.set(opt.rc, o.value ?? "Y");
     if (opt.long === "source-ip") rcValues.set("ALLOW_IP", "source");
     if (opt.impliesGpg === true && !onlyEarly) {
