@@ -50,6 +50,10 @@ function bundle(): Buffer {
   });
   const file = out.outputFiles[0];
   if (file === undefined) throw new Error("esbuild wrote nothing");
+  // vm.Script gives the bundle no module loader: an import() left in it (esbuild keeps those of
+  // Node's own modules) would throw when reached. Built-ins loaded lazily are require()d.
+  const m = /\bimport\("[^"]*"\)/.exec(file.text);
+  if (m !== null) throw new Error(`the client bundle must not use ${m[0]}; require() it`);
   return Buffer.from(file.contents);
 }
 

@@ -18,8 +18,10 @@ export async function resolveServer(host: string): Promise<{ address: string; fa
   const lit = ipFamily(host);
   if (lit !== 0) return { address: host, family: lit };
   try {
-    // Loaded here: most knocks name an address, and every module costs start-up time.
-    const { lookup } = await import("node:dns/promises");
+    // Required here, not imported: most knocks name an address, every module costs start-up
+    // time, and the bundle bin/fwknop runs has no loader for import() (scripts/build-client.ts).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { lookup } = require("node:dns/promises") as typeof import("node:dns/promises");
     const all = await lookup(host, { all: true });
     const pick = all.find((a) => a.family === 4) ?? all[0];
     if (pick === undefined) throw new Error("no address");
@@ -74,7 +76,9 @@ export async function sendUdp(wire: string, t: SendTarget): Promise<number> {
 
 async function sendStream(payload: string, t: SendTarget, timeoutMs: number): Promise<number> {
   const { address } = await resolveServer(t.host);
-  const { connect } = await import("node:net");
+  // Required here, not imported, for the reasons in resolveServer: most knocks go by UDP.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { connect } = require("node:net") as typeof import("node:net");
   return new Promise<number>((resolve, reject) => {
     const sock = connect({
       host: address,

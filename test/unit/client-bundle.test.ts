@@ -4,7 +4,9 @@
  * the client must work the same without a cache or with a damaged one.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { createSocket } from "node:dgram";
+import { createServer, type AddressInfo } from "node:net";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,6 +34,20 @@ const made: string[] = [];
 after(() => {
   for (const d of made) rmSync(d, { recursive: true, force: true });
 });
+
+/** The client from the repository's bin/, asynchronously (a test's listener must keep running). */
+function runBin(args: string[]): Promise<{ code: number; err: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [join(REPO, "bin", "fwknop"), ...args],
+      { env: { PATH: "/usr/bin:/bin", HOME: tmpdir(), LOGNAME: "tester" } },
+      (e, _out, err) => {
+        resolve({ code: e === null ? 0 : typeof e.code === "number" ? e.code : 1, err });
+      },
+    );
+  });
+}
 
 /** A copy of bin/ with dist/fwknop.jsc holding `source` and `cache`. */
 function install(source: Buffer, cache: Buffer): string {
@@ -91,4 +107,42 @@ describe("bin/fwknop and its code cache", () => {
       assert.match(out, /test mode enabled, SPA packet not actually sent\.\n$/);
     });
   }
+
+  // The transports are loaded only when sending; each must work from the bundle too.
+  const send = KNOCK.filter((a) => a !== "-T");
+
+  it("sends over UDP to a name (node:dns is loaded then)", async () => {
+    const sock = createSocket("udp4");
+    await new Promise<void>((resolve) => sock.bind(0, "127.0.0.1", resolve));
+    const got = new Promise<Buffer>((resolve) => sock.once("message", resolve));
+    try {
+      const port = String(sock.address().port);
+      const r = await runBin([...send, "-D", "localhost", "-p", port]);
+      assert.equal(r.code, 0, r.err);
+      assert.match((await got).toString("latin1"), /^[A-Za-z0-9+/]+$/);
+    } finally {
+      sock.close();
+    }
+  });
+
+  it("sends over TCP (node:net is loaded then)", async () => {
+    const chunks: Buffer[] = [];
+    const server = createServer();
+    const done = new Promise<void>((resolve) => {
+      server.once("connection", (c) => {
+        c.on("data", (d: Buffer) => chunks.push(d));
+        c.on("end", resolve);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = String((server.address() as AddressInfo).port);
+      const r = await runBin([...send, "-D", "127.0.0.1", "-p", port, "-P", "tcp"]);
+      assert.equal(r.code, 0, r.err);
+      await done;
+      assert.match(Buffer.concat(chunks).toString("latin1"), /^[A-Za-z0-9+/]+$/);
+    } finally {
+      server.close();
+    }
+  });
 });
