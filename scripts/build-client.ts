@@ -4,12 +4,13 @@
  * modules one by one cost a third of it, and parsing and compiling the bundle another fifth, which
  * the cache saves.
  *
- * The bundle is one function expression (the CommonJS wrapper, written by us) that bin/fwknop
- * compiles with vm.Script, so it can hand V8 the cache. The cache is made here by running the
- * client in-process, once with --test and once sending to a socket on 127.0.0.1, so the functions
- * of both paths are in it. The file is a 4-byte little-endian length, the bundle's text, then the
- * cache: one file, so the cache cannot belong to another bundle (V8 itself checks no more than
- * the text's length); a node of another version rejects it and compiles the text.
+ * The bundle is one function expression (the CommonJS module wrapper, added as banner and
+ * footer) that bin/fwknop compiles with vm.Script, which takes a code cache where require() does
+ * not. The cache is made here by running the client in-process, once with --test and once
+ * sending to a socket on 127.0.0.1, so the functions of both paths are in it. The file is a 4-byte
+ * little-endian length, the bundle's text, then the cache: one file, so the cache cannot belong to
+ * another bundle (V8 itself checks no more than the text's length); a node of another version
+ * rejects it and compiles the text.
  *   node --import tsx scripts/build-client.ts
  */
 import { randomBytes } from "node:crypto";
@@ -92,7 +93,7 @@ async function exercise(client: CompiledClient): Promise<void> {
     ];
     for (const extra of [["--test"], []]) {
       const code = await client.exports.main([...args, ...extra], deps);
-      if (code !== 0) throw new Error(`the client exited ${code} with ${args.join(" ")}`);
+      if (code !== 0) throw new Error(`the client exited ${code} (${extra.join("") || "sending"})`);
     }
   } finally {
     listener.close();
