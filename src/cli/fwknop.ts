@@ -11,7 +11,6 @@ import {
   writeFileSync,
   writeSync,
 } from "node:fs";
-import { homedir, userInfo } from "node:os";
 import { join } from "node:path";
 import { ConfigError, FwknopTsError, UsageError } from "../errors.js";
 import {
@@ -43,7 +42,13 @@ import {
 import { gpgmeSigStatus, gpgmeSigSummary, shortKeyId } from "../gpg/status.js";
 import { defaultClientConfig, type ClientConfig } from "../client/config.js";
 import { dumpSpaFields, type GpgDumpFields } from "../client/dump.js";
-import { CLIENT_OPTIONS, OPTION_BY_RC, RC_ONLY_OPTIONS, type Bad } from "../client/options.js";
+import {
+  CLIENT_OPTIONS,
+  OPTION_BY_RC,
+  RC_ONLY_OPTIONS,
+  type Bad,
+  type ClientOption,
+} from "../client/options.js";
 import {
   createRcFileIfMissing,
   rcPermissionWarning,
@@ -83,6 +88,15 @@ function writeOut(fd: 1 | 2, s: string): void {
   }
 }
 
+/**
+ * node:os when first needed: a knock with HOME and LOGNAME set, the usual case, never needs it,
+ * and every module loaded costs start-up time (bench/client.ts).
+ */
+function os(): typeof import("node:os") {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require("node:os") as typeof import("node:os");
+}
+
 export function defaultClientDeps(): ClientDeps {
   return {
     nowMs: () => Date.now(),
@@ -96,14 +110,14 @@ export function defaultClientDeps(): ClientDeps {
     },
     homeDir: () => {
       try {
-        return process.env.HOME ?? homedir();
+        return process.env.HOME ?? os().homedir();
       } catch {
         return null;
       }
     },
     localUser: () => {
       try {
-        return userInfo().username;
+        return os().userInfo().username;
       } catch {
         return null;
       }
@@ -117,13 +131,13 @@ export function defaultClientDeps(): ClientDeps {
  */
 function applyArgv(
   cfg: ClientConfig,
-  opts: readonly ParsedOpt[],
+  opts: readonly ParsedOpt<ClientOption>[],
   onlyEarly: boolean,
 ): Map<string, string> {
   const rcValues = new Map<string, string>();
   for (const o of opts) {
-    const opt = CLIENT_OPTIONS.find((c) => c.long === o.spec.long);
-    if (opt === undefined || (onlyEarly && opt.early !== true)) continue;
+    const opt = o.spec;
+    if (onlyEarly && opt.early !== true) continue;
     if (opt.rc !== undefined) rcValues.set(opt.rc, o.value ?? "Y");
     if (opt.long === "source-ip") rcValues.set("ALLOW_IP", "source");
     if (opt.impliesGpg === true && !onlyEarly) {
@@ -334,7 +348,7 @@ async function run(argv: readonly string[], deps: ClientDeps, again = false): Pr
     nowMs: deps.nowMs(),
     random: deps.random,
     env: deps.env,
-    localUser: deps.localUser(),
+    localUser: deps.localUser,
     askKey: (kind) => (deps.askKey ?? defaultAskKey)(kind, cfg),
   });
   for (const w of req.warnings) deps.err(`${w}\n`);
@@ -343,18 +357,20 @@ async function run(argv: readonly string[], deps: ClientDeps, again = false): Pr
     req.gpg === null || engine === null
       ? makeSpaPacket(req.fields, cfg.digestType, req.keys, deps.random)
       : await makeGpgPacket(req, req.gpg, engine, cfg.digestType);
-  const dump = dumpSpaFields({
-    fields: made.encoded.fields,
-    digestType: made.encoded.digestType,
-    hmacType: req.keys.hmac?.type ?? null,
-    mode: req.keys.mode,
-    encoded: made.encoded.encoded,
-    digest: made.encoded.digest,
-    hmac: made.hmac,
-    finalData: made.wire,
-    ...(req.gpg !== null ? { gpg: gpgDumpFields(req.gpg) } : {}),
-  });
-  if (cfg.test || cfg.verbose > 0) deps.out(dump);
+  if (cfg.test || cfg.verbose > 0)
+    deps.out(
+      dumpSpaFields({
+        fields: made.encoded.fields,
+        digestType: made.encoded.digestType,
+        hmacType: req.keys.hmac?.type ?? null,
+        mode: req.keys.mode,
+        encoded: made.encoded.encoded,
+        digest: made.encoded.digest,
+        hmac: made.hmac,
+        finalData: made.wire,
+        ...(req.gpg !== null ? { gpg: gpgDumpFields(req.gpg) } : {}),
+      }),
+    );
 
   if (cfg.savePacketFile !== null) {
     if (cfg.savePacketAppend) appendFileSync(cfg.savePacketFile, `${made.wire}\n`);

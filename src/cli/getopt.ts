@@ -12,21 +12,21 @@ export interface OptSpec {
   arg: "none" | "required";
 }
 
-export interface ParsedOpt {
-  spec: OptSpec;
+export interface ParsedOpt<S extends OptSpec = OptSpec> {
+  spec: S;
   value: string | null;
   /** How the user spelled it, for messages. */
   given: string;
 }
 
-export function getoptLong(
+export function getoptLong<S extends OptSpec>(
   argv: readonly string[],
-  specs: readonly OptSpec[],
+  specs: readonly S[],
   prog: string,
-): { opts: ParsedOpt[]; rest: string[] } {
-  const byShort = new Map<string, OptSpec>();
+): { opts: ParsedOpt<S>[]; rest: string[] } {
+  const byShort = new Map<string, S>();
   for (const s of specs) if (s.short !== undefined) byShort.set(s.short, s);
-  const opts: ParsedOpt[] = [];
+  const opts: ParsedOpt<S>[] = [];
   const rest: string[] = [];
 
   for (let i = 0; i < argv.length; i++) {

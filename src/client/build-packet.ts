@@ -24,7 +24,8 @@ export interface BuildContext {
   nowMs: number;
   random: RandomBytes;
   env: NodeJS.ProcessEnv;
-  localUser: string | null;
+  /** The login name of this process's user; asked only when SPOOF_USER and LOGNAME are unset. */
+  localUser: () => string | null;
   /** Last resort for a key: --stdin, --fd or the terminal prompt. */
   askKey: (kind: KeyKind) => string;
 }
@@ -59,7 +60,7 @@ export function resolveUsername(cfg: ClientConfig, ctx: BuildContext): string {
     cfg.spoofUser ??
     nonEmpty(ctx.env.SPOOF_USER) ??
     nonEmpty(ctx.env.LOGNAME) ??
-    nonEmpty(ctx.localUser) ??
+    nonEmpty(ctx.localUser()) ??
     nonEmpty(ctx.env.USER) ??
     "NO_USER"
   );

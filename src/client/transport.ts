@@ -18,8 +18,10 @@ export async function resolveServer(host: string): Promise<{ address: string; fa
   const lit = ipFamily(host);
   if (lit !== 0) return { address: host, family: lit };
   try {
-    // Loaded here: most knocks name an address, and every module costs start-up time.
-    const { lookup } = await import("node:dns/promises");
+    // Required here, not imported: most knocks name an address, every module costs start-up
+    // time, and the bundle bin/fwknop runs has no loader for import() (scripts/build-client.ts).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { lookup } = require("node:dns/promises") as typeof import("node:dns/promises");
     const all = await lookup(host, { all: true });
     const pick = all.find((a) => a.family === 4) ?? all[0];
     if (pick === undefined) throw new Error("no address");
@@ -29,9 +31,24 @@ export async function resolveServer(host: string): Promise<{ address: string; fa
   }
 }
 
+/**
+ * dgram's name lookup, for a socket that only ever sees IP literals (the server's address is
+ * resolved first, the bind address is the wildcard): without it the socket loads node:dns, a
+ * millisecond of a knock (bench/client.ts).
+ */
+function literalLookup(
+  address: string,
+  _options: unknown,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const family = ipFamily(address);
+  if (family === 0) callback(new EnvironmentError(`not an IP address: '${address}'`), "", 0);
+  else callback(null, address, family);
+}
+
 export async function sendUdp(wire: string, t: SendTarget): Promise<number> {
   const { address, family } = await resolveServer(t.host);
-  const sock = createSocket(family === 6 ? "udp6" : "udp4");
+  const sock = createSocket({ type: family === 6 ? "udp6" : "udp4", lookup: literalLookup });
   try {
     if (t.sourcePort !== null) {
       const port = t.sourcePort;
@@ -59,7 +76,9 @@ export async function sendUdp(wire: string, t: SendTarget): Promise<number> {
 
 async function sendStream(payload: string, t: SendTarget, timeoutMs: number): Promise<number> {
   const { address } = await resolveServer(t.host);
-  const { connect } = await import("node:net");
+  // Required here, not imported, for the reasons in resolveServer: most knocks go by UDP.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { connect } = require("node:net") as typeof import("node:net");
   return new Promise<number>((resolve, reject) => {
     const sock = connect({
       host: address,
