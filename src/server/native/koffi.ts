@@ -16,7 +16,10 @@ export function loadKoffi(): Koffi | string {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       loaded = { ok: true, koffi: require("koffi") as Koffi };
     } catch (e) {
-      loaded = { ok: false, why: `koffi is not available (${(e as Error).message.split("\n")[0]})` };
+      loaded = {
+        ok: false,
+        why: `koffi is not available (${(e as Error).message.split("\n")[0]})`,
+      };
     }
   }
   return loaded.ok ? loaded.koffi : loaded.why;
