@@ -9,7 +9,9 @@ import fc from "fast-check";
 import {
   AF_INET,
   AF_INET6,
+  ipv4Text,
   sockaddrAddress,
+  sockaddrIpv4,
   sockaddrPort,
 } from "../../src/server/listen/sockaddr.js";
 import { plainAddress } from "../../src/server/listen/types.js";
@@ -83,6 +85,27 @@ describe("sockaddr text", () => {
         const v = in6(addr, port, 7);
         assert.equal(sockaddrAddress(v, 0, noName), nodeText(addr));
         assert.equal(sockaddrPort(v, 0), port);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("the IPv4 shortcut agrees with the full text, and is -1 for other IPv6", () => {
+    fc.assert(
+      fc.property(address6, fc.uint8Array({ minLength: 4, maxLength: 4 }), (addr, quad) => {
+        const v6 = in6(addr);
+        const n6 = sockaddrIpv4(v6, 0);
+        if (n6 < 0) assert.ok(!/^\d+\.\d+\.\d+\.\d+$/.test(sockaddrAddress(v6, 0, noName)));
+        else assert.equal(ipv4Text(n6), sockaddrAddress(v6, 0, noName));
+        const mapped = Buffer.alloc(16);
+        mapped.writeUInt16BE(0xffff, 10);
+        mapped.set(quad, 12);
+        assert.equal(ipv4Text(sockaddrIpv4(in6(mapped), 0)), [...quad].join("."));
+        const b = Buffer.alloc(16);
+        b.writeUInt16LE(AF_INET, 0);
+        b.set(quad, 4);
+        const v4 = new DataView(b.buffer, b.byteOffset, b.length);
+        assert.equal(ipv4Text(sockaddrIpv4(v4, 0)), sockaddrAddress(v4, 0, noName));
       }),
       { numRuns: 2000 },
     );

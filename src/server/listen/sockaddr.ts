@@ -24,6 +24,23 @@ function dotted(v: DataView, off: number): string {
 }
 
 /**
+ * The IPv4 address of a sockaddr_in, or of a sockaddr_in6 holding an IPv4-mapped address
+ * (::ffff:a.b.c.d), as a number; -1 for any other IPv6 address.
+ */
+export function sockaddrIpv4(v: DataView, off: number): number {
+  if (v.getUint16(off, true) === AF_INET) return v.getUint32(off + SIN_ADDR);
+  const a = off + SIN6_ADDR;
+  return v.getUint32(a) === 0 && v.getUint32(a + 4) === 0 && v.getUint32(a + 8) === 0xffff
+    ? v.getUint32(a + 12)
+    : -1;
+}
+
+/** 0xc6120002 -> "198.18.0.2" */
+export function ipv4Text(n: number): string {
+  return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
+}
+
+/**
  * The address of a sockaddr_in or sockaddr_in6 at `off`. An IPv4-mapped IPv6 address comes out as
  * plain IPv4 (listen/types.ts:plainAddress). A link-local address gets "%" and the name of its
  * interface, as Node's AddressToJS appends it; `interfaceName` is only asked then.

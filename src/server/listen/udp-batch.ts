@@ -22,7 +22,9 @@ import {
   AF_INET6,
   SOCKADDR_IN6_LEN,
   SOCKADDR_IN_LEN,
+  ipv4Text,
   sockaddrAddress,
+  sockaddrIpv4,
   sockaddrPort,
 } from "./sockaddr.js";
 import type { Listener, OnPayload } from "./types.js";
@@ -244,6 +246,8 @@ class Region {
 
 class BatchReceiver {
   private stopping = false;
+  private lastIpv4 = -1;
+  private lastIpv4Text = "";
   private backoff: NodeJS.Timeout | null = null;
   private resolveStopped: () => void = () => undefined;
   readonly stopped = new Promise<void>((resolve) => {
@@ -329,6 +333,17 @@ class BatchReceiver {
     return errno === EAGAIN || errno === EINTR ? 0 : ERROR_BACKOFF_MS;
   }
 
+  /** The source text, kept for the last IPv4 source: a flood mostly comes from one address. */
+  private source(name: number): string {
+    const v4 = sockaddrIpv4(this.region.view, name);
+    if (v4 < 0) return sockaddrAddress(this.region.view, name, this.interfaceName);
+    if (v4 !== this.lastIpv4) {
+      this.lastIpv4 = v4;
+      this.lastIpv4Text = ipv4Text(v4);
+    }
+    return this.lastIpv4Text;
+  }
+
   private deliver(n: number): void {
     const { view, bytes, nameLen } = this.region;
     for (let i = 0; i < n && !this.stopping; i++) {
@@ -340,7 +355,7 @@ class BatchReceiver {
       // way, anything over 1500 is handed on as 1501 bytes, as udp.ts does, to be refused.
       const over = len > MAX_DATA || (view.getInt32(h + MSG_FLAGS, true) & MSG_TRUNC) !== 0;
       const data = bytes.toString("latin1", start, start + (over ? MAX_DATA + 1 : len));
-      const srcIp = sockaddrAddress(view, name, this.interfaceName);
+      const srcIp = this.source(name);
       const srcPort = sockaddrPort(view, name);
       view.setUint32(h + MSG_NAMELEN, nameLen, true);
       this.onPayload({
