@@ -30,6 +30,8 @@ interface Pads {
   readonly block: number;
   readonly inner: Buffer;
   readonly outer: Buffer;
+  /** The inner pad and the last message, viewed once per length (a flood keeps one length). */
+  innerView: Buffer;
 }
 
 /**
@@ -53,6 +55,7 @@ function pads(type: DigestName, key: Uint8Array): Pads {
     block: info.blockLen,
     inner: Buffer.alloc(info.blockLen + MAX_MESSAGE),
     outer: Buffer.alloc(info.blockLen + info.rawLen),
+    innerView: Buffer.alloc(0),
   };
   for (let i = 0; i < info.blockLen; i++) {
     p.inner[i] = (k[i] ?? 0) ^ 0x36;
@@ -64,16 +67,19 @@ function pads(type: DigestName, key: Uint8Array): Pads {
 
 /**
  * The b64 HMAC (with '=' padding) of a latin1 text. This runs for every junk packet: createHmac
- * sets up a Hash context and prepares the key each time, which costs about as much as the two
- * digests; two one-shot digests over the kept pads do the same RFC 2104 steps in about 60% of
- * the time. Where crypto.hash is missing, or the text does not fit, it is createHmac.
+ * sets up a Hash context and prepares the key each time, which costs more than the two digests;
+ * two one-shot digests over the kept pads do the same RFC 2104 steps in about half the time
+ * (1.0 against 1.8 us for SHA-256 over 200 characters here). The inner digest comes back as a
+ * latin1 string, not a Buffer: a Buffer is a malloc'd backing store per call. Where crypto.hash
+ * is missing, or the text does not fit, it is createHmac.
  */
 export function hmacB64Padded(type: DigestName, key: Uint8Array, text: string): string {
   if (oneShot === undefined || text.length > MAX_MESSAGE)
     return crypto.createHmac(digestInfo(type).node, key).update(text, "latin1").digest("base64");
   const p = pads(type, key);
-  const n = p.inner.write(text, p.block, "latin1");
-  oneShot(p.algorithm, p.inner.subarray(0, p.block + n), "buffer").copy(p.outer, p.block);
+  const end = p.block + p.inner.write(text, p.block, "latin1");
+  if (p.innerView.length !== end) p.innerView = p.inner.subarray(0, end);
+  p.outer.write(oneShot(p.algorithm, p.innerView, "latin1"), p.block, "latin1");
   return oneShot(p.algorithm, p.outer, "base64");
 }
 

@@ -45,6 +45,12 @@ describe("HMAC over kept pads", () => {
       );
   });
 
+  it("texts of one length after another, under one key, each get their own HMAC", () => {
+    const key = Buffer.alloc(64, 9);
+    for (const t of ["U2FsdGVkX1aaaa", "U2FsdGVkX1aaab", "U2FsdGVkX1baaa", "U2FsdGVkX1aaaa"])
+      assert.equal(hmacB64Padded("sha256", key, t), reference("sha256", key, t));
+  });
+
   it("hmacMatches takes the unpadded text and nothing else", () => {
     const key = Buffer.alloc(64, 1);
     for (const d of DIGESTS) {
