@@ -3,7 +3,7 @@
  * arrives, in what order, how over-long datagrams come out, closing, and a taken port.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createSocket, type Socket } from "node:dgram";
 import { arch, platform } from "node:os";
 import { after, describe, it } from "node:test";
@@ -228,6 +228,36 @@ describe("batched UDP listener (recvmmsg)", { skip: !supported && "not a verifie
     await until(again, 1);
     assert.equal(again[0]?.data, "after reopen");
     assert.equal(got.length, 0);
+  });
+
+  it("close() while datagrams keep coming returns at once, and nothing arrives after", async () => {
+    const port = await freePort();
+    const got: Datagram[] = [];
+    const l = listen(port, true, got);
+    // A child sends as fast as it can for at most two seconds.
+    const code = `const s = require("node:dgram").createSocket("udp4");
+      const end = Date.now() + 2000;
+      s.connect(${port}, "127.0.0.1", function go() {
+        if (Date.now() > end) return s.close();
+        for (let i = 0; i < 64; i++) s.send("flowing");
+        setImmediate(go);
+      });
+      s.on("error", () => undefined);`;
+    const child = spawn(process.execPath, ["-e", code], { stdio: "ignore" });
+    const exited = new Promise((r) => child.once("exit", r));
+    try {
+      await until(got, 2000, 5000);
+      assert.ok(got.length >= 2000, `only ${got.length} arrived`);
+      const t0 = Date.now();
+      await l.close();
+      assert.ok(Date.now() - t0 < 1000, `close took ${Date.now() - t0} ms`);
+      const n = got.length;
+      await sleep(100);
+      assert.equal(got.length, n);
+    } finally {
+      child.kill();
+      await exited;
+    }
   });
 
   it("nothing more is delivered once close() is called from the handler", async () => {
