@@ -260,6 +260,25 @@ describe("batched UDP listener (recvmmsg)", { skip: !supported && "not a verifie
     }
   });
 
+  it("goes back to waiting on the pool once the flow stops: no polling while idle", async () => {
+    const port = await freePort();
+    const got: Datagram[] = [];
+    listen(port, true, got);
+    const c = await client("udp4", "127.0.0.1");
+    for (let i = 0; i < 20; i++) {
+      await Promise.all(Array.from({ length: 50 }, () => send(c, "burst", port, "127.0.0.1")));
+      await sleep(2);
+    }
+    await until(got, 1000);
+    assert.equal(got.length, 1000);
+    await sleep(50);
+    // Polling every millisecond would cost ~30 ms of CPU a second here; waiting costs ~2.
+    const t0 = process.cpuUsage();
+    await sleep(1000);
+    const used = process.cpuUsage(t0);
+    assert.ok(used.user + used.system < 15_000, `${used.user + used.system} us of CPU while idle`);
+  });
+
   it("nothing more is delivered once close() is called from the handler", async () => {
     const port = await freePort();
     const seen: { calls: number; closing: Promise<void> | null } = { calls: 0, closing: null };
