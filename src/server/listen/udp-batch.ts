@@ -6,8 +6,8 @@
  * datagrams, and without blocking from the main thread while datagrams keep coming (see
  * BatchReceiver).
  *
- * The blocking call holds one libuv pool thread (UV_THREADPOOL_SIZE, 4 by default) for up to
- * RECV_TIMEOUT_MS at a time; fs, dns.lookup and async crypto share the others.
+ * While the queue is empty, the blocking call holds one libuv pool thread (UV_THREADPOOL_SIZE, 4
+ * by default), RECV_TIMEOUT_MS at a time; fs, dns.lookup and async crypto share the others.
  *
  * Linux on x86_64 and aarch64 only (checked layouts below). Anywhere else, or without koffi or
  * libc, listenUdpBatch returns why, and the daemon uses udp.ts.
@@ -254,8 +254,8 @@ type Next = "wait" | "soon" | "now" | "pause";
  * SO_RCVTIMEO). Once datagrams flow it takes them from the main thread without blocking, a full
  * batch again after the event loop has had a turn, a partial one again after POLL_MS, until a call
  * finds the queue empty. Each trip through the pool wakes two threads, which costs about 30 us of
- * CPU here (as much as ten junk packets); a timer costs the main thread one wakeup, and at 20,000
- * datagrams a second it takes ~20 per wakeup.
+ * CPU on the 2-vCPU VM the benches run on (as much as ten junk packets); a timer costs the main
+ * thread one wakeup, and at 20,000 datagrams a second it takes ~20 per wakeup.
  */
 class BatchReceiver {
   private stopping = false;
