@@ -16,6 +16,7 @@ import { listenPcap, readPcapFile } from "./listen/pcap.js";
 import { listenTcp } from "./listen/tcp.js";
 import type { Datagram, Listener } from "./listen/types.js";
 import { listenUdp } from "./listen/udp.js";
+import { listenUdpBatch } from "./listen/udp-batch.js";
 import type { Logger } from "./log.js";
 import { LogBudget } from "./log-limit.js";
 import type { GpgEngine } from "../spa/index.js";
@@ -151,7 +152,13 @@ export class Daemon {
     const onPayload = (d: Datagram): void => {
       this.onPayload(d);
     };
-    if (cfg.udp.enabled) this.listeners.push(await listenUdp(cfg.udp.port, cfg.ipv6, onPayload));
+    if (cfg.udp.enabled) {
+      const batched = listenUdpBatch(cfg.udp.port, cfg.ipv6, onPayload);
+      if (typeof batched === "string") this.log(`UDP: no batched receive, using dgram: ${batched}`);
+      this.listeners.push(
+        typeof batched === "string" ? await listenUdp(cfg.udp.port, cfg.ipv6, onPayload) : batched,
+      );
+    }
     if (cfg.tcp.enabled) this.listeners.push(await listenTcp(cfg.tcp.port, cfg.ipv6, onPayload));
     if (cfg.pcap.enabled && cfg.pcapFile === null)
       this.listeners.push(await listenPcap(cfg.pcap, onPayload));

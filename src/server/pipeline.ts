@@ -357,7 +357,8 @@ function tryStanzas(ctx: StanzaRun, from: number, lastRefusal: Refused): Decisio
       );
       continue;
     }
-    const checked = verifySpaHmac(data, s.keys.mode, s.keys.hmac);
+    // processSpa found the data to be wire charset before any stanza was tried.
+    const checked = verifySpaHmac(data, s.keys.mode, s.keys.hmac, true);
     if (!checked.ok) {
       no(...stanzaRefusal(checked.reason, checked.detail));
       continue;

@@ -69,12 +69,23 @@ export interface DigestInfo {
   readonly rawLen: number;
   /** Length of the b64 text without '=' padding (lib/md5.h, sha1.h, sha2.h, sha3.h *_B64_LEN). */
   readonly b64Len: number;
+  /** The HMAC block size B of RFC 2104 (OpenSSL's EVP_MD_get_block_size; for SHA-3, the rate). */
+  readonly blockLen: number;
   /** Default HMAC key length for key generation (lib/fko_funcs.c:fko_key_gen); 0 = none. */
   readonly defaultHmacKeyLen: number;
 }
 
 export const DIGESTS: readonly DigestInfo[] = [
-  { id: 1, name: "md5", label: "MD5", node: "md5", rawLen: 16, b64Len: 22, defaultHmacKeyLen: 16 },
+  {
+    id: 1,
+    name: "md5",
+    label: "MD5",
+    node: "md5",
+    rawLen: 16,
+    b64Len: 22,
+    blockLen: 64,
+    defaultHmacKeyLen: 16,
+  },
   {
     id: 2,
     name: "sha1",
@@ -82,6 +93,7 @@ export const DIGESTS: readonly DigestInfo[] = [
     node: "sha1",
     rawLen: 20,
     b64Len: 27,
+    blockLen: 64,
     defaultHmacKeyLen: 20,
   },
   {
@@ -91,6 +103,7 @@ export const DIGESTS: readonly DigestInfo[] = [
     node: "sha256",
     rawLen: 32,
     b64Len: 43,
+    blockLen: 64,
     defaultHmacKeyLen: 64,
   },
   {
@@ -100,6 +113,7 @@ export const DIGESTS: readonly DigestInfo[] = [
     node: "sha384",
     rawLen: 48,
     b64Len: 64,
+    blockLen: 128,
     defaultHmacKeyLen: 128,
   },
   {
@@ -109,6 +123,7 @@ export const DIGESTS: readonly DigestInfo[] = [
     node: "sha512",
     rawLen: 64,
     b64Len: 86,
+    blockLen: 128,
     defaultHmacKeyLen: 128,
   },
   {
@@ -118,6 +133,7 @@ export const DIGESTS: readonly DigestInfo[] = [
     node: "sha3-256",
     rawLen: 32,
     b64Len: 43,
+    blockLen: 136,
     defaultHmacKeyLen: 0,
   },
   {
@@ -127,6 +143,7 @@ export const DIGESTS: readonly DigestInfo[] = [
     node: "sha3-512",
     rawLen: 64,
     b64Len: 86,
+    blockLen: 72,
     defaultHmacKeyLen: 0,
   },
 ];

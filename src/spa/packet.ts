@@ -139,8 +139,8 @@ export function makeSpaPacket(
 }
 
 /** The prefix a receiver puts back in front of the wire text (lib/cipher_funcs.c:add_salted_str). */
-function restorePrefix(body: string, mode: EncMode): string | null {
-  if (!isBase64Text(body)) return null;
+function restorePrefix(body: string, mode: EncMode, charsetChecked: boolean): string | null {
+  if (!charsetChecked && !isBase64Text(body)) return null;
   const prefix = mode === "asymmetric" ? B64_GPG_PREFIX : B64_RIJNDAEL_SALT;
   return body.startsWith(prefix) ? body : prefix + body;
 }
@@ -149,21 +149,28 @@ function restorePrefix(body: string, mode: EncMode): string | null {
  * Step 1 of opening (lib/fko_funcs.c:fko_new_with_data + lib/fko_hmac.c:fko_verify_hmac): length
  * bounds, then the HMAC over the prefixed ciphertext text, compared in constant time. Returns the
  * prefixed ciphertext b64 for step 2. Nothing is decrypted before this passes.
+ * `charsetChecked`: the caller found the whole wire to be base64 alphabet (isWireCharset), as the
+ * server does first for every packet, so the scan is not repeated once per stanza.
  */
-export function verifySpaHmac(wire: string, mode: EncMode, hmac: HmacSpec | null): Result<string> {
+export function verifySpaHmac(
+  wire: string,
+  mode: EncMode,
+  hmac: HmacSpec | null,
+  charsetChecked = false,
+): Result<string> {
   if (wire.length < MIN_SPA_ENCODED_MSG_SIZE || wire.length >= MAX_SPA_ENCODED_MSG_SIZE)
     return fail(Reject.WireLength, `length ${wire.length}`);
   if (hmac === null) {
     if (mode !== "asymmetric" && wire.length >= MIN_GNUPG_MSG_SIZE)
       return fail(Reject.EncryptionType, "too long for Rijndael");
-    const prefixed = restorePrefix(wire, mode);
+    const prefixed = restorePrefix(wire, mode, charsetChecked);
     return prefixed === null ? fail(Reject.NotBase64, "not base64") : ok(prefixed);
   }
   const n = digestInfo(hmac.type).b64Len;
   if (wire.length - n < MIN_SPA_ENCODED_MSG_SIZE)
     return fail(Reject.HmacLength, "too short for its HMAC");
   const body = wire.slice(0, wire.length - n);
-  const prefixed = restorePrefix(body, mode);
+  const prefixed = restorePrefix(body, mode, charsetChecked);
   if (prefixed === null) return fail(Reject.NotBase64, "not base64");
   if (!hmacMatches(hmac.type, hmac.key, prefixed, wire.slice(wire.length - n)))
     return fail(Reject.HmacMismatch, "HMAC does not match");

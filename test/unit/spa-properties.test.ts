@@ -18,6 +18,7 @@ import {
   type SpaFields,
   type SpaKeys,
 } from "../../src/spa/index.js";
+import { isBase64Text, isWireCharset } from "../../src/spa/base64.js";
 
 const digestNames = DIGESTS.map((d) => d.name);
 const rijndaelModes = ["cbc", "ecb", "cfb", "ofb", "ctr", "legacy"] as const;
@@ -210,6 +211,28 @@ describe("codec properties", () => {
         },
       ),
       { numRuns: 40_000 },
+    );
+  });
+  it("the charset checks accept exactly the base64 alphabet (and '=' for isBase64Text)", () => {
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const near = fc.constantFrom(..."=\n\r\t -_.:\u0000\u00c1\u0141\ud83d", ...alphabet);
+    const text = fc.oneof(
+      fc.array(near, { maxLength: 300 }).map((a) => a.join("")),
+      fc.string({ unit: "binary", maxLength: 50 }),
+    );
+    fc.assert(
+      fc.property(text, (s) => {
+        const chars = [...s];
+        assert.equal(
+          isWireCharset(s),
+          chars.every((c) => alphabet.includes(c)),
+        );
+        assert.equal(
+          isBase64Text(s),
+          s.length > 0 && chars.every((c) => c === "=" || alphabet.includes(c)),
+        );
+      }),
+      { numRuns: 20_000 },
     );
   });
 });
