@@ -88,17 +88,20 @@ runBench(async () => {
 
   const c = results.get("c-ipt");
   const pct = (p: Phase): number => (100 * p.honoured) / p.valid;
-  for (const ours of ["ours-nft", "ours-ipt"] as const) {
+  // The default configuration (kernel meter on) is judged on valid SPA honoured; the daemon's
+  // own junk rate only where junk reaches it, with the meter off.
+  for (const ours of ["ours-nft", "ours-nft-nometer", "ours-ipt"] as const) {
     const o = results.get(ours);
     if (o === undefined) continue;
-    const goals = ours === "ours-nft";
+    const honourGoals = ours === "ours-nft";
+    const junkGoals = ours === "ours-nft-nometer";
     const rows: Row[] = [
       {
         metric: `valid honoured % at ${junkRate} junk/s`,
         ours: pct(o.fixed),
         ref: c ? pct(c.fixed) : null,
         digits: 1,
-        goal: goals ? { text: "100", met: (x) => x >= 100 } : null,
+        goal: honourGoals ? { text: "100", met: (x) => x >= 100 } : null,
       },
       {
         metric: "junk rate reached at max, /s",
@@ -111,14 +114,14 @@ runBench(async () => {
         ours: pct(o.max),
         ref: c ? pct(c.max) : null,
         digits: 1,
-        goal: goals ? { text: ">= 99", met: (x) => x >= 99 } : null,
+        goal: honourGoals ? { text: ">= 99", met: (x) => x >= 99 } : null,
       },
       {
         metric: "junk taken in per CPU-second",
         ours: Math.max(o.fixed.perCpuSec, o.max.perCpuSec),
         ref: c ? Math.max(c.fixed.perCpuSec, c.max.perCpuSec) : null,
         digits: 0,
-        goal: goals ? { text: ">= 100,000", met: (x) => x >= 100_000 } : null,
+        goal: junkGoals ? { text: ">= 100,000", met: (x) => x >= 100_000 } : null,
       },
       {
         metric: "junk dropped unread (rcvbuf), max phase",
@@ -131,7 +134,7 @@ runBench(async () => {
         ours: o.max.rssAfterMb - o.fixed.rssBeforeMb,
         ref: c ? c.max.rssAfterMb - c.fixed.rssBeforeMb : null,
         digits: 1,
-        goal: goals ? { text: "flat (<= 10)", met: (x) => x <= 10 } : null,
+        goal: honourGoals || junkGoals ? { text: "flat (<= 10)", met: (x) => x <= 10 } : null,
       },
     ];
     table(`Junk flood: ${ours} vs C fwknopd (iptables)`, "C fwknopd", rows);
