@@ -206,6 +206,12 @@ export class Rig {
     return r.stdout;
   }
 
+  /** The elements of an nftables set ("inet t s") of concatenated keys in the server namespace. */
+  async nftConcatElements(set: string): Promise<number> {
+    const listed = await this.must(this.serverNs, ["nft", "-j", "list", "set", ...set.split(" ")]);
+    return (listed.match(/"concat"/g) ?? []).length;
+  }
+
   /** Have teardown kill (by PID) a process started elsewhere. */
   track(child: ChildProcess): void {
     this.procs.add(child);
