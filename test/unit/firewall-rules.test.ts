@@ -161,3 +161,59 @@ describe("iptables backend: NAT rules as C writes them", () => {
     ]);
   });
 });
+
+describe("firewalld backend: D-Bus first, firewall-cmd when the bus cannot be reached", () => {
+  const options = (dbus: boolean) => ({
+    kind: "firewalld" as const,
+    exe: ["/usr/bin/firewall-cmd"],
+    ip6exe: null,
+    input: chain("ACCEPT", "filter", "INPUT", "FWKNOP_INPUT"),
+    nat: null,
+    prepend: false,
+    ipv6: false,
+    dbus,
+  });
+
+  it("falls back for good, runs C's firewall-cmd argv, and says why", async () => {
+    const saved = process.env.DBUS_SYSTEM_BUS_ADDRESS;
+    process.env.DBUS_SYSTEM_BUS_ADDRESS = "unix:path=/nonexistent/fwkts-test-bus";
+    try {
+      const { exec, calls } = recorder();
+      const fw = new IptablesBackend(options(true), exec);
+      const before = fw.detail;
+      await fw.init(false);
+      assert.equal(before, "passthrough over D-Bus");
+      assert.match(
+        fw.detail ?? "",
+        /^passthrough through \/usr\/bin\/firewall-cmd \(not D-Bus: D-Bus: \/nonexistent\/fwkts-test-bus: .*ENOENT/,
+      );
+      assert.deepEqual(calls[0]?.argv, [
+        "/usr/bin/firewall-cmd",
+        "--direct",
+        "--passthrough",
+        "ipv4",
+        "-t",
+        "filter",
+        "-L",
+        "FWKNOP_INPUT",
+        "-n",
+      ]);
+      await fw.close();
+    } finally {
+      if (saved === undefined) delete process.env.DBUS_SYSTEM_BUS_ADDRESS;
+      else process.env.DBUS_SYSTEM_BUS_ADDRESS = saved;
+    }
+  });
+
+  it("FIREWD_USE_DBUS N never touches the bus", async () => {
+    const { exec, calls } = recorder();
+    const fw = new IptablesBackend(options(false), exec);
+    await fw.init(false);
+    assert.equal(
+      fw.detail,
+      "passthrough through /usr/bin/firewall-cmd (not D-Bus: FIREWD_USE_DBUS is N)",
+    );
+    assert.ok(calls.length > 0);
+    assert.ok(calls.every((c) => c.argv[0] === "/usr/bin/firewall-cmd"));
+  });
+});
