@@ -2,7 +2,16 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", "bin/**", "eslint.config.mjs"] },
+  // bin/ and the test preload are plain CommonJS shims outside the TypeScript project.
+  {
+    ignores: [
+      "dist/**",
+      "node_modules/**",
+      "bin/**",
+      "eslint.config.mjs",
+      "test/fixtures/without-koffi.cjs",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
