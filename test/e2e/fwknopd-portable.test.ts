@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { CLIENT_IP, REPO, SERVER_IP, createRig, waitFor } from "./rig.js";
-import { knock } from "./knock.js";
+import { keyArgs, knock } from "./knock.js";
 import { TsFwknopd } from "./ts-fwknopd.js";
 
 const home = mkdtempSync(join(tmpdir(), "fwknopd-portable-home-"));
@@ -52,19 +52,7 @@ describe("our fwknopd without koffi", () => {
       await knock(
         rig,
         "ts",
-        [
-          "-A",
-          "tcp/1234",
-          "-a",
-          CLIENT_IP,
-          "-D",
-          SERVER_IP,
-          "--key-base64-rijndael",
-          key,
-          "--key-base64-hmac",
-          hmacKey,
-          "--use-hmac",
-        ],
+        ["-A", "tcp/1234", "-a", CLIENT_IP, "-D", SERVER_IP, ...keyArgs(key, hmacKey)],
         home,
       );
       assert.ok(await waitFor(() => rig.tcpConnect(SERVER_IP, 1234, 200), 3000, 20), d.logs());
