@@ -11,55 +11,43 @@
  * our stdout, and every run drains both so an error is attributed to the command that caused it.
  * API: nftables' include/nftables/libnftables.h.
  */
+import type { KoffiFunc } from "koffi";
 import { CommandError } from "../../exec.js";
 import { loadKoffi } from "./koffi.js";
 
-/** The sonames tried, newest first (Debian 12 ships libnftables.so.1). */
-const SONAMES = ["libnftables.so.1"];
+/** Debian 12's libnftables1. */
+const SONAME = "libnftables.so.1";
 const NFT_CTX_DEFAULT = 0;
 
+type Ctx = unknown;
+
 interface Api {
-  ctxNew: (flags: number) => unknown;
-  ctxFree: (ctx: unknown) => void;
-  bufferOutput: (ctx: unknown) => number;
-  bufferError: (ctx: unknown) => number;
-  getOutput: (ctx: unknown) => string | null;
-  getError: (ctx: unknown) => string | null;
-  runCmd: (ctx: unknown, buf: string) => number;
+  ctxNew: KoffiFunc<(flags: number) => Ctx>;
+  ctxFree: KoffiFunc<(ctx: Ctx) => void>;
+  bufferOutput: KoffiFunc<(ctx: Ctx) => number>;
+  bufferError: KoffiFunc<(ctx: Ctx) => number>;
+  getOutput: KoffiFunc<(ctx: Ctx) => string | null>;
+  getError: KoffiFunc<(ctx: Ctx) => string | null>;
+  runCmd: KoffiFunc<(ctx: Ctx, buf: string) => number>;
 }
 
 function bind(): Api | string {
   const koffi = loadKoffi();
   if (typeof koffi === "string") return koffi;
-  const errors: string[] = [];
-  for (const name of SONAMES) {
-    try {
-      const lib = koffi.load(name);
-      const f = (decl: string): ((...a: unknown[]) => unknown) =>
-        lib.func(decl) as (...a: unknown[]) => unknown;
-      const ctxNew = f("void *nft_ctx_new(uint32_t flags)");
-      const ctxFree = f("void nft_ctx_free(void *ctx)");
-      const bufferOutput = f("int nft_ctx_buffer_output(void *ctx)");
-      const bufferError = f("int nft_ctx_buffer_error(void *ctx)");
-      const getOutput = f("const char *nft_ctx_get_output_buffer(void *ctx)");
-      const getError = f("const char *nft_ctx_get_error_buffer(void *ctx)");
-      const runCmd = f("int nft_run_cmd_from_buffer(void *ctx, const char *buf)");
-      return {
-        ctxNew: (flags) => ctxNew(flags),
-        ctxFree: (ctx) => {
-          ctxFree(ctx);
-        },
-        bufferOutput: (ctx) => bufferOutput(ctx) as number,
-        bufferError: (ctx) => bufferError(ctx) as number,
-        getOutput: (ctx) => getOutput(ctx) as string | null,
-        getError: (ctx) => getError(ctx) as string | null,
-        runCmd: (ctx, buf) => runCmd(ctx, buf) as number,
-      };
-    } catch (e) {
-      errors.push(`${name}: ${(e as Error).message.split("\n")[0] ?? ""}`);
-    }
+  try {
+    const lib = koffi.load(SONAME);
+    return {
+      ctxNew: lib.func("void *nft_ctx_new(uint32_t flags)"),
+      ctxFree: lib.func("void nft_ctx_free(void *ctx)"),
+      bufferOutput: lib.func("int nft_ctx_buffer_output(void *ctx)"),
+      bufferError: lib.func("int nft_ctx_buffer_error(void *ctx)"),
+      getOutput: lib.func("const char *nft_ctx_get_output_buffer(void *ctx)"),
+      getError: lib.func("const char *nft_ctx_get_error_buffer(void *ctx)"),
+      runCmd: lib.func("int nft_run_cmd_from_buffer(void *ctx, const char *buf)"),
+    };
+  } catch (e) {
+    return `libnftables could not be loaded (${SONAME}: ${(e as Error).message.split("\n")[0] ?? ""})`;
   }
-  return `libnftables could not be loaded (${errors.join("; ")})`;
 }
 
 export class NftLibrary {
