@@ -10,6 +10,7 @@ import { stanzaSummary } from "../config/access-conf.js";
 import { ConfigError, FwknopTsError } from "../errors.js";
 import { Daemon, type StatusGrant } from "../server/daemon.js";
 import { createLogger, type Logger } from "../server/log.js";
+import { fwCheck, resolveFirewall } from "../server/firewall-choice.js";
 import { loadConfig, type LoadedConfig } from "../server/load-config.js";
 import { SERVER_OPTIONS, defaultServerArgs, type ServerArgs } from "../server/options.js";
 import { acquirePidFile, releasePidFile, runningPid } from "../server/pid-file.js";
@@ -109,6 +110,10 @@ async function serve(args: ServerArgs, argv: readonly string[]): Promise<number>
     logger.log("info", s);
   };
   let cfg = load(args, log);
+  if (!args.test)
+    cfg = await resolveFirewall(cfg, args.forceFirewall, (level, line) => {
+      logger.log(level, line);
+    });
   mkdirSync(cfg.daemon.runDir, { recursive: true, mode: 0o700 });
   if (args.rotateDigestCache && rotateDigestCache(cfg.daemon.digestFile))
     log(`Rotated digest cache to ${cfg.daemon.digestFile}-old`);
@@ -143,6 +148,13 @@ async function serve(args: ServerArgs, argv: readonly string[]): Promise<number>
     try {
       cfg = load(args, log);
       daemon.reload(cfg.daemon);
+      // The backend stays; what changed on the host since the start is said (issue 11, -R).
+      if (!args.test)
+        void resolveFirewall(cfg, false, (level, line) => {
+          logger.log(level, line);
+        }).catch((e: unknown) => {
+          logger.log("err", `After reload: ${(e as Error).message}`);
+        });
     } catch (e) {
       logger.log(
         "err",
@@ -278,8 +290,15 @@ async function run(argv: readonly string[]): Promise<number> {
     return 0;
   }
 
+  if (args.fwCheck) {
+    const r = await fwCheck(load(args, log));
+    out(r.text);
+    return r.ok ? 0 : 1;
+  }
+
   if (args.fwList || args.fwListAll || args.fwFlush) {
-    const cfg = load(args, log);
+    // The backend the daemon would use on this host; listing never refuses.
+    const cfg = await resolveFirewall(load(args, log), true, () => undefined);
     const fw = cfg.daemon.makeFirewall();
     try {
       if (args.fwFlush) {

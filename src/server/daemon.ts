@@ -143,7 +143,7 @@ export class Daemon {
       });
       if (!cfg.flushAtInit) await this.reconcile();
       this.log(
-        `Firewall backend: ${fw.name}${fw.detail !== undefined ? `, ${fw.detail}` : ""}${cfg.flushAtInit ? " (flushed at init)" : ""}`,
+        `Firewall backend: ${fw.name}${fw.detail !== undefined ? `, ${fw.detail}` : ""}${cfg.firewallReason !== null ? ` (${cfg.firewallReason})` : ""}${cfg.flushAtInit ? " (flushed at init)" : ""}`,
       );
     } else {
       this.log("--test mode enabled: no firewall changes will be made");

@@ -18,18 +18,25 @@ import type { DaemonConfig } from "./daemon-config.js";
 import { IptablesBackend } from "./firewall/iptables.js";
 import { NftablesBackend } from "./firewall/nftables.js";
 import type { FirewallBackend, NatSettings } from "./firewall/types.js";
+import type { FirewallPlan, FirewallType, PlanConfig } from "./firewall/host/plan.js";
 import type { ServerArgs } from "./options.js";
 import type { PipelineGpg, PipelineStanza } from "./pipeline.js";
 import { DEFAULT_GPG_EXE } from "../gpg/defaults.js";
 
-export type FirewallType = "nftables" | "iptables" | "firewalld";
+export type { FirewallType };
 
 export interface LoadedConfig {
   conf: ServerConfig;
   stanzas: AccessStanza[];
   daemon: DaemonConfig;
   firewallType: FirewallType;
+  /** The plan read from the host (withPlan), or null when the host was not read (-D, -t). */
+  plan: FirewallPlan | null;
   warnings: string[];
+  /** What plan.ts needs to know of the configuration. */
+  planConfig: PlanConfig;
+  /** This configuration with the backend the host's plan chose. */
+  withPlan: (plan: FirewallPlan) => LoadedConfig;
 }
 
 const FIREWD_HINTS = /^(ENABLE_FIREWD_|FLUSH_FIREWD_|FIREWD_)/;
@@ -189,6 +196,156 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
 
   const names = FWKNOPD_VARS.map((v) => v.name).filter((n) => conf.isSet(n));
   const fwType = chooseFirewall(conf, names);
+  const ipv6 = conf.bool("ENABLE_IPV6");
+  const runDir = conf.str("FWKNOP_RUN_DIR") ?? "/var/run/fwknop";
+  const parts = (plan: FirewallPlan): FirewallParts => firewallParts(conf, stanzas, plan);
+  const first = parts(staticPlan(fwType, conf));
+
+  const daemon: DaemonConfig = {
+    udp: { enabled: conf.bool("ENABLE_UDP_SERVER"), port: conf.int("UDPSERV_PORT") },
+    tcp: { enabled: conf.bool("ENABLE_TCP_SERVER"), port: conf.int("TCPSERV_PORT") },
+    http: {
+      enabled: conf.bool("ENABLE_SPA_OVER_HTTP"),
+      allowAnyUserAgent: conf.bool("ALLOW_ANY_USER_AGENT"),
+    },
+    ipv6,
+    pcap: {
+      enabled: !conf.bool("ENABLE_UDP_SERVER") && !conf.bool("ENABLE_TCP_SERVER"),
+      tcpdump: "/usr/bin/tcpdump",
+      intf: conf.str("PCAP_INTF") ?? "eth0",
+      filter: conf.str("PCAP_FILTER") ?? "udp port 62201",
+      promisc: conf.bool("ENABLE_PCAP_PROMISC"),
+      anyDirection: args.pcapAnyDirection,
+      snaplen: conf.int("MAX_SNIFF_BYTES"),
+    },
+    pcapFile: args.pcapFile,
+    // --pcap-file turns aging off unless it was set explicitly (C).
+    packetAging:
+      conf.isSet("ENABLE_SPA_PACKET_AGING") || args.pcapFile === null
+        ? conf.bool("ENABLE_SPA_PACKET_AGING")
+        : false,
+    maxPacketAge: conf.int("MAX_SPA_PACKET_AGE"),
+    replayProtection: conf.bool("ENABLE_DIGEST_PERSISTENCE"),
+    digestFile: conf.str("DIGEST_FILE") ?? join(runDir, "digest.cache"),
+    digestSyncBeforeGrant: conf.bool("DIGEST_SYNC_BEFORE_GRANT"),
+    pidFile: conf.str("FWKNOP_PID_FILE") ?? join(runDir, "fwknopd.pid"),
+    runDir,
+    flushAtInit: first.flushAtInit,
+    flushAtExit: first.flushAtExit,
+    testMode: args.test,
+    nat: first.nat,
+    commands: {
+      timeoutMs: (conf.isSet("CMD_EXEC_TIMEOUT") ? conf.int("CMD_EXEC_TIMEOUT") : 30) * 1000,
+      sudoExe: conf.str("SUDO_EXE") ?? "/usr/bin/sudo",
+    },
+    // Two gpg processes keep two cores busy; a short queue absorbs a burst of honest clients.
+    gpg: { concurrent: 2, queued: 8, timeoutMs: 5000 },
+    packetLimit: args.packetLimit,
+    stanzas: pipelineStanzas,
+    firewallReason: null,
+    makeFirewall: first.makeFirewall,
+  };
+  const loaded: LoadedConfig = {
+    conf,
+    stanzas,
+    daemon,
+    firewallType: fwType,
+    plan: null,
+    warnings,
+    planConfig: planConfigOf(conf, stanzas, names),
+    withPlan: (plan: FirewallPlan): LoadedConfig => {
+      const p = parts(plan);
+      return {
+        ...loaded,
+        firewallType: plan.type,
+        plan,
+        daemon: {
+          ...daemon,
+          nat: p.nat,
+          flushAtInit: p.flushAtInit,
+          flushAtExit: p.flushAtExit,
+          firewallReason: plan.reason,
+          makeFirewall: p.makeFirewall,
+        },
+      };
+    },
+  };
+  return loaded;
+}
+
+interface FirewallParts {
+  nat: NatSettings;
+  flushAtInit: boolean;
+  flushAtExit: boolean;
+  makeFirewall: () => FirewallBackend;
+}
+
+/** The plan without reading the host (for -D, -t and unit tests): the configured choice. */
+function staticPlan(type: FirewallType, conf: ServerConfig): FirewallPlan {
+  return {
+    type,
+    exe: null,
+    jumpChain: conf.str("NFT_JUMP_CHAIN"),
+    reason: "configured",
+    blockers: [],
+    warnings: [],
+    openToAll: [],
+    openToAllFix: "",
+  };
+}
+
+/** Variables that only mean something to the iptables backend (plan.ts: they pick it). */
+const IPT_CHAIN_VARS =
+  /^(IPT_(INPUT|FORWARD|DNAT|SNAT|MASQUERADE|OUTPUT)_ACCESS|FLUSH_IPT_AT_(INIT|EXIT))$/;
+
+/** The configuration's firewall facts for plan.ts. */
+function planConfigOf(
+  conf: ServerConfig,
+  stanzas: readonly AccessStanza[],
+  names: readonly string[],
+): PlanConfig {
+  const input = conf.chain("IPT_INPUT_ACCESS");
+  const exe = conf.str("FIREWALL_EXE");
+  const origin = conf.origin("FIREWALL_EXE");
+  return {
+    type: (conf.str("FIREWALL_TYPE") ?? "auto") as PlanConfig["type"],
+    exe:
+      exe === null || !conf.isSet("FIREWALL_EXE")
+        ? null
+        : {
+            value: exe,
+            where: origin === null ? "<command line>" : `${origin.file}:${origin.line}`,
+          },
+    iptVars: names.filter((n) => IPT_CHAIN_VARS.test(n)),
+    firewdVars: names.filter((n) => FIREWD_HINTS.test(n) && n !== "FIREWD_USE_DBUS"),
+    iptInput: { table: input.table, fromChain: input.fromChain },
+    nftTable: `${conf.str("NFT_FAMILY") ?? "inet"} ${conf.str("NFT_TABLE") ?? "fwknopd"}`,
+    nftJumpChain: conf.str("NFT_JUMP_CHAIN"),
+    nftProtectPorts: conf.bool("NFT_PROTECT_PORTS"),
+    openPorts: protectedPorts(stanzas),
+    ipv6: conf.bool("ENABLE_IPV6"),
+    exists: existsSync,
+  };
+}
+
+/** Every stanza's OPEN_PORTS, once each. */
+function protectedPorts(
+  stanzas: readonly AccessStanza[],
+): Array<{ proto: "tcp" | "udp"; port: number }> {
+  return [
+    ...new Map(
+      stanzas.flatMap((s) => s.openPorts ?? []).map((p) => [`${p.proto}/${p.port}`, p]),
+    ).values(),
+  ];
+}
+
+/** Everything that depends on the backend: NAT switches, flush flags, the backend itself. */
+function firewallParts(
+  conf: ServerConfig,
+  stanzas: readonly AccessStanza[],
+  plan: FirewallPlan,
+): FirewallParts {
+  const fwType = plan.type;
   // firewalld reads the FIREWD_* twins of the IPT_* variables, as a firewalld-built C fwknopd.
   const pfx = fwType === "firewalld" ? "FIREWD" : "IPT";
   const nat = natSettings(conf, pfx);
@@ -196,10 +353,8 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
   const natOn = nat.forwarding || nat.localNat;
   // C sets up the SNAT chains only with ENABLE_*_SNAT, yet FORCE_SNAT/FORCE_MASQUERADE use them.
   const snatChains = nat.snat || stanzas.some((s) => s.forceSnat !== null || s.forceMasquerade);
-  const exe = conf.str("FIREWALL_EXE") ?? DEFAULT_EXE[fwType];
+  const exe = plan.exe ?? conf.str("FIREWALL_EXE") ?? DEFAULT_EXE[fwType];
   const ipv6 = conf.bool("ENABLE_IPV6");
-  const runDir = conf.str("FWKNOP_RUN_DIR") ?? "/var/run/fwknop";
-
   const makeFirewall = (): FirewallBackend => {
     if (fwType === "nftables") {
       const protect = conf.bool("NFT_PROTECT_PORTS")
@@ -214,7 +369,7 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
           nft: [exe],
           family: conf.str("NFT_FAMILY") ?? "inet",
           table: conf.str("NFT_TABLE") ?? "fwknopd",
-          jumpChain: conf.str("NFT_JUMP_CHAIN"),
+          jumpChain: plan.jumpChain,
           forwardJumpChain: conf.str("NFT_FORWARD_JUMP_CHAIN"),
           nat: natOn,
           spaLimit:
@@ -251,48 +406,10 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
     );
   };
 
-  const daemon: DaemonConfig = {
-    udp: { enabled: conf.bool("ENABLE_UDP_SERVER"), port: conf.int("UDPSERV_PORT") },
-    tcp: { enabled: conf.bool("ENABLE_TCP_SERVER"), port: conf.int("TCPSERV_PORT") },
-    http: {
-      enabled: conf.bool("ENABLE_SPA_OVER_HTTP"),
-      allowAnyUserAgent: conf.bool("ALLOW_ANY_USER_AGENT"),
-    },
-    ipv6,
-    pcap: {
-      enabled: !conf.bool("ENABLE_UDP_SERVER") && !conf.bool("ENABLE_TCP_SERVER"),
-      tcpdump: "/usr/bin/tcpdump",
-      intf: conf.str("PCAP_INTF") ?? "eth0",
-      filter: conf.str("PCAP_FILTER") ?? "udp port 62201",
-      promisc: conf.bool("ENABLE_PCAP_PROMISC"),
-      anyDirection: args.pcapAnyDirection,
-      snaplen: conf.int("MAX_SNIFF_BYTES"),
-    },
-    pcapFile: args.pcapFile,
-    // --pcap-file turns aging off unless it was set explicitly (C).
-    packetAging:
-      conf.isSet("ENABLE_SPA_PACKET_AGING") || args.pcapFile === null
-        ? conf.bool("ENABLE_SPA_PACKET_AGING")
-        : false,
-    maxPacketAge: conf.int("MAX_SPA_PACKET_AGE"),
-    replayProtection: conf.bool("ENABLE_DIGEST_PERSISTENCE"),
-    digestFile: conf.str("DIGEST_FILE") ?? join(runDir, "digest.cache"),
-    digestSyncBeforeGrant: conf.bool("DIGEST_SYNC_BEFORE_GRANT"),
-    pidFile: conf.str("FWKNOP_PID_FILE") ?? join(runDir, "fwknopd.pid"),
-    runDir,
+  return {
+    nat,
     flushAtInit: conf.bool(`FLUSH_${pfx}_AT_INIT`),
     flushAtExit: conf.bool(`FLUSH_${pfx}_AT_EXIT`),
-    testMode: args.test,
-    nat,
-    commands: {
-      timeoutMs: (conf.isSet("CMD_EXEC_TIMEOUT") ? conf.int("CMD_EXEC_TIMEOUT") : 30) * 1000,
-      sudoExe: conf.str("SUDO_EXE") ?? "/usr/bin/sudo",
-    },
-    // Two gpg processes keep two cores busy; a short queue absorbs a burst of honest clients.
-    gpg: { concurrent: 2, queued: 8, timeoutMs: 5000 },
-    packetLimit: args.packetLimit,
-    stanzas: pipelineStanzas,
     makeFirewall,
   };
-  return { conf, stanzas, daemon, firewallType: fwType, warnings };
 }

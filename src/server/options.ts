@@ -27,6 +27,10 @@ export interface ServerArgs {
   fwList: boolean;
   fwListAll: boolean;
   fwFlush: boolean;
+  /** --fw-check (ours): read the host's firewall, print what was found and the verdict. */
+  fwCheck: boolean;
+  /** --force-firewall (ours): start even if the host would drop what a grant accepts. */
+  forceFirewall: boolean;
   rotateDigestCache: boolean;
   keyGen: boolean;
   keyGenFile: string | null;
@@ -69,6 +73,8 @@ export function defaultServerArgs(): ServerArgs {
     fwList: false,
     fwListAll: false,
     fwFlush: false,
+    fwCheck: false,
+    forceFirewall: false,
     rotateDigestCache: false,
     keyGen: false,
     keyGenFile: null,
@@ -243,6 +249,18 @@ export const SERVER_OPTIONS: readonly ServerOption[] = [
     arg: "none",
     help: "Remove all firewall rules fwknopd manages, then exit.",
     set: (a) => void (a.fwFlush = true),
+  },
+  {
+    long: "fw-check",
+    arg: "none",
+    help: "Read the host's firewall, say which backend fwknopd would use and whether grants would open (exit 0 only then).",
+    set: (a) => void (a.fwCheck = true),
+  },
+  {
+    long: "force-firewall",
+    arg: "none",
+    help: "Start even if a chain of the host's firewall would drop what a grant accepts.",
+    set: (a) => void (a.forceFirewall = true),
   },
   {
     long: "rotate-digest-cache",

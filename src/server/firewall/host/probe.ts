@@ -1,0 +1,76 @@
+/**
+ * Reads the host's firewall for plan.ts: the whole nftables ruleset (native and iptables-nft
+ * rules; `nft -j list ruleset`), the legacy x_tables rules (`iptables-legacy-save`,
+ * `ip6tables-legacy-save`), and whether firewalld answers on the system bus. Reads only.
+ */
+import { existsSync } from "node:fs";
+import type { Exec } from "../../../exec.js";
+import { FirewalldBus } from "../firewalld-dbus.js";
+import { parseIptablesSave } from "./iptables-save.js";
+import type { FirewalldState, HostFirewall } from "./plan.js";
+import { parseNftRuleset, type Ruleset } from "./ruleset.js";
+
+export interface ProbeOptions {
+  exec: Exec;
+  /** The nft program (FIREWALL_EXE when it names nft, else /usr/sbin/nft). */
+  nft: string;
+  exists?: (path: string) => boolean;
+  /** firewalld's state; by default asked over the system bus. */
+  firewalld?: (rs: Ruleset) => Promise<FirewalldState>;
+}
+
+const LEGACY: ReadonlyArray<["ip" | "ip6", string]> = [
+  ["ip", "/usr/sbin/iptables-legacy-save"],
+  ["ip6", "/usr/sbin/ip6tables-legacy-save"],
+];
+
+const FIREWALLD = "org.fedoraproject.FirewallD1";
+
+/**
+ * firewalld's state over D-Bus: running if getDefaultZone answers. Its backend shows in the
+ * ruleset: the nftables backend keeps its rules in `table inet firewalld`.
+ */
+export async function firewalldOverBus(rs: Ruleset): Promise<FirewalldState> {
+  const bus = FirewalldBus.system();
+  try {
+    const r = await Promise.race([
+      bus.call(FIREWALLD, "/org/fedoraproject/FirewallD1", FIREWALLD, "getDefaultZone", []),
+      new Promise<never>((_, reject) => {
+        setTimeout(() => {
+          reject(new Error("no answer"));
+        }, 5000).unref();
+      }),
+    ]);
+    if (r.error !== null) return { running: false, backend: null, defaultZone: null };
+    const nft = rs.tables.includes("inet firewalld");
+    return { running: true, backend: nft ? "nftables" : "iptables", defaultZone: r.text };
+  } catch {
+    return { running: false, backend: null, defaultZone: null };
+  } finally {
+    bus.close();
+  }
+}
+
+export async function probeHost(o: ProbeOptions): Promise<HostFirewall> {
+  const exists = o.exists ?? existsSync;
+  const unread: string[] = [];
+  let ruleset: Ruleset = { chains: [], tables: [] };
+  if (!exists(o.nft)) unread.push(`nftables ruleset (${o.nft} is not installed)`);
+  else {
+    const r = await o.exec(o.nft, ["-j", "list", "ruleset"]);
+    try {
+      if (r.code !== 0) throw new Error(r.stderr.trim());
+      ruleset = parseNftRuleset(r.stdout);
+    } catch (e) {
+      unread.push(`nftables ruleset (${o.nft} -j list ruleset: ${(e as Error).message})`);
+    }
+  }
+  for (const [family, prog] of LEGACY) {
+    if (!exists(prog)) continue;
+    const r = await o.exec(prog, []);
+    if (r.code !== 0) unread.push(`legacy iptables rules (${prog}: ${r.stderr.trim()})`);
+    else ruleset.chains.push(...parseIptablesSave(r.stdout, family));
+  }
+  const firewalld = await (o.firewalld ?? firewalldOverBus)(ruleset);
+  return { ruleset, unread, firewalld };
+}

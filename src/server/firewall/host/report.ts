@@ -1,0 +1,56 @@
+/** The text of `fwknopd --fw-check` (ours): what was found on the host, and the verdict. Pure. */
+import { blockerFix, type FirewallPlan, type HostFirewall, type PlanConfig } from "./plan.js";
+import { chainName, type Chain } from "./ruleset.js";
+
+function chainLine(c: Chain): string {
+  const b = c.base;
+  if (b === null) return "";
+  const src = c.origin === "nftables" ? "nftables" : c.origin;
+  return `    ${chainName(c).padEnd(36)} priority ${String(b.prio).padStart(4)}  policy ${b.policy.padEnd(6)}  ${String(c.rules.length).padStart(3)} rule(s)  (${src})`;
+}
+
+export function fwCheckReport(
+  host: HostFirewall,
+  cfg: PlanConfig,
+  plan: FirewallPlan | { error: string },
+): string {
+  const rs = host.ruleset;
+  const lines = ["Host firewall:"];
+  lines.push(`  tables: ${rs.tables.length > 0 ? rs.tables.join(", ") : "(none)"}`);
+  for (const hook of ["input", "forward"]) {
+    const chains = rs.chains
+      .filter((c) => c.base?.hook === hook)
+      .sort((a, b) => (a.base?.prio ?? 0) - (b.base?.prio ?? 0));
+    lines.push(`  base chains on the ${hook} hook:${chains.length === 0 ? " (none)" : ""}`);
+    for (const c of chains) lines.push(chainLine(c));
+  }
+  const fw = host.firewalld;
+  lines.push(
+    `  firewalld: ${fw.running ? `running, backend ${fw.backend ?? "unknown"}, default zone ${fw.defaultZone ?? "unknown"}` : "not running"}`,
+  );
+  for (const u of host.unread) lines.push(`  not read: ${u}`);
+  const ports = cfg.openPorts.map((p) => `${p.proto}/${p.port}`);
+  lines.push(
+    `  protected ports (OPEN_PORTS): ${ports.length > 0 ? ports.join(", ") : "(none named; judged with tcp/22)"}`,
+  );
+  lines.push("", "Verdict:");
+  if ("error" in plan) {
+    lines.push(`  cannot start: ${plan.error}`);
+    return `${lines.join("\n")}\n`;
+  }
+  lines.push(`  backend: ${plan.type} (${plan.reason})`);
+  if (plan.type === "iptables" && plan.exe !== null) lines.push(`  program: ${plan.exe}`);
+  if (plan.jumpChain !== null) lines.push(`  our accept goes at the top of: ${plan.jumpChain}`);
+  if (plan.blockers.length === 0) lines.push("  grants: would open (no other chain drops them)");
+  else {
+    lines.push("  grants: WOULD NOT OPEN:");
+    for (const b of plan.blockers) lines.push(`    ${b}`);
+    lines.push(`    fix: ${blockerFix(plan.type, plan)}`);
+  }
+  for (const w of plan.warnings) lines.push(`  warning: ${w}`);
+  if (plan.openToAll.length > 0)
+    lines.push(
+      `  WARNING: open to everyone, with or without a grant: ${plan.openToAll.join(", ")} (${plan.openToAllFix})`,
+    );
+  return `${lines.join("\n")}\n`;
+}
