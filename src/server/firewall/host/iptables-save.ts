@@ -57,6 +57,7 @@ export function parseSaveRule(
   let comment: string | null = null;
   let proto: "tcp" | "udp" | "th" = "th";
   let negate = false;
+  let targetSeen = false;
   for (let i = 0; i < words.length; i++) {
     const w = words[i] ?? "";
     const arg = words[i + 1] ?? "";
@@ -106,6 +107,7 @@ export function parseSaveRule(
         break;
       case "-j":
       case "--jump": {
+        targetSeen = true;
         const t = takes();
         if (t === "ACCEPT") verdict = { kind: "accept" };
         else if (t === "DROP" || t === "REJECT") verdict = { kind: "drop" };
@@ -119,7 +121,10 @@ export function parseSaveRule(
         verdict = { kind: "goto", chain: takes() };
         break;
       default:
-        if (w.startsWith("-")) {
+        // After -j come the target's own options (--reject-with, --log-prefix): not matches.
+        if (w.startsWith("-") && targetSeen) {
+          if (arg !== "" && !arg.startsWith("-")) i++;
+        } else if (w.startsWith("-")) {
           // An option we do not model, with its value when it has one.
           const value = arg !== "" && !arg.startsWith("-") && arg !== "!" ? takes() : "";
           matches.push({ kind: "unknown", what: `${w} ${value}`.trim() });
