@@ -3,7 +3,7 @@
  * files), command-line overrides, access.conf (or --access-folder), the firewall backend choice.
  * Reads files only; nothing here touches a firewall (the backend is built on demand).
  */
-import { existsSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { parseAccessConf, type AccessStanza } from "../config/access-conf.js";
 import {
@@ -315,6 +315,7 @@ function planConfigOf(
         : {
             value: exe,
             where: origin === null ? "<command line>" : `${origin.file}:${origin.line}`,
+            legacy: isLegacyIptables(exe),
           },
     iptVars: names.filter((n) => IPT_CHAIN_VARS.test(n)),
     firewdVars: names.filter((n) => FIREWD_HINTS.test(n) && n !== "FIREWD_USE_DBUS"),
@@ -326,6 +327,15 @@ function planConfigOf(
     ipv6: conf.bool("ENABLE_IPV6"),
     exists: existsSync,
   };
+}
+
+/** Is this iptables program the legacy (x_tables) one, following Debian's alternatives links? */
+function isLegacyIptables(exe: string): boolean {
+  try {
+    return /legacy/.test(realpathSync(exe));
+  } catch {
+    return /legacy/.test(exe);
+  }
 }
 
 /** Every stanza's OPEN_PORTS, once each. */

@@ -185,6 +185,31 @@ describe("FIREWALL_TYPE auto", () => {
   });
 });
 
+describe("FIREWALL_EXE", () => {
+  it("naming nft wins over FIREWD_* lines (the tutorial's file with another program)", () => {
+    const p = planFirewall(
+      host(nft("debian-nftables")),
+      config({
+        exe: { value: "/usr/sbin/nft", where: "f:16" },
+        firewdVars: ["FIREWD_INPUT_ACCESS"],
+      }),
+    );
+    assert.equal(p.type, "nftables");
+    assert.equal(p.jumpChain, "inet filter input");
+  });
+
+  it("the nf_tables iptables on a legacy host: the legacy INPUT chain blocks its grants", () => {
+    const chains = parseIptablesSave(readFileSync(join(FIX, "legacy-drop.save"), "utf8"), "ip");
+    const p = planFirewall(
+      host({ chains, tables: [] }),
+      config({ exe: { value: "/usr/sbin/iptables", where: "f:3", legacy: false } }),
+    );
+    assert.equal(p.type, "iptables");
+    assert.equal(p.exe, "/usr/sbin/iptables");
+    assert.match(p.blockers.join("\n"), /^ip filter INPUT would drop a granted tcp\/1234/);
+  });
+});
+
 describe("an explicit FIREWALL_TYPE is checked the same way", () => {
   it("nftables on a ufw-like host: the INPUT chain is a blocker", () => {
     const p = planFirewall(host(nft("ufw-like")), config({ type: "nftables" }));

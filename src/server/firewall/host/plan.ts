@@ -35,8 +35,11 @@ export interface HostFirewall {
 /** The configuration's say in the matter (load-config.ts fills it from fwknopd.conf). */
 export interface PlanConfig {
   type: "auto" | FirewallType;
-  /** FIREWALL_EXE with its file:line, when set. */
-  exe: { value: string; where: string } | null;
+  /**
+   * FIREWALL_EXE with its file:line, when set, and for an iptables program which variant it is
+   * (Debian's /usr/sbin/iptables is an alternatives link to the nft or the legacy one).
+   */
+  exe: { value: string; where: string; legacy?: boolean } | null;
   /** IPT_* chain and flush variables that are set (they only mean something to iptables). */
   iptVars: string[];
   /** FIREWD_* variables that are set. */
@@ -195,8 +198,14 @@ export function planFirewall(host: HostFirewall, cfg: PlanConfig): FirewallPlan 
   const xt = iptablesInput(rs);
   const legacyOnly = xt.length > 0 && xt.every((c) => c.origin === "iptables-legacy");
   const exeNames = (re: RegExp): boolean => cfg.exe !== null && re.test(cfg.exe.value);
-  let variant: "iptables-nft" | "iptables-legacy" =
-    legacyOnly || exeNames(/legacy/) ? "iptables-legacy" : "iptables-nft";
+  const exeVariant =
+    cfg.exe !== null && /iptables/.test(cfg.exe.value)
+      ? cfg.exe.legacy === true || /legacy/.test(cfg.exe.value)
+        ? "iptables-legacy"
+        : "iptables-nft"
+      : null;
+  const variant: "iptables-nft" | "iptables-legacy" =
+    exeVariant ?? (legacyOnly ? "iptables-legacy" : "iptables-nft");
   let type: FirewallType;
   let reason: string;
   let jumpChain = cfg.nftJumpChain;
@@ -207,15 +216,18 @@ export function planFirewall(host: HostFirewall, cfg: PlanConfig): FirewallPlan 
   } else if (fw.running) {
     type = "firewalld";
     reason = `auto: firewalld is running (backend ${fw.backend ?? "unknown"}, default zone ${fw.defaultZone ?? "unknown"})`;
-  } else if (cfg.firewdVars.length > 0 || exeNames(/firewall-cmd/)) {
+  } else if (exeNames(/firewall-cmd/) || (cfg.exe === null && cfg.firewdVars.length > 0)) {
     const what =
-      cfg.exe !== null && exeNames(/firewall-cmd/)
+      cfg.exe !== null
         ? `${cfg.exe.where}: FIREWALL_EXE ${cfg.exe.value}`
-        : cfg.firewdVars.join(", ");
+        : `${cfg.firewdVars.join(", ")} (with no FIREWALL_EXE)`;
     throw new PlanError(
       `${what} asks for firewalld, but firewalld is not running`,
       "Start firewalld, or remove FIREWALL_EXE and the FIREWD_* lines to let fwknopd use nftables or iptables (or set FIREWALL_TYPE)",
     );
+  } else if (exeNames(/(^|\/)nft[^/]*$/)) {
+    type = "nftables";
+    reason = `auto: FIREWALL_EXE ${cfg.exe?.value ?? ""}`;
   } else if (xt.length > 0 || cfg.iptVars.length > 0 || exeNames(/iptables/)) {
     type = "iptables";
     const why = [
@@ -227,6 +239,8 @@ export function planFirewall(host: HostFirewall, cfg: PlanConfig): FirewallPlan 
   } else {
     type = "nftables";
     reason = "auto: no firewalld, no iptables rules";
+  }
+  if (cfg.type === "auto" && type === "nftables") {
     if (jumpChain === null) {
       const own = holder("nftables", variant, cfg, fw, null);
       const { blocking } = judge(rs, grantPackets(cfg), own);
@@ -242,8 +256,6 @@ export function planFirewall(host: HostFirewall, cfg: PlanConfig): FirewallPlan 
       }
     }
   }
-  if (type === "iptables" && cfg.exe !== null && /legacy/.test(cfg.exe.value))
-    variant = "iptables-legacy";
   const { blockers, warnings } = judge(
     rs,
     grantPackets(cfg),
