@@ -4,8 +4,10 @@
  * UDP port does not, loopback works, and the ruleset lists as that host's does. Then the real C
  * fwknopd (built for iptables) with a C-style fwknopd.conf and the C client opens and closes the
  * port on the ufw-like host, the real ufw host and (FIREWALL_EXE iptables-legacy) the legacy host:
- * if C works there, the shape is faithful. Afterwards the host's own ruleset, legacy tables, ufw
- * files and the sysctls ufw sets are as they were, and no namespace of ours is left.
+ * if C works there, the shape is faithful. With Debian's default FIREWALL_EXE (iptables, nf_tables)
+ * on the legacy host C adds its rule and opens nothing: the binary must match the host's tables.
+ * Afterwards the host's own ruleset, legacy tables, ufw files and the sysctls ufw sets are as they
+ * were, and no namespace or process of ours is left.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -14,6 +16,7 @@ import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { CFwknopd } from "./c-fwknopd.js";
+import { childrenOf } from "./ns-holder.js";
 import { REAL_HOST_SHAPES, type HostShape } from "./host-shapes.js";
 import { keyArgs, knock } from "./knock.js";
 import { CLIENT_IP, SERVER_IP, SERVER_IP6, createRig, waitFor, type Rig } from "./rig.js";
@@ -129,6 +132,7 @@ const ourNamespaces = (): string[] =>
 const hostBefore = hostState();
 after(() => {
   assert.deepEqual(ourNamespaces(), [], "a namespace of ours was left behind");
+  assert.deepEqual(childrenOf(process.pid), [], "a process of ours was left behind");
   assert.equal(hostState(), hostBefore, "the host's firewall, ufw files or sysctls changed");
 });
 
@@ -203,6 +207,24 @@ for (const shape of REAL_HOST_SHAPES) {
         assert.match(status?.stdout ?? "", new RegExp(`${SPA_PORT}/udp\\s+ALLOW`));
       }
     });
+
+    if (shape === "ufw")
+      it("ufw's files are private to its namespace; spawn() and wrap() run there", async () => {
+        const ufw = rig.host?.ufw;
+        assert.ok(ufw);
+        const inside = await ufw.exec(["cat", "/etc/ufw/ufw.conf"]);
+        assert.match(inside.stdout, /^ENABLED=yes$/m);
+        assert.match(readFileSync("/etc/ufw/ufw.conf", "utf8"), /^ENABLED=no$/m);
+        const child = ufw.spawn(["cat", "/etc/ufw/user.rules"]);
+        let out = "";
+        child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+        await new Promise((r) => child.once("exit", r));
+        assert.match(
+          out,
+          new RegExp(`^-A ufw-user-input -p udp --dport ${SPA_PORT} -j ACCEPT$`, "m"),
+        );
+        assert.deepEqual(ufw.wrap(["true"]).slice(-1), ["true"]);
+      });
   });
 }
 
@@ -218,18 +240,25 @@ const cConf = (firewallExe: string): string =>
 
 const tail = (s: string, n = 15): string => s.split("\n").slice(-n).join("\n");
 
-const cCases: { shape: HostShape; exe: string }[] = [
-  { shape: "ufw-like", exe: "/usr/sbin/iptables" },
-  { shape: "ufw", exe: "/usr/sbin/iptables" },
-  { shape: "iptables-legacy", exe: "/usr/sbin/iptables-legacy" },
+/**
+ * Where C fwknopd's binary matches the host's tables its grant opens the port; on the legacy host
+ * Debian's default /usr/sbin/iptables (nf_tables) adds its rule, and x_tables still drops.
+ */
+const cCases: { shape: HostShape; exe: string; opens: boolean }[] = [
+  { shape: "ufw-like", exe: "/usr/sbin/iptables", opens: true },
+  { shape: "ufw", exe: "/usr/sbin/iptables", opens: true },
+  { shape: "iptables-legacy", exe: "/usr/sbin/iptables-legacy", opens: true },
+  { shape: "iptables-legacy", exe: "/usr/sbin/iptables", opens: false },
 ];
 
-for (const { shape, exe } of cCases) {
+for (const { shape, exe, opens } of cCases) {
   describe(`C fwknopd (FIREWALL_EXE ${exe}) and the C client on host "${shape}"`, () => {
     let rig: Rig;
     let server: CFwknopd;
     const key = randomBytes(32).toString("base64");
     const hmacKey = randomBytes(64).toString("base64");
+    const knockArgs = ["-A", `tcp/${PROTECTED}`, "-a", CLIENT_IP, "-D", SERVER_IP];
+    knockArgs.push("-p", String(SPA_PORT), ...keyArgs(key, hmacKey));
 
     before(async () => {
       rig = await createRig({ servicePort: PROTECTED, spaPort: SPA_PORT, deny: shape });
@@ -252,30 +281,41 @@ for (const { shape, exe } of cCases) {
       await rig.teardown();
     });
 
-    it("closed before, open after the knock, closed again after FW_ACCESS_TIMEOUT 3", async (t) => {
-      assert.equal(await rig.tcpConnect(SERVER_IP, PROTECTED), false, "closed before SPA");
-      const at = server.mark();
-      const t0 = Date.now();
-      const args = ["-A", `tcp/${PROTECTED}`, "-a", CLIENT_IP, "-D", SERVER_IP];
-      args.push("-p", String(SPA_PORT), ...keyArgs(key, hmacKey));
-      await knock(rig, "c", args, rig.tempDir("spa-home-"));
-      assert.ok(
-        await waitFor(() => rig.tcpConnect(SERVER_IP, PROTECTED, 200), 5000, 20),
-        `port did not open; fwknopd said:\n${tail(server.logs())}`,
-      );
-      const openMs = Date.now() - t0;
-      const listed = await rig.host?.ruleset();
-      assert.match(listed ?? "", /-A INPUT -j FWKNOP_INPUT/);
-      // C's expiry check runs on its loop: allow the timeout + 5 s.
-      assert.ok(
-        await waitFor(async () => !(await rig.tcpConnect(SERVER_IP, PROTECTED, 200)), 8000, 100),
-        `port stayed open after the grant expired:\n${tail(server.logs())}`,
-      );
-      assert.ok(
-        await server.waitForLog(/Removed rule 1 from FWKNOP_INPUT/, 3000, at),
-        tail(server.logs()),
-      );
-      t.diagnostic(`knock -> open ${openMs} ms, -> closed ${Date.now() - t0} ms`);
-    });
+    if (opens)
+      it("closed before, open after the knock, closed again after FW_ACCESS_TIMEOUT 3", async (t) => {
+        assert.equal(await rig.tcpConnect(SERVER_IP, PROTECTED), false, "closed before SPA");
+        const at = server.mark();
+        const t0 = Date.now();
+        await knock(rig, "c", knockArgs, rig.tempDir("spa-home-"));
+        assert.ok(
+          await waitFor(() => rig.tcpConnect(SERVER_IP, PROTECTED, 200), 5000, 20),
+          `port did not open; fwknopd said:\n${tail(server.logs())}`,
+        );
+        const openMs = Date.now() - t0;
+        const listed = await rig.host?.ruleset();
+        assert.match(listed ?? "", /-A INPUT -j FWKNOP_INPUT/);
+        // C's expiry check runs on its loop: allow the timeout + 5 s.
+        assert.ok(
+          await waitFor(async () => !(await rig.tcpConnect(SERVER_IP, PROTECTED, 200)), 8000, 100),
+          `port stayed open after the grant expired:\n${tail(server.logs())}`,
+        );
+        assert.ok(
+          await server.waitForLog(/Removed rule 1 from FWKNOP_INPUT/, 3000, at),
+          tail(server.logs()),
+        );
+        t.diagnostic(`knock -> open ${openMs} ms, -> closed ${Date.now() - t0} ms`);
+      });
+    else
+      it("the grant is added (in nf_tables) and opens nothing: x_tables' INPUT policy drops", async () => {
+        const at = server.mark();
+        await knock(rig, "c", knockArgs, rig.tempDir("spa-home-"));
+        assert.ok(
+          await server.waitForLog(/Added access rule to FWKNOP_INPUT for 198\.18\.0\.2/, 5000, at),
+          tail(server.logs()),
+        );
+        const nft = await rig.must(rig.serverNs, ["iptables", "-S", "FWKNOP_INPUT"]);
+        assert.match(nft, /-A FWKNOP_INPUT -s 198\.18\.0\.2\/32 -p tcp .*--dport 1234 .*-j ACCEPT/);
+        assert.equal(await rig.tcpConnect(SERVER_IP, PROTECTED, 1000), false, "the port opened");
+      });
   });
 }
