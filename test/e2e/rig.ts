@@ -1,15 +1,17 @@
 /**
  * The end-to-end test rig (design.md "Tests"): two network namespaces, "server" and "client",
  * joined by a veth pair on 198.18.0.0/24 (and fd00:5fa::/64 inside them), a TCP service in the
- * server namespace, a selectable default-deny in front of it, and an agent in each namespace for
- * fast connects and datagrams; optionally a third, "inner" namespace behind the server for NAT
- * (createRig({ inner: { servicePort: 22 } })). Every firewall change happens inside these
- * namespaces. Teardown
- * kills what the rig started (by PID), deletes both namespaces and the rig's temporary
- * directories, also when a test fails or the test process is interrupted.
+ * server namespace, a host shape in front of it (host-shapes.ts: "ufw-like", "iptables-legacy",
+ * "debian-nftables", "nftables-open", the real "ufw", ...; `rig.host` says which), and an agent in
+ * each namespace for fast connects and datagrams; optionally a third, "inner" namespace behind the
+ * server for NAT (createRig({ inner: { servicePort: 22 } })). Every firewall change happens inside
+ * these namespaces. Teardown stops what the rig owns (the real ufw's namespace holder), kills what
+ * it started (by PID), deletes the namespaces and the rig's temporary directories, also when a
+ * test fails or the test process is interrupted.
  *
- *   const rig = await createRig({ servicePort: 1234, deny: "iptables" });
+ *   const rig = await createRig({ servicePort: 1234, spaPort: 62201, deny: "ufw-like" });
  *   try {
+ *     rig.host?.name;                                      // "ufw-like"; rig.host.ruleset()
  *     await rig.tcpConnect(rig.serverIp, 1234);          // false: default-deny
  *     rig.spawn(rig.serverNs, ["fwknopd", "-f", ...]);    // killed by PID at teardown
  *     await rig.run(rig.clientNs, ["fwknop", ...], { env, timeoutMs: 10_000 });
