@@ -9,15 +9,12 @@
  *   ... fw.wrap(argv) / fw.wrapperArgv() to spawn elsewhere ...
  *   await fw.stop(); await rig.teardown();
  *
- * How (argv only; H = the holder's PID):
- *   holder     ip netns exec NS unshare --mount --propagation private --pid --fork --kill-child -- cat
- *              New mount namespace (`ip netns exec` already made one and remounted /sys for NS) and
- *              new PID namespace whose init is `cat` on a pipe from this process: if the test process
- *              dies in any way, even SIGKILL, cat reads EOF and the kernel kills dbus and firewalld.
- *   /run       nsenter --mount=/proc/H/ns/mnt --net=/proc/H/ns/net -- mount -t tmpfs fwkts-run /run
- *              (so /run/dbus, /run/firewalld, /run/xtables.lock are private). Our files (a copy of
- *              /etc/firewalld with FirewallBackend set, a bus config) are written into that tmpfs
- *              through /proc/H/root/run/fwkts, then `mount --bind /run/fwkts/etc /etc/firewalld`.
+ * How (argv only): an NsHolder (ns-holder.ts: private mount + PID namespaces in the rig's
+ * server netns, held by `cat` on a pipe from this process, so dbus and firewalld die with the test
+ * process even on SIGKILL; H = the holder's PID):
+ *   /run       a private tmpfs (so /run/dbus, /run/firewalld, /run/xtables.lock are private). Our
+ *              files (a copy of /etc/firewalld with FirewallBackend set, a bus config) are written
+ *              into it through /proc/H/root/run/fwkts, then bind-mounted over /etc/firewalld.
  *   dbus       nsenter ... --pid=/proc/H/ns/pid_for_children -- dbus-daemon
  *              --config-file=/run/fwkts/dbus.conf --nofork --nopidfile --print-address
  *   firewalld  nsenter ... --pid=... -- firewalld --nofork --nopid --log-target console
@@ -72,10 +69,13 @@
  *   "Failed to set fd limit to 65536".
  * - Debian's C fwknopd is built for iptables and never calls firewall-cmd.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { cpSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import type { Rig, RunResult } from "./rig.js";
+import { NsHolder, childrenOf, exited, sleep, waitExit, type ExecOptions } from "./ns-holder.js";
+
+export type { ExecOptions } from "./ns-holder.js";
 
 export type FirewalldBackend = "iptables" | "nftables";
 
@@ -97,12 +97,6 @@ export interface Firewalld {
   readonly logs: () => string;
   /** Kill what was spawned, stop firewalld (SIGTERM, so it cleans up), end the namespaces. */
   readonly stop: () => Promise<void>;
-}
-
-export interface ExecOptions {
-  timeoutMs?: number;
-  env?: NodeJS.ProcessEnv;
-  input?: string;
 }
 
 const FIREWALLD_ETC = "/etc/firewalld";
@@ -138,118 +132,15 @@ const DBUS_CONF = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Con
 </busconfig>
 `;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function exited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
-function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (exited(child)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => {
-      resolve(false);
-    }, ms);
-    child.once("exit", () => {
-      clearTimeout(t);
-      resolve(true);
-    });
-  });
-}
-
-/** Signal a child of ours that has not been reaped yet (so its PID cannot have been reused). */
-function signal(child: ChildProcess | null, sig: NodeJS.Signals): void {
-  if (child === null || exited(child) || child.pid === undefined) return;
-  try {
-    process.kill(child.pid, sig);
-  } catch {
-    // already gone
-  }
-}
-
-/** The PIDs of a process's children (Linux /proc/PID/task/PID/children). */
-function childrenOf(pid: number | undefined): number[] {
-  if (pid === undefined) return [];
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
-      .trim()
-      .split(/\s+/)
-      .filter((s) => s !== "")
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
-
-function nsLink(pid: number, ns: string): string | null {
-  try {
-    return readlinkSync(`/proc/${pid}/ns/${ns}`);
-  } catch {
-    return null;
-  }
-}
-
-function runFile(argv: readonly string[], opts: ExecOptions = {}): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      argv[0] ?? "",
-      argv.slice(1),
-      { timeout: opts.timeoutMs ?? 20_000, env: opts.env ?? process.env, maxBuffer: 16 << 20 },
-      (err, stdout, stderr) => {
-        const code = err === null ? 0 : typeof err.code === "number" ? err.code : 1;
-        resolve({ code, stdout, stderr });
-      },
-    );
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
-  });
-}
-
 class Instance {
-  readonly userProcs = new Set<ChildProcess>();
   readonly infra: ChildProcess[] = [];
-  holder: ChildProcess | null = null;
   firewalld: ChildProcess | null = null;
   log = "";
-  private stopped = false;
 
-  get holderPid(): number {
-    const pid = this.holder?.pid;
-    if (pid === undefined) throw new Error("firewalld namespace holder is not running");
-    return pid;
-  }
-
-  /**
-   * Enter mount + network namespaces only (no fork: the PID stays the program's), and have the
-   * program killed if its parent (this test process) dies.
-   */
-  prefix(): string[] {
-    const h = this.holderPid;
-    return [
-      "nsenter",
-      `--mount=/proc/${h}/ns/mnt`,
-      `--net=/proc/${h}/ns/net`,
-      "--",
-      "setpriv",
-      "--pdeathsig",
-      "SIGKILL",
-      "--",
-    ];
-  }
-
-  /** Also enter the PID namespace, for the daemons that must die with it. */
-  infraPrefix(): string[] {
-    const h = this.holderPid;
-    return [
-      "nsenter",
-      `--mount=/proc/${h}/ns/mnt`,
-      `--net=/proc/${h}/ns/net`,
-      `--pid=/proc/${h}/ns/pid_for_children`,
-      "--",
-    ];
-  }
+  constructor(readonly holder: NsHolder) {}
 
   startInfra(argv: readonly string[]): ChildProcess {
-    const all = [...this.infraPrefix(), ...argv];
+    const all = [...this.holder.infraPrefix(), ...argv];
     const child = spawn(all[0] ?? "", all.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
     const name = argv[0] ?? "?";
     const keep = (chunk: Buffer): void => {
@@ -264,28 +155,13 @@ class Instance {
     return child;
   }
 
-  spawnUser(argv: readonly string[], env?: NodeJS.ProcessEnv): ChildProcess {
-    const all = [...this.prefix(), ...argv];
-    const child = spawn(all[0] ?? "", all.slice(1), {
-      stdio: ["pipe", "pipe", "pipe"],
-      env: env ?? process.env,
-    });
-    this.userProcs.add(child);
-    child.once("exit", () => this.userProcs.delete(child));
-    return child;
-  }
-
+  /** What the holder spawned first, then firewalld (SIGTERM: CleanupOnExit), then the rest. */
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    live.delete(this);
-    for (const p of this.userProcs) p.kill("SIGTERM");
-    await Promise.all([...this.userProcs].map((p) => waitExit(p, 3000)));
-    for (const p of this.userProcs) signal(p, "SIGKILL");
-    // firewalld is the child of its nsenter (which waits for it, so the PID is still firewalld's):
-    // SIGTERM it so CleanupOnExit removes its rules.
-    const fw = this.firewalld;
-    if (fw !== null && !exited(fw)) {
+    await this.holder.stop(async () => {
+      // firewalld is the child of its nsenter (which waits for it, so the PID is still
+      // firewalld's): SIGTERM it so CleanupOnExit removes its rules.
+      const fw = this.firewalld;
+      if (fw === null || exited(fw)) return;
       for (const pid of childrenOf(fw.pid)) {
         try {
           process.kill(pid, "SIGTERM");
@@ -294,28 +170,11 @@ class Instance {
         }
       }
       await waitExit(fw, 3000);
-    }
-    // Ending the holder ends the PID namespace's init, and the kernel kills all that is left in it.
-    this.holder?.stdin?.end();
-    signal(this.holder, "SIGKILL");
-    await Promise.all(
-      [...this.infra, ...(this.holder === null ? [] : [this.holder])].map((p) => waitExit(p, 3000)),
-    );
-  }
-
-  /** For process exit: no waiting, kill by PID. */
-  stopSync(): void {
-    if (this.stopped) return;
-    this.stopped = true;
-    for (const p of this.userProcs) signal(p, "SIGKILL");
-    signal(this.holder, "SIGKILL");
+    });
+    // Ending the holder ended the PID namespace's init; the kernel kills all that is left in it.
+    await Promise.all(this.infra.map((p) => waitExit(p, 3000)));
   }
 }
-
-const live = new Set<Instance>();
-process.on("exit", () => {
-  for (const i of live) i.stopSync();
-});
 
 /**
  * Start dbus-daemon and firewalld in `rig.serverNs`, in private mount and PID namespaces, and wait
@@ -326,60 +185,13 @@ export async function startFirewalld(
   backend: FirewalldBackend = "iptables",
   opts: { startTimeoutMs?: number } = {},
 ): Promise<Firewalld> {
-  const inst = new Instance();
-  live.add(inst);
+  const inst = new Instance(await NsHolder.start(rig.serverNs));
+  const holder = inst.holder;
   try {
-    const holder = spawn(
-      "ip",
-      [
-        "netns",
-        "exec",
-        rig.serverNs,
-        "unshare",
-        "--mount",
-        "--propagation",
-        "private",
-        "--pid",
-        "--fork",
-        "--kill-child",
-        "--",
-        "cat",
-      ],
-      { stdio: ["pipe", "ignore", "pipe"] },
-    );
-    inst.holder = holder;
-    let holderErr = "";
-    holder.stderr.on("data", (c: Buffer) => {
-      holderErr += c.toString("utf8");
-    });
-    holder.on("error", (e) => {
-      holderErr += e.message;
-    });
-    // `ip netns exec` execs unshare, which unshares and forks `cat` as PID 1 of the new PID
-    // namespace: ready once that child exists (nsenter must not become that namespace's init).
-    const ownPidNs = nsLink(process.pid, "pid");
-    for (let i = 0; ; i++) {
-      const pid = holder.pid;
-      if (
-        pid !== undefined &&
-        !exited(holder) &&
-        nsLink(pid, "pid_for_children") !== ownPidNs &&
-        childrenOf(pid).length > 0
-      )
-        break;
-      if (exited(holder) || i > 200)
-        throw new Error(`namespace holder did not start: ${holderErr.trim()}`);
-      await sleep(10);
-    }
-
-    const must = async (argv: readonly string[]): Promise<void> => {
-      const r = await runFile([...inst.prefix(), ...argv]);
-      if (r.code !== 0) throw new Error(`${argv.join(" ")} failed: ${r.stderr.trim()}`);
-    };
-    await must(["mount", "-t", "tmpfs", "-o", "mode=0755,size=16m", "fwkts-run", "/run"]);
+    await holder.mountRunTmpfs();
     // Files go into that tmpfs, written through /proc/PID/root (the holder's view of the file
     // system), so nothing is created on the host's disk and all of it vanishes with the namespace.
-    const root = `/proc/${inst.holderPid}/root`;
+    const root = holder.root;
     mkdirSync(`${root}/run/dbus`, { mode: 0o755 });
     mkdirSync(`${root}${PRIVATE}`, { mode: 0o700 });
     cpSync(FIREWALLD_ETC, `${root}${PRIVATE}/etc`, { recursive: true });
@@ -392,7 +204,7 @@ export async function startFirewalld(
         : `${text}\nFirewallBackend=${backend}\n`,
     );
     writeFileSync(`${root}${PRIVATE}/dbus.conf`, DBUS_CONF);
-    await must(["mount", "--bind", `${PRIVATE}/etc`, FIREWALLD_ETC]);
+    await holder.bindOver(`${PRIVATE}/etc`, FIREWALLD_ETC);
 
     const dbus = inst.startInfra([
       "dbus-daemon",
@@ -425,7 +237,7 @@ export async function startFirewalld(
     delete env.DBUS_SYSTEM_BUS_ADDRESS;
     const deadline = t0 + (opts.startTimeoutMs ?? 30_000);
     for (;;) {
-      const r = await runFile([...inst.prefix(), "firewall-cmd", "--state"], { env });
+      const r = await holder.exec(["firewall-cmd", "--state"], { env });
       if (r.code === 0 && r.stdout.trim() === "running") break;
       if (exited(fw) || Date.now() > deadline)
         throw new Error(`firewalld did not come up (${r.stdout}${r.stderr}):\n${inst.log}`);
@@ -434,15 +246,15 @@ export async function startFirewalld(
     const startupMs = Date.now() - t0;
 
     const exec = (argv: readonly string[], o: ExecOptions = {}): Promise<RunResult> =>
-      runFile([...inst.prefix(), ...argv], { ...o, env: o.env ?? env });
+      holder.exec(argv, { ...o, env: o.env ?? env });
     return {
       backend,
       startupMs,
-      wrapperArgv: () => inst.prefix(),
-      wrap: (argv) => [...inst.prefix(), ...argv],
+      wrapperArgv: () => holder.prefix(),
+      wrap: (argv) => [...holder.prefix(), ...argv],
       exec,
       firewallCmd: (args) => exec(["firewall-cmd", ...args]),
-      spawn: (argv, e) => inst.spawnUser(argv, e),
+      spawn: (argv, e) => holder.spawn(argv, e),
       logs: () => inst.log,
       stop: () => inst.stop(),
     };

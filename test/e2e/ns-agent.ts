@@ -7,6 +7,9 @@
  *                                                                  -> {"id":3,"ok":true,"sent":N}
  *   {"id":4,"op":"listen","port":1234}                                       -> {"id":4,"ok":true}
  *   {"id":5,"op":"connect",...,"read":true}           -> {"id":5,"ok":true,"data":"<first line>"}
+ *   {"id":6,"op":"udpListen","port":62201}                                   -> {"id":6,"ok":true}
+ *   {"id":7,"op":"udpTake","port":62201,"timeoutMs":1000}    -> {"id":7,"ok":true,"list":["<b64>"]}
+ *     (what arrived since the last udpTake, waiting up to timeoutMs for the first; at most 1000 kept)
  * The service's banner names the peer it saw ("... peer=198.18.0.2"), so a NAT test can tell
  * whether the source address was translated.
  * A first line {"id":0,"ok":true} says it is ready. It exits when its stdin closes (the test ended
@@ -18,7 +21,7 @@ import { createInterface } from "node:readline";
 
 interface Request {
   id: number;
-  op: "connect" | "udp" | "udpMany" | "listen";
+  op: "connect" | "udp" | "udpMany" | "listen" | "udpListen" | "udpTake";
   host?: string;
   port: number;
   timeoutMs?: number;
@@ -37,7 +40,7 @@ const MAX_BATCH = 5_000_000;
 const reply = (
   id: number,
   ok: boolean,
-  extra: { error?: string; sent?: number; data?: string } = {},
+  extra: { error?: string; sent?: number; data?: string; list?: string[] } = {},
 ): void => {
   process.stdout.write(`${JSON.stringify({ id, ok, ...extra })}\n`);
 };
@@ -150,6 +153,45 @@ function listen(r: Request): void {
   });
 }
 
+/** udpListen ports: what arrived, and whoever waits in udpTake. */
+const inbox = new Map<number, { got: Buffer[]; wake: (() => void) | null; sock: UdpSocket }>();
+const INBOX_MAX = 1000;
+
+function udpListen(r: Request): void {
+  if (inbox.has(r.port)) {
+    reply(r.id, true);
+    return;
+  }
+  const sock = createSocket({ type: "udp6", ipv6Only: false });
+  const box = { got: [] as Buffer[], wake: null as (() => void) | null, sock };
+  sock.on("message", (msg) => {
+    if (box.got.length < INBOX_MAX) box.got.push(msg);
+    box.wake?.();
+  });
+  sock.once("error", (e) => {
+    fail(r.id, e);
+  });
+  sock.bind({ port: r.port, address: "::" }, () => {
+    inbox.set(r.port, box);
+    reply(r.id, true);
+  });
+}
+
+function udpTake(r: Request): void {
+  const box = inbox.get(r.port);
+  if (box === undefined) {
+    reply(r.id, false, { error: `no udpListen on ${r.port}` });
+    return;
+  }
+  const take = (): void => {
+    box.wake = null;
+    clearTimeout(timer);
+    reply(r.id, true, { list: box.got.splice(0).map((b) => b.toString("base64")) });
+  };
+  const timer = setTimeout(take, box.got.length > 0 ? 0 : (r.timeoutMs ?? 1000));
+  box.wake = take;
+}
+
 const rl = createInterface({ input: process.stdin });
 rl.on("line", (line) => {
   let r: Request;
@@ -172,6 +214,12 @@ rl.on("line", (line) => {
       case "listen":
         listen(r);
         break;
+      case "udpListen":
+        udpListen(r);
+        break;
+      case "udpTake":
+        udpTake(r);
+        break;
       default:
         reply(r.id, false, { error: `unknown op ${String(r.op)}` });
     }
@@ -181,6 +229,7 @@ rl.on("line", (line) => {
 });
 rl.on("close", () => {
   for (const s of servers) s.close();
+  for (const b of inbox.values()) b.sock.close();
   udp[4]?.close();
   udp[6]?.close();
   process.exit(0);

@@ -1,15 +1,17 @@
 /**
  * The end-to-end test rig (design.md "Tests"): two network namespaces, "server" and "client",
  * joined by a veth pair on 198.18.0.0/24 (and fd00:5fa::/64 inside them), a TCP service in the
- * server namespace, a selectable default-deny in front of it, and an agent in each namespace for
- * fast connects and datagrams; optionally a third, "inner" namespace behind the server for NAT
- * (createRig({ inner: { servicePort: 22 } })). Every firewall change happens inside these
- * namespaces. Teardown
- * kills what the rig started (by PID), deletes both namespaces and the rig's temporary
- * directories, also when a test fails or the test process is interrupted.
+ * server namespace, a host shape in front of it (host-shapes.ts: "ufw-like", "iptables-legacy",
+ * "debian-nftables", "nftables-open", the real "ufw", ...; `rig.host` says which), and an agent in
+ * each namespace for fast connects and datagrams; optionally a third, "inner" namespace behind the
+ * server for NAT (createRig({ inner: { servicePort: 22 } })). Every firewall change happens inside
+ * these namespaces. Teardown stops what the rig owns (the real ufw's namespace holder), kills what
+ * it started (by PID), deletes the namespaces and the rig's temporary directories, also when a
+ * test fails or the test process is interrupted.
  *
- *   const rig = await createRig({ servicePort: 1234, deny: "iptables" });
+ *   const rig = await createRig({ servicePort: 1234, spaPort: 62201, deny: "ufw-like" });
  *   try {
+ *     rig.host?.name;                                      // "ufw-like"; rig.host.ruleset()
  *     await rig.tcpConnect(rig.serverIp, 1234);          // false: default-deny
  *     rig.spawn(rig.serverNs, ["fwknopd", "-f", ...]);    // killed by PID at teardown
  *     await rig.run(rig.clientNs, ["fwknop", ...], { env, timeoutMs: 10_000 });
@@ -23,6 +25,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
+import { applyHostShape, type HostInfo, type HostShape } from "./host-shapes.js";
 
 export const SERVER_IP = "198.18.0.1";
 export const CLIENT_IP = "198.18.0.2";
@@ -39,15 +42,28 @@ export interface RunResult {
   stderr: string;
 }
 
-export type DefaultDeny = "none" | "iptables" | "nftables";
+/** What the server namespace looks like to a grant: see host-shapes.ts for each shape. */
+export type DefaultDeny = HostShape;
+
+/** Something the rig stops at teardown (e.g. the real ufw's namespace holder). */
+export interface Owned {
+  stop(): Promise<void>;
+  stopSync(): void;
+}
 
 export interface RigOptions {
   /** Start the banner service on this TCP port in the server namespace (1234 in the tutorial). */
   servicePort?: number;
-  /** Put this default-deny in front of `servicePort` (needs `servicePort`). */
+  /**
+   * Shape the server namespace like this host (host-shapes.ts: "ufw-like", "iptables-legacy",
+   * "debian-nftables", "nftables-open", "ufw", and the minimal "iptables", "nftables", "none");
+   * needs `protectedPort` or `servicePort`. The test reads what it got from `rig.host`.
+   */
   deny?: DefaultDeny;
-  /** The UDP port the nftables default-deny leaves open for SPA; default 62201. */
+  /** The UDP port the shape leaves open for SPA; default 62201. */
   spaPort?: number;
+  /** The TCP port the shape keeps closed; default `servicePort`. */
+  protectedPort?: number;
   /**
    * A third namespace behind the server, on 198.18.1.0/24 (server 198.18.1.1, inner 198.18.1.2),
    * with the banner service on this port; the server forwards. `innerRoute: false` leaves the
@@ -61,6 +77,8 @@ export interface AgentReply {
   error?: string;
   sent?: number;
   data?: string;
+  /** udpTake: the datagrams, base64. */
+  list?: string[];
 }
 
 const live = new Set<Rig>();
@@ -159,6 +177,9 @@ export class Rig {
   readonly gatewayInnerIp = GATEWAY_INNER_IP;
   /** Set once addInner() has run. */
   innerNs: string | null = null;
+  /** The host shape applied last (createRig's `deny`, or defaultDeny()); null: none applied. */
+  host: HostInfo | null = null;
+  private readonly owned: Owned[] = [];
   private readonly procs = new Set<ChildProcess>();
   private readonly dirs = new Set<string>();
   private serverAgent: Agent | null = null;
@@ -216,6 +237,11 @@ export class Rig {
   track(child: ChildProcess): void {
     this.procs.add(child);
     child.once("exit", () => this.procs.delete(child));
+  }
+
+  /** Have teardown stop this (before it kills processes and deletes the namespaces). */
+  own(thing: Owned): void {
+    this.owned.push(thing);
   }
 
   /** Start a long-running program in a namespace; it is killed by PID at teardown. */
@@ -285,41 +311,12 @@ export class Rig {
   }
 
   /**
-   * Close the port to new connections in the server namespace. "iptables": a REJECT at the end of
-   * INPUT (fwknopd's jump at position 1 comes first). "nftables": an admin table whose input chain
-   * drops everything but loopback, established flows, ICMP and the SPA port, like a hardened host.
+   * Shape the server namespace like a host (host-shapes.ts), keeping `port` closed to new TCP
+   * connections and `spaPort` open for SPA; `rig.host` then says which host it is.
    */
-  async defaultDeny(kind: DefaultDeny, port: number, spaPort = 62201): Promise<void> {
-    if (kind === "iptables") {
-      for (const bin of ["iptables", "ip6tables"])
-        await this.must(this.serverNs, [
-          bin,
-          "-A",
-          "INPUT",
-          "-p",
-          "tcp",
-          "--dport",
-          String(port),
-          "-j",
-          "REJECT",
-          "--reject-with",
-          "tcp-reset",
-        ]);
-    } else if (kind === "nftables") {
-      const rules = [
-        "table inet admin {",
-        "  chain input {",
-        "    type filter hook input priority 0; policy drop;",
-        '    iif "lo" accept',
-        "    ct state established,related accept",
-        "    meta l4proto { icmp, ipv6-icmp } accept",
-        `    udp dport ${spaPort} accept`,
-        "  }",
-        "}",
-      ].join("\n");
-      const r = await this.run(this.serverNs, ["nft", "-f", "-"], { input: rules });
-      if (r.code !== 0) throw new Error(`nft default-deny failed: ${r.stderr}`);
-    }
+  async defaultDeny(kind: DefaultDeny, port: number, spaPort = 62201): Promise<HostInfo> {
+    this.host = await applyHostShape(this, kind, { protectedPort: port, spaPort });
+    return this.host;
   }
 
   private agent(which: "server" | "client"): Agent {
@@ -328,10 +325,31 @@ export class Rig {
     return a;
   }
 
-  /** Does a TCP connect from the client namespace succeed? */
-  async tcpConnect(host: string, port: number, timeoutMs = 400): Promise<boolean> {
+  /** Does a TCP connect from the client namespace (or, with `from`, the server's) succeed? */
+  async tcpConnect(
+    host: string,
+    port: number,
+    timeoutMs = 400,
+    from: "client" | "server" = "client",
+  ): Promise<boolean> {
     const req = { op: "connect", host, port, timeoutMs };
-    return (await this.agent("client").ask(req, timeoutMs + AGENT_SLACK_MS)).ok;
+    return (await this.agent(from).ask(req, timeoutMs + AGENT_SLACK_MS)).ok;
+  }
+
+  /** Bind a UDP port (IPv4 and IPv6) in the server namespace and keep what arrives there. */
+  async udpListen(port: number): Promise<void> {
+    const r = await this.agent("server").ask({ op: "udpListen", port });
+    if (!r.ok) throw new Error(`udp listen on ${port}: ${r.error ?? "?"}`);
+  }
+
+  /** The datagrams that arrived on a udpListen() port (waiting up to `timeoutMs` for one). */
+  async udpReceived(port: number, timeoutMs = 1000): Promise<Buffer[]> {
+    const r = await this.agent("server").ask(
+      { op: "udpTake", port, timeoutMs },
+      timeoutMs + AGENT_SLACK_MS,
+    );
+    if (!r.ok) throw new Error(`udp take on ${port}: ${r.error ?? "?"}`);
+    return (r.list ?? []).map((d) => Buffer.from(d, "base64"));
   }
 
   /** Connect from the client namespace and read the service's banner; null when it fails. */
@@ -383,6 +401,7 @@ export class Rig {
   }
 
   async teardown(): Promise<void> {
+    for (const o of this.owned.splice(0)) await o.stop();
     for (const p of this.procs) p.kill("SIGTERM");
     const deadline = Date.now() + 3000;
     while (this.procs.size > 0 && Date.now() < deadline)
@@ -395,6 +414,7 @@ export class Rig {
     if (this.down) return;
     this.down = true;
     live.delete(this);
+    for (const o of this.owned.splice(0)) o.stopSync();
     for (const p of this.procs) {
       try {
         if (p.pid !== undefined && p.exitCode === null && p.signalCode === null)
@@ -443,12 +463,12 @@ export async function createRig(opts: RigOptions = {}): Promise<Rig> {
   const rig = new Rig();
   try {
     await rig.setUp();
-    if (opts.servicePort !== undefined) {
-      await rig.startService(opts.servicePort);
-      if (opts.deny !== undefined) await rig.defaultDeny(opts.deny, opts.servicePort, opts.spaPort);
-    } else if (opts.deny !== undefined && opts.deny !== "none") {
-      throw new Error("createRig: a default-deny needs servicePort");
-    }
+    if (opts.servicePort !== undefined) await rig.startService(opts.servicePort);
+    const port = opts.protectedPort ?? opts.servicePort;
+    if (opts.deny !== undefined && port !== undefined)
+      await rig.defaultDeny(opts.deny, port, opts.spaPort);
+    else if (opts.deny !== undefined && opts.deny !== "none")
+      throw new Error("createRig: a host shape needs protectedPort or servicePort");
     if (opts.inner !== undefined)
       await rig.addInner(opts.inner.servicePort, opts.inner.innerRoute ?? true);
   } catch (e) {
