@@ -225,7 +225,7 @@ export const FWKNOPD_VARS = [
     "FIREWALL_TYPE",
     "firewall",
     "auto",
-    "auto, nftables, iptables or firewalld (auto: from FIREWALL_EXE, else nftables if nft exists, else iptables)",
+    "auto, nftables, iptables or firewalld (auto: read the host's firewall at start; fwknopd --fw-check shows what it finds and picks)",
     { ours: true },
   ),
   k("NFT_TABLE", "nftname", "fwknopd", "nftables: our table's name", { ours: true }),

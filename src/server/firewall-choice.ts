@@ -13,6 +13,7 @@ import {
   type HostFirewall,
 } from "./firewall/host/plan.js";
 import { probeHost } from "./firewall/host/probe.js";
+import { NftLibrary } from "./native/libnftables.js";
 import { fwCheckReport } from "./firewall/host/report.js";
 import type { LoadedConfig } from "./load-config.js";
 
@@ -30,7 +31,14 @@ function nftProgram(cfg: LoadedConfig): string {
 }
 
 export function readHost(cfg: LoadedConfig, exec: Exec = runProgram): Promise<HostFirewall> {
-  return probeHost({ exec, nft: nftProgram(cfg) });
+  const nft = nftProgram(cfg);
+  // In-process only when we would use the library for grants too (the default nft, not wrapped).
+  const inProcess = nft === "/usr/sbin/nft" && cfg.conf.bool("NFT_USE_LIBNFTABLES");
+  return probeHost({
+    exec,
+    nft,
+    ...(inProcess ? { nftJson: () => NftLibrary.listRulesetJson() } : {}),
+  });
 }
 
 /** The plan, or the reason fwknopd cannot start (a PlanError's text). */

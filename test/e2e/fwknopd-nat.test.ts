@@ -163,7 +163,11 @@ for (const fw of ["iptables", "nftables"] as const) {
         await waitFor(async () => (await banner(2224)) === `${PEER}${GATEWAY_INNER_IP}`, 3000),
         d.logs(),
       );
-      assert.match(d.logs(), fw === "iptables" ? /SNAT to 198\.18\.1\.1\)/ : /MASQUERADE\)/);
+      // The connection can get through before the log line has come down the pipe.
+      assert.ok(
+        await d.waitForLog(fw === "iptables" ? /SNAT to 198\.18\.1\.1\)/ : /MASQUERADE\)/),
+        d.logs(),
+      );
     });
 
     it("--nat-local reaches a local service through the translated port", async () => {

@@ -18,6 +18,8 @@ import { loadKoffi } from "./koffi.js";
 /** Debian 12's libnftables1. */
 const SONAME = "libnftables.so.1";
 const NFT_CTX_DEFAULT = 0;
+/** enum nft_ctx_output_flags: NFT_CTX_OUTPUT_JSON. A wrong value shows as text, not JSON. */
+const NFT_CTX_OUTPUT_JSON = 1 << 4;
 
 type Ctx = unknown;
 
@@ -29,6 +31,7 @@ interface Api {
   getOutput: KoffiFunc<(ctx: Ctx) => string | null>;
   getError: KoffiFunc<(ctx: Ctx) => string | null>;
   runCmd: KoffiFunc<(ctx: Ctx, buf: string) => number>;
+  setOutputFlags: KoffiFunc<(ctx: Ctx, flags: number) => void>;
 }
 
 function bind(): Api | string {
@@ -44,6 +47,7 @@ function bind(): Api | string {
       getOutput: lib.func("const char *nft_ctx_get_output_buffer(void *ctx)"),
       getError: lib.func("const char *nft_ctx_get_error_buffer(void *ctx)"),
       runCmd: lib.func("int nft_run_cmd_from_buffer(void *ctx, const char *buf)"),
+      setOutputFlags: lib.func("void nft_ctx_output_set_flags(void *ctx, unsigned int flags)"),
     };
   } catch (e) {
     return `libnftables could not be loaded (${SONAME}: ${(e as Error).message.split("\n")[0] ?? ""})`;
@@ -54,9 +58,13 @@ export class NftLibrary {
   readonly description = "libnftables, in-process";
   private ctx: unknown;
 
-  private constructor(private readonly api: Api) {
+  private constructor(
+    private readonly api: Api,
+    json = false,
+  ) {
     const ctx = api.ctxNew(NFT_CTX_DEFAULT);
     if (ctx === null) throw new Error("nft_ctx_new failed");
+    if (json) api.setOutputFlags(ctx, NFT_CTX_OUTPUT_JSON);
     if (api.bufferOutput(ctx) !== 0 || api.bufferError(ctx) !== 0) {
       api.ctxFree(ctx);
       throw new Error("nft_ctx_buffer_output/_error failed");
@@ -72,6 +80,30 @@ export class NftLibrary {
       return new NftLibrary(api);
     } catch (e) {
       return `libnftables: ${(e as Error).message}`;
+    }
+  }
+
+  /**
+   * `nft -j list ruleset` without a process (issue 11: the host is read at every start and
+   * reload), or why not: null output, or output that is not JSON, falls back to the program.
+   */
+  static listRulesetJson(): string | { error: string } {
+    const api = bind();
+    if (typeof api === "string") return { error: api };
+    let lib: NftLibrary | null = null;
+    try {
+      lib = new NftLibrary(api, true);
+      const ctx = lib.ctx;
+      const rc = api.runCmd(ctx, "list ruleset");
+      const out = api.getOutput(ctx) ?? "";
+      const err = api.getError(ctx) ?? "";
+      if (rc !== 0) return { error: `libnftables: list ruleset: ${err.trim() || `status ${rc}`}` };
+      if (!out.trimStart().startsWith("{")) return { error: "libnftables gave no JSON" };
+      return out;
+    } catch (e) {
+      return { error: `libnftables: ${(e as Error).message}` };
+    } finally {
+      lib?.close();
     }
   }
 

@@ -12,6 +12,8 @@ import { parseNftRuleset, type Ruleset } from "./ruleset.js";
 
 export interface ProbeOptions {
   exec: Exec;
+  /** The ruleset as JSON from libnftables in this process, or why not (then `nft` is run). */
+  nftJson?: () => string | { error: string };
   /** The nft program (FIREWALL_EXE when it names nft, else /usr/sbin/nft). */
   nft: string;
   exists?: (path: string) => boolean;
@@ -55,7 +57,9 @@ export async function probeHost(o: ProbeOptions): Promise<HostFirewall> {
   const exists = o.exists ?? existsSync;
   const unread: string[] = [];
   let ruleset: Ruleset = { chains: [], tables: [] };
-  if (!exists(o.nft)) unread.push(`nftables ruleset (${o.nft} is not installed)`);
+  const lib = o.nftJson?.() ?? { error: "not asked" };
+  if (typeof lib === "string") ruleset = parseNftRuleset(lib);
+  else if (!exists(o.nft)) unread.push(`nftables ruleset (${o.nft} is not installed)`);
   else {
     const r = await o.exec(o.nft, ["-j", "list", "ruleset"]);
     try {
