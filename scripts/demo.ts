@@ -27,7 +27,8 @@ async function main(): Promise<number> {
   const hmacKey = randomBytes(64).toString("base64");
   const server = new TsFwknopd(
     rig,
-    "ENABLE_UDP_SERVER Y;\nFIREWALL_TYPE nftables;\nNFT_JUMP_CHAIN inet admin input;\n",
+    // No firewall lines: fwknopd reads the host's ruleset and finds where its accept must go.
+    "ENABLE_UDP_SERVER Y;\n",
     `SOURCE ANY\nOPEN_PORTS tcp/1234\nREQUIRE_SOURCE_ADDRESS Y\nFW_ACCESS_TIMEOUT ${GRANT_SECS}\nKEY_BASE64 ${key}\nHMAC_KEY_BASE64 ${hmacKey}\n`,
   );
   try {
@@ -35,14 +36,18 @@ async function main(): Promise<number> {
       `[1] namespaces ${rig.serverNs} (server ${SERVER_IP}) and ${rig.clientNs} (client ${CLIENT_IP})`,
     );
     await rig.startService(1234);
-    await rig.defaultDeny("nftables", 1234);
-    say("[2] server: a service on tcp/1234; its nftables ruleset drops everything by default");
+    await rig.defaultDeny("debian-nftables", 1234);
+    say(
+      "[2] server: a service on tcp/1234; its nftables ruleset (Debian's nftables.conf shape) drops everything by default",
+    );
     say(
       `    client -> ${SERVER_IP}:1234 ... ${(await rig.tcpConnect(SERVER_IP, 1234)) ? "OPEN (unexpected!)" : "no answer (dropped)"}`,
     );
 
     await server.start();
-    say(`[3] fwknopd (fwknop-ts) on udp/62201, nftables, grants last ${GRANT_SECS} s`);
+    say(`[3] fwknopd (fwknop-ts) on udp/62201, grants last ${GRANT_SECS} s, no firewall settings`);
+    const backend = /Firewall backend: .*/.exec(server.logs());
+    if (backend !== null) say(`    fwknopd: ${backend[0]}`);
 
     const argv = ["-A", "tcp/1234", "-a", CLIENT_IP, "-D", SERVER_IP, "--key-base64-rijndael", key];
     argv.push("--key-base64-hmac", hmacKey, "--use-hmac", "--no-save-args");
