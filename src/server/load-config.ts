@@ -280,6 +280,21 @@ interface FirewallParts {
   makeFirewall: () => FirewallBackend;
 }
 
+/**
+ * FIREWALL_EXE when it is a program of this backend, else the backend's default: auto may pick
+ * firewalld (it is running) although FIREWALL_EXE names iptables, and the other way round.
+ */
+function exeFor(type: FirewallType, configured: string | null): string {
+  const fits: Record<FirewallType, RegExp> = {
+    nftables: /^nft/,
+    iptables: /iptables/,
+    firewalld: /firewall-cmd/,
+  };
+  return configured !== null && fits[type].test(basename(configured))
+    ? configured
+    : DEFAULT_EXE[type];
+}
+
 /** The plan without reading the host (for -D, -t and unit tests): the configured choice. */
 function staticPlan(type: FirewallType, conf: ServerConfig): FirewallPlan {
   return {
@@ -363,7 +378,7 @@ function firewallParts(
   const natOn = nat.forwarding || nat.localNat;
   // C sets up the SNAT chains only with ENABLE_*_SNAT, yet FORCE_SNAT/FORCE_MASQUERADE use them.
   const snatChains = nat.snat || stanzas.some((s) => s.forceSnat !== null || s.forceMasquerade);
-  const exe = plan.exe ?? conf.str("FIREWALL_EXE") ?? DEFAULT_EXE[fwType];
+  const exe = plan.exe ?? exeFor(fwType, conf.str("FIREWALL_EXE"));
   const ipv6 = conf.bool("ENABLE_IPV6");
   const makeFirewall = (): FirewallBackend => {
     if (fwType === "nftables") {
