@@ -256,3 +256,90 @@ describe("probeHost", () => {
     assert.equal(h.ruleset.chains.filter((c) => c.origin === "iptables-legacy").length, 3);
   });
 });
+
+describe("the walk's edge cases", () => {
+  /** One inet table: base chain `input` (policy as given) and user chains, from nft's JSON shapes. */
+  const ruleset = (policy: "accept" | "drop", rules: Record<string, unknown[][]>): Ruleset => {
+    const items: unknown[] = [{ table: { family: "inet", name: "t" } }];
+    for (const [name, list] of Object.entries(rules)) {
+      items.push({
+        chain: {
+          family: "inet",
+          table: "t",
+          name,
+          ...(name === "input" ? { type: "filter", hook: "input", prio: 0, policy } : {}),
+        },
+      });
+      list.forEach((expr, i) =>
+        items.push({ rule: { family: "inet", table: "t", chain: name, handle: i + 1, expr } }),
+      );
+    }
+    return parseNftRuleset(JSON.stringify({ nftables: items }));
+  };
+  const dport = (port: number | string, op = "=="): unknown => ({
+    match: { op, left: { payload: { protocol: "tcp", field: "dport" } }, right: port },
+  });
+  const pkt = { family: 4 as const, proto: "tcp" as const, dport: 1234 };
+  const outcome = (rs: Ruleset) => evaluateInput(rs, pkt, () => false)[0];
+
+  it("goto does not come back; return does", () => {
+    const viaGoto = ruleset("accept", {
+      input: [[{ goto: { target: "sub" } }], [{ drop: null }]],
+      sub: [[dport(22), { accept: null }]],
+    });
+    assert.equal(outcome(viaGoto)?.verdict, "accept");
+    const viaJump = ruleset("accept", {
+      input: [[{ jump: { target: "sub" } }], [{ drop: null }]],
+      sub: [[{ return: null }], [{ accept: null }]],
+    });
+    assert.equal(outcome(viaJump)?.verdict, "drop");
+  });
+
+  it("negated matches: tcp dport != 22 reject applies to 1234", () => {
+    const rs = ruleset("accept", { input: [[dport(22, "!="), { reject: null }]] });
+    assert.equal(outcome(rs)?.verdict, "drop");
+  });
+
+  it("a verdict map or a set lookup is uncertain: may drop, never an accept", () => {
+    const vmap = ruleset("accept", {
+      input: [[{ vmap: { key: { meta: { key: "iifname" } }, data: { set: [] } } }]],
+    });
+    const o = outcome(vmap);
+    assert.equal(o?.verdict, "accept");
+    assert.match(o.mayDrop ?? "", /vmap/);
+    const setAccept = ruleset("drop", {
+      input: [
+        [
+          {
+            match: {
+              op: "==",
+              left: { payload: { protocol: "ip", field: "saddr" } },
+              right: "@allowed",
+            },
+          },
+          { accept: null },
+        ],
+      ],
+    });
+    const s = outcome(setAccept);
+    assert.equal(s?.verdict, "drop");
+    assert.equal(s.mayAccept, true);
+  });
+
+  it("a jump loop ends (depth bound) as an uncertain drop", () => {
+    const rs = ruleset("accept", {
+      input: [[{ jump: { target: "a" } }]],
+      a: [[{ jump: { target: "a" } }]],
+    });
+    assert.match(outcome(rs)?.mayDrop ?? "", /too deep/);
+  });
+
+  it("our own rules (comment fwknopd-grants) are not the host's", () => {
+    const rs = ruleset("drop", { input: [[{ accept: null }]] });
+    const input = rs.chains[0];
+    assert.ok(input !== undefined && input.rules[0] !== undefined);
+    input.rules[0].comment = "fwknopd-grants";
+    const p = planFirewall(host(rs), config({ type: "nftables" }));
+    assert.match(p.blockers.join(""), /policy drop of inet t input/);
+  });
+});
