@@ -176,7 +176,7 @@ export interface Reply {
   serial: number;
   replySerial: number | null;
   errorName: string | null;
-  /** The body's first value when it is a string, else null. */
+  /** The body's first value when it is a string (a variant holding one too), else null. */
   text: string | null;
   /** The body, value by value, as its signature says. */
   values: Value[];
