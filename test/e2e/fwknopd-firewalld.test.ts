@@ -58,6 +58,8 @@ async function withOpenedPort(
   conf: string,
   access: (key: string, hmacKey: string) => string,
   body: (o: Opened) => Promise<void>,
+  /** Run on the firewalld before fwknopd starts (as an admin would have set it up). */
+  setup: (fw: Firewalld) => Promise<void> = () => Promise.resolve(),
 ): Promise<void> {
   const rig = await createRig();
   const home = mkdtempSync(join(tmpdir(), "fwd-home-"));
@@ -75,6 +77,7 @@ async function withOpenedPort(
     // C fwknopd sniffs with pcap, which sees packets before the firewall; a UDP server only gets
     // what the firewall lets in, so the SPA port is opened in the zone, as an admin would.
     assert.equal((await fw.firewallCmd(["--add-port=62201/udp"])).code, 0);
+    await setup(fw);
     await d.start();
     const knockAgain = (extra: readonly string[] = []): Promise<void> =>
       knock(
@@ -253,6 +256,31 @@ describe(
             (await fw.firewallCmd(["--zone=public", "--list-rich-rules"])).stdout.trim(),
             "",
           );
+        },
+      ));
+
+    it("the server's interface in another zone than the default: the rule goes in that zone", () =>
+      withOpenedPort(
+        "nftables",
+        tutorialFwknopdConf(),
+        tutorialAccessWithTimeout(5),
+        async ({ rig, fw, d, t0 }) => {
+          assert.match(d.logs(), /rich rules in zone public \(the default;/);
+          assert.equal(
+            (await fw.firewallCmd(["--zone=work", "--list-rich-rules"])).stdout.trim(),
+            RULE,
+          );
+          assert.equal(
+            (await fw.firewallCmd(["--zone=public", "--list-rich-rules"])).stdout.trim(),
+            "",
+          );
+          await closesAbout(rig, t0, 5);
+        },
+        async (fw) => {
+          const r = await fw.firewallCmd(["--zone=work", "--change-interface=veth0"]);
+          assert.equal(r.code, 0, r.stderr);
+          // The zone of the interface, not the default zone, now judges the client's packets.
+          assert.equal((await fw.firewallCmd(["--zone=work", "--add-port=62201/udp"])).code, 0);
         },
       ));
 

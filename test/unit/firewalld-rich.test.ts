@@ -16,6 +16,7 @@ import {
   RichRuleBackend,
   activeZoneSources,
   interfaceOf,
+  localAddressToward,
   parseActiveZones,
   parseRichRule,
   richRuleOf,
@@ -54,8 +55,20 @@ function fake(answers: ReadonlyArray<[RegExp, Partial<ExecResult>]>): {
   return { exec, calls };
 }
 
-const cmdBackend = (exec: Exec, zone: string | null = null, now = () => 0): RichRuleBackend =>
-  new RichRuleBackend({ exe: [CMD], dbus: false, zone }, exec, null, "FIREWD_USE_DBUS is N", now);
+const cmdBackend = (
+  exec: Exec,
+  zone: string | null = null,
+  now = () => 0,
+  route: string | null = null,
+): RichRuleBackend =>
+  new RichRuleBackend(
+    { exe: [CMD], dbus: false, zone },
+    exec,
+    null,
+    "FIREWD_USE_DBUS is N",
+    now,
+    () => Promise.resolve(route),
+  );
 
 describe("firewalld rich rules: text", () => {
   it("our rule in firewalld's own form, with our priority", () => {
@@ -189,6 +202,31 @@ describe("firewalld rich rules: which zone", () => {
     now = 31_000;
     await fw.zoneFor(grant({ address: "198.18.0.4" }));
     assert.equal(calls.length, 4);
+  });
+});
+
+describe("firewalld rich rules: the zone of the arrival interface", () => {
+  it("by the SPA's destination, else by the route to the client (UDP server), cached", async () => {
+    const { exec, calls } = fake([
+      [/--get-default-zone/, { stdout: "public\n" }],
+      [/--get-zone-of-interface=lo/, { stdout: "trusted\n" }],
+    ]);
+    const fw = cmdBackend(exec, null, () => 0, "127.0.0.1");
+    assert.equal(await fw.zoneFor(grant({ spaDestination: "127.0.0.1" })), "trusted");
+    assert.equal(await fw.zoneFor(grant({ spaDestination: "0.0.0.0" })), "trusted");
+    assert.equal(calls.filter((c) => c[1]?.startsWith("--get-zone-of-interface")).length, 1);
+    const none = fake([
+      [/--get-default-zone/, { stdout: "public\n" }],
+      [/--get-zone-of-interface/, { code: 2, stdout: "no zone\n" }],
+    ]);
+    assert.equal(
+      await cmdBackend(none.exec, null, () => 0, "127.0.0.1").zoneFor(grant()),
+      "public",
+    );
+  });
+
+  it("the kernel's source address toward a destination, without sending", async () => {
+    assert.equal(await localAddressToward("127.0.0.1"), "127.0.0.1");
   });
 });
 

@@ -15,6 +15,7 @@
  * Over D-Bus (firewalld-dbus.ts) when FIREWD_USE_DBUS is Y and the bus answers; otherwise the
  * same calls through `firewall-cmd` (FIREWALL_EXE), argv only, with the reason in `detail`.
  */
+import { createSocket } from "node:dgram";
 import { BlockList, isIPv4, isIPv6 } from "node:net";
 import { networkInterfaces, type NetworkInterfaceInfo } from "node:os";
 import { CommandError, type Exec } from "../../exec.js";
@@ -91,6 +92,31 @@ export function interfaceOf(
   for (const [name, infos] of Object.entries(ifaces))
     if (infos?.some((i) => i.address === address || i.address === `::ffff:${address}`)) return name;
   return null;
+}
+
+/**
+ * The local address the kernel would send from to reach `address` (connecting a UDP socket sends
+ * nothing): with symmetric routing, the client's packets arrive on the interface holding it.
+ * Null when there is no route.
+ */
+export function localAddressToward(address: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    const sock = createSocket(isIPv6(address) ? "udp6" : "udp4");
+    const done = (a: string | null): void => {
+      sock.close();
+      resolve(a);
+    };
+    sock.on("error", () => {
+      done(null);
+    });
+    sock.connect(9, address, () => {
+      try {
+        done(sock.address().address);
+      } catch {
+        done(null);
+      }
+    });
+  });
 }
 
 /** A zone's source binding (firewalld: address, network, MAC or ipset). */
@@ -301,6 +327,7 @@ export class RichRuleBackend implements FirewallBackend {
     bus: FirewalldBus | null,
     noBus: string | null,
     private readonly nowMs: () => number = Date.now,
+    private readonly routeFrom: (a: string) => Promise<string | null> = localAddressToward,
   ) {
     this.bus = bus;
     this.noBus = bus === null ? (noBus ?? "no bus") : null;
@@ -344,7 +371,9 @@ export class RichRuleBackend implements FirewallBackend {
   /**
    * The zone a grant's packets are judged in, as firewalld dispatches them: FIREWD_ZONE when set;
    * else the zone a source binding gives the client's address; else the zone of the interface the
-   * SPA arrived on (when the listener knows its destination address); else the default zone.
+   * SPA arrived on (by its destination address when the listener knows it, as the TCP and pcap
+   * listeners do; else, for the UDP server, the interface the route to the client leaves by);
+   * else the default zone.
    */
   async zoneFor(g: Grant): Promise<string> {
     if (this.opts.zone !== null) return this.opts.zone;
@@ -353,7 +382,7 @@ export class RichRuleBackend implements FirewallBackend {
       this.sources = { value: await ops.activeSources(), at: this.nowMs() };
     const bySource = sourceZoneOf(g.address, this.sources.value);
     if (bySource !== null) return bySource;
-    const iface = interfaceOf(g.spaDestination);
+    const iface = interfaceOf(g.spaDestination) ?? interfaceOf(await this.routeFrom(g.address));
     if (iface !== null) {
       let c = this.ifaceZones.get(iface);
       if (!this.fresh(c)) {
