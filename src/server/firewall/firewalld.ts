@@ -173,15 +173,6 @@ export class FirewalldBackend implements FirewallBackend {
       return { fw: this.passthrough, note };
     }
     await this.passthrough.close();
-    const force = this.opts.forceNat[0];
-    if (force !== undefined) {
-      bus?.close();
-      throw new ConfigError(
-        force.file,
-        force.line,
-        `stanza for SOURCE '${force.source}': FORCE_NAT cannot be honoured: ${NO_NAT_REASON}; set FirewallBackend=iptables in firewalld.conf, or FIREWALL_TYPE nftables`,
-      );
-    }
     return {
       fw: new RichRuleBackend(
         { exe: p.exe, dbus: p.dbus, zone: this.opts.zone },
@@ -193,8 +184,17 @@ export class FirewalldBackend implements FirewallBackend {
     };
   }
 
+  /** Only the daemon's start refuses FORCE_NAT: --fw-list and --fw-flush still work. */
   async init(flush: boolean): Promise<void> {
-    await (await this.backend()).init(flush);
+    const fw = await this.backend();
+    const force = this.opts.forceNat[0];
+    if (force !== undefined && this.noNat !== undefined)
+      throw new ConfigError(
+        force.file,
+        force.line,
+        `stanza for SOURCE '${force.source}': FORCE_NAT cannot be honoured: ${NO_NAT_REASON}; set FirewallBackend=iptables in firewalld.conf, or FIREWALL_TYPE nftables`,
+      );
+    await fw.init(flush);
   }
   async grant(grants: readonly Grant[], nowSecs: number): Promise<void> {
     await (await this.backend()).grant(grants, nowSecs);
