@@ -188,6 +188,14 @@ describe("firewalld rich rules: which zone", () => {
     );
   });
 
+  it("a FIREWD_ZONE firewalld does not know stops the start", async () => {
+    const { exec } = fake([
+      [/--get-default-zone/, { stdout: "public\n" }],
+      [/--zone=nosuch --list-rich-rules/, { code: 112, stderr: "Error: INVALID_ZONE: nosuch\n" }],
+    ]);
+    await assert.rejects(cmdBackend(exec, "nosuch").init(false), /INVALID_ZONE: nosuch/);
+  });
+
   it("else a source binding, else the default zone; lookups cached for 30 s", async () => {
     let now = 0;
     const { exec, calls } = fake([

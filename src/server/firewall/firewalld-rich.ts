@@ -403,8 +403,9 @@ export class RichRuleBackend implements FirewallBackend {
 
   async init(flush: boolean): Promise<void> {
     const ops = await this.ops();
-    // Fails here, at start, when firewalld is not there to answer.
+    // Fails here, at start, when firewalld is not there to answer or FIREWD_ZONE names no zone.
     await this.zoneDefault(ops);
+    if (this.opts.zone !== null) await ops.rules(this.opts.zone);
     if (flush) await this.flush();
   }
 
