@@ -273,6 +273,12 @@ export const FWKNOPD_VARS = [
     "firewalld: call its direct passthrough over the system bus (N: run FIREWALL_EXE, firewall-cmd, for each rule)",
     { ours: true },
   ),
+  s(
+    "FIREWD_ZONE",
+    null,
+    "firewalld, nftables backend: the zone fwknopd's rich rules go in (default: the zone bound to the client's source or to the interface the SPA arrived on, else firewalld's default zone)",
+    { ours: true },
+  ),
   b(
     "DIGEST_SYNC_BEFORE_GRANT",
     "N",

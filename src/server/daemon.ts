@@ -70,6 +70,8 @@ export class Daemon {
   private statusTimer: NodeJS.Timeout | null = null;
   /** What processSpa is given for every packet, made once per configuration, not per packet. */
   private pipelineSettings: PipelineSettings;
+  /** The firewall's reason it cannot do NAT (FirewallBackend.noNat), once it is known. */
+  private noNat: string | null = null;
   private readonly isSeen = (digest: string): boolean =>
     this.replay?.has(digest) === true || this.deciding.has(digest);
   private readonly logPacketLine = (line: string): void => {
@@ -145,6 +147,15 @@ export class Daemon {
       this.log(
         `Firewall backend: ${fw.name}${fw.detail !== undefined ? `, ${fw.detail}` : ""}${cfg.firewallReason !== null ? ` (${cfg.firewallReason})` : ""}${cfg.flushAtInit ? " (flushed at init)" : ""}`,
       );
+      if (fw.noNat !== undefined) {
+        this.noNat = fw.noNat;
+        this.pipelineSettings = pipelineSettingsOf(cfg, this.noNat);
+        if (cfg.nat.forwarding || cfg.nat.localNat)
+          this.log(
+            `NAT requests cannot be honoured: ${fw.noNat}; SPA packets asking for NAT access will be refused`,
+            "warning",
+          );
+      }
     } else {
       this.log("--test mode enabled: no firewall changes will be made");
     }
@@ -188,7 +199,7 @@ export class Daemon {
   /** SIGHUP: new stanzas and settings; live grants and the firewall stay as they are. */
   reload(cfg: DaemonConfig): void {
     this.cfg = { ...cfg, makeFirewall: this.cfg.makeFirewall };
-    this.pipelineSettings = pipelineSettingsOf(cfg);
+    this.pipelineSettings = pipelineSettingsOf(cfg, this.noNat);
     this.log(`Reloaded configuration: ${cfg.stanzas.length} access stanza(s)`);
   }
 
@@ -496,12 +507,16 @@ function describeNat(g: Grant): string {
   return ` (${parts.join(", ")})`;
 }
 
-function pipelineSettingsOf(cfg: DaemonConfig): PipelineSettings {
+/** `noNat`: the firewall cannot do NAT, so NAT requests are refused whatever the config says. */
+function pipelineSettingsOf(cfg: DaemonConfig, noNat: string | null = null): PipelineSettings {
   return {
     packetAging: cfg.packetAging,
     maxPacketAge: cfg.maxPacketAge,
     testMode: cfg.testMode,
-    nat: cfg.nat,
+    nat:
+      noNat === null
+        ? cfg.nat
+        : { ...cfg.nat, forwarding: false, localNat: false, unsupported: noNat },
   };
 }
 

@@ -15,6 +15,7 @@ import { FWKNOPD_VARS } from "../config/fwknopd-vars.js";
 import { ConfigError } from "../errors.js";
 import { runProgram } from "../exec.js";
 import type { DaemonConfig } from "./daemon-config.js";
+import { FirewalldBackend } from "./firewall/firewalld.js";
 import { IptablesBackend } from "./firewall/iptables.js";
 import { NftablesBackend } from "./firewall/nftables.js";
 import type { FirewallBackend, NatSettings } from "./firewall/types.js";
@@ -409,7 +410,7 @@ function firewallParts(
       );
     }
     const ip6 = join(dirname(exe), basename(exe).replace("iptables", "ip6tables"));
-    return new IptablesBackend(
+    const ipt = new IptablesBackend(
       {
         kind: fwType,
         exe: [exe],
@@ -427,6 +428,16 @@ function firewallParts(
         ipv6,
         dbus: conf.bool("FIREWD_USE_DBUS"),
       },
+      runProgram,
+    );
+    if (fwType !== "firewalld") return ipt;
+    // Passthrough or rich rules: chosen at init by the backend firewalld runs.
+    const forceNat = stanzas
+      .filter((s) => s.forceNat !== null)
+      .map((s) => ({ file: s.file, line: s.line, source: s.source.text }));
+    return new FirewalldBackend(
+      ipt,
+      { exe: [exe], dbus: conf.bool("FIREWD_USE_DBUS"), zone: conf.str("FIREWD_ZONE"), forceNat },
       runProgram,
     );
   };

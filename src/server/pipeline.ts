@@ -503,7 +503,7 @@ function checkPolicy(
   if (isNatType(spa.messageType) && !(local ? natSettings.localNat : natSettings.forwarding))
     return no(
       Refusal.NatNotEnabled,
-      `SPA packet from ${inc.srcIp} requested NAT access, but is not enabled/supported`,
+      `SPA packet from ${inc.srcIp} requested NAT access, but is not enabled/supported${natSettings.unsupported !== undefined ? ` (${natSettings.unsupported})` : ""}`,
     );
   // server/incoming_spa.c: a cycle stanza runs its commands instead of firewall rules, before the
   // port checks; a command message needs ENABLE_CMD_EXEC. Neither runs anything in -t.
@@ -593,6 +593,7 @@ function checkPolicy(
     port: p.port,
     expiresAt: nowSecs + timeout,
     destination: null,
+    spaDestination: inc.dstIp,
   }));
   return { kind: "grant", stanza: s.number, user: spa.username, spa, digest: "", grants, timeout };
 }

@@ -67,7 +67,21 @@ describe("D-Bus client against a real dbus-daemon", () => {
     assert.equal(id.error, null);
     assert.match(id.text, /^[0-9a-f]{32}$/);
     const owner = await bus.call(...BUS, "GetNameOwner", ["org.freedesktop.DBus"]);
-    assert.deepEqual(owner, { error: null, text: "org.freedesktop.DBus" });
+    assert.deepEqual(owner, {
+      error: null,
+      text: "org.freedesktop.DBus",
+      values: ["org.freedesktop.DBus"],
+    });
+  });
+
+  it("reads the bus's own 'as' (ListNames) and 'b' (NameHasOwner) replies", async () => {
+    const names = await bus.call(...BUS, "ListNames", []);
+    assert.equal(names.error, null);
+    assert.ok(Array.isArray(names.values[0]) && names.values[0].includes("org.freedesktop.DBus"));
+    const has = await bus.call(...BUS, "NameHasOwner", ["org.freedesktop.DBus"]);
+    assert.deepEqual(has.values, [true]);
+    const hasNot = await bus.call(...BUS, "NameHasOwner", ["no.such.name"]);
+    assert.deepEqual(hasNot.values, [false]);
   });
 
   it("reports a D-Bus error by its name, with the bus's message", async () => {

@@ -38,7 +38,20 @@
  *   chains (INPUT: conntrack, lo, INPUT_direct, INPUT_ZONES -> IN_public ... REJECT
  *   icmp-port-unreachable, then REJECT icmp-host-prohibited) in that same `ip filter` table, and the
  *   passthrough `-I INPUT 1 -j FWKNOP_INPUT` comes first, so its ACCEPT is final. Hence the default
- *   here is "iptables"; "nftables" stays available to show the trap.
+ *   here is "iptables" (the passthrough tests); "nftables" is for rich rules (and shows the trap).
+ * - Rich rules (the nftables backend's way, src/server/firewall/firewalld-rich.ts):
+ *     firewall-cmd --zone=public --add-rich-rule='rule priority="-32201" family="ipv4" source
+ *       address="198.18.0.2" port port="1234" protocol="tcp" accept' --timeout=60s
+ *   lands as `ip saddr 198.18.0.2 tcp dport 1234 accept` in chain filter_IN_public_pre (negative
+ *   priorities; filter_IN_public jumps to _pre, _log, _deny, _allow, _post in that order), final in
+ *   firewalld's own table. Adding it again prints "Warning: ALREADY_ENABLED: ..." on stderr and
+ *   exits 0, keeping the old timeout; removing a missing one: "Warning: NOT_ENABLED", exit 0. Over
+ *   D-Bus both are org.fedoraproject.FirewallD1.Exception errors with that text. firewalld ends a
+ *   timed rule itself (a GLib timer), so a SIGKILLed fwknopd leaves nothing open past its time.
+ *   firewall-cmd --list-rich-rules prints it back verbatim (firewall/core/rich.py's own form).
+ * - Probing a closed port: firewalld rejects with ICMP errors, which the kernel rate-limits per
+ *   peer (net.ipv4.icmp_ratelimit); past the first few, a probe's SYN goes unanswered and waits
+ *   out its connect timeout. Latency benches set icmp_ratelimit=0 in the server namespace.
  * - These work (exit 0, print "success"):
  *     firewall-cmd --direct --passthrough ipv4 -t filter -N FWKNOP_INPUT
  *     firewall-cmd --direct --passthrough ipv4 -t filter -I INPUT 1 -j FWKNOP_INPUT

@@ -1,8 +1,10 @@
 /**
  * The little of the D-Bus wire protocol that one method call needs (D-Bus Specification, "Message
  * Protocol": marshalling, message format, header fields), pure functions: build a METHOD_CALL whose
- * arguments are strings and arrays of strings, and read replies (METHOD_RETURN, ERROR) whose body
- * starts with a string. Anything else is skipped by its length, never trusted further.
+ * arguments are strings, arrays of strings and int32s, and read replies (METHOD_RETURN, ERROR):
+ * their body values of the basic types, strings, variants, arrays, structs and dict entries (what
+ * firewalld answers: "s", "as", "b", "v" from Properties.Get). Every length is checked against the
+ * message before it is used; anything malformed is an Error, never trusted further.
  */
 
 export const MessageType = { METHOD_CALL: 1, METHOD_RETURN: 2, ERROR: 3, SIGNAL: 4 } as const;
@@ -51,6 +53,15 @@ class Writer {
     this.length += 4;
   }
 
+  int32(v: number): void {
+    if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff)
+      throw new Error(`internal: ${v} is not a D-Bus int32`);
+    this.align(4);
+    this.room(4);
+    this.buf.writeInt32LE(v, this.length);
+    this.length += 4;
+  }
+
   /** STRING and OBJECT_PATH: uint32 byte length, UTF-8, a NUL. */
   string(s: string): void {
     const b = Buffer.from(s, "utf8");
@@ -86,7 +97,15 @@ class Writer {
   }
 }
 
-export type Arg = string | readonly string[];
+/** An INT32 argument (a JS number alone would not say which integer type the callee wants). */
+export interface Int32 {
+  readonly int32: number;
+}
+export const int32 = (n: number): Int32 => ({ int32: n });
+
+export type Arg = string | readonly string[] | Int32;
+
+const signatureOf = (a: Arg): string => (typeof a === "string" ? "s" : "int32" in a ? "i" : "as");
 
 export interface Call {
   serial: number;
@@ -99,10 +118,11 @@ export interface Call {
 
 /** A METHOD_CALL message, little-endian. */
 export function encodeCall(c: Call): Buffer {
-  const signature = c.args.map((a) => (typeof a === "string" ? "s" : "as")).join("");
+  const signature = c.args.map(signatureOf).join("");
   const body = new Writer();
   for (const a of c.args) {
     if (typeof a === "string") body.string(a);
+    else if ("int32" in a) body.int32(a.int32);
     else
       body.array(4, () => {
         for (const s of a) body.string(s);
@@ -143,14 +163,23 @@ export function encodeCall(c: Call): Buffer {
   return Buffer.concat([h.bytes(), body.bytes()]);
 }
 
+/**
+ * A decoded body value: basic types as numbers (BOOLEAN as boolean; 64-bit ones as numbers, exact
+ * up to 2^53), strings, signatures and object paths as strings, variants as their content,
+ * arrays, structs and dict entries as arrays.
+ */
+export type Value = string | number | boolean | Value[];
+
 export interface Reply {
   /** A MessageType value (others are possible on the wire). */
   type: number;
   serial: number;
   replySerial: number | null;
   errorName: string | null;
-  /** The body's first value when the body's signature starts with a string, else null. */
+  /** The body's first value when it is a string (a variant holding one too), else null. */
   text: string | null;
+  /** The body, value by value, as its signature says. */
+  values: Value[];
 }
 
 /** Bytes the message at the start of `b` takes, once its fixed header is there; null before. */
@@ -218,6 +247,182 @@ export function decodeMessage(b: Buffer): Reply {
   }
   at = end;
   align(8);
-  const text = bodySig.startsWith("s") ? str() : null;
-  return { type, serial, replySerial, errorName, text };
+  const values = new BodyReader(b, at, le).values(bodySig);
+  const first = values[0];
+  return {
+    type,
+    serial,
+    replySerial,
+    errorName,
+    text: typeof first === "string" ? first : null,
+    values,
+  };
+}
+
+/** Alignment of each type code (D-Bus Specification, "Summary of types"). */
+const ALIGN: Readonly<Record<string, number>> = {
+  y: 1,
+  b: 4,
+  n: 2,
+  q: 2,
+  i: 4,
+  u: 4,
+  x: 8,
+  t: 8,
+  d: 8,
+  h: 4,
+  s: 4,
+  o: 4,
+  g: 1,
+  v: 1,
+  a: 4,
+  "(": 8,
+  "{": 8,
+};
+
+type Read = (b: Buffer, at: number) => number;
+
+/** Fixed-size types: size, little- and big-endian reader (64-bit integers exact up to 2^53). */
+const FIXED: Readonly<Record<string, readonly [number, Read, Read]>> = {
+  y: [1, (b, at) => b.readUInt8(at), (b, at) => b.readUInt8(at)],
+  b: [4, (b, at) => b.readUInt32LE(at), (b, at) => b.readUInt32BE(at)],
+  n: [2, (b, at) => b.readInt16LE(at), (b, at) => b.readInt16BE(at)],
+  q: [2, (b, at) => b.readUInt16LE(at), (b, at) => b.readUInt16BE(at)],
+  i: [4, (b, at) => b.readInt32LE(at), (b, at) => b.readInt32BE(at)],
+  u: [4, (b, at) => b.readUInt32LE(at), (b, at) => b.readUInt32BE(at)],
+  h: [4, (b, at) => b.readUInt32LE(at), (b, at) => b.readUInt32BE(at)],
+  x: [8, (b, at) => Number(b.readBigInt64LE(at)), (b, at) => Number(b.readBigInt64BE(at))],
+  t: [8, (b, at) => Number(b.readBigUInt64LE(at)), (b, at) => Number(b.readBigUInt64BE(at))],
+  d: [8, (b, at) => b.readDoubleLE(at), (b, at) => b.readDoubleBE(at)],
+};
+
+/** The spec's limit on nested containers (32 arrays and 32 structs deep at most). */
+const MAX_DEPTH = 64;
+
+/** Reads a message body by its signature; every offset is checked against the buffer. */
+class BodyReader {
+  constructor(
+    private readonly b: Buffer,
+    private at: number,
+    private readonly le: boolean,
+  ) {}
+
+  values(signature: string): Value[] {
+    const out: Value[] = [];
+    let i = 0;
+    while (i < signature.length) {
+      const end = completeType(signature, i);
+      out.push(this.value(signature.slice(i, end), 0));
+      i = end;
+    }
+    return out;
+  }
+
+  private need(n: number): void {
+    if (this.at + n > this.b.length) throw new Error("D-Bus: truncated body");
+  }
+
+  private align(n: number): void {
+    this.at += (n - (this.at % n)) % n;
+    if (this.at > this.b.length) throw new Error("D-Bus: truncated body");
+  }
+
+  private u32(): number {
+    this.align(4);
+    this.need(4);
+    const v = this.le ? this.b.readUInt32LE(this.at) : this.b.readUInt32BE(this.at);
+    this.at += 4;
+    return v;
+  }
+
+  private sig(): string {
+    this.need(1);
+    const n = this.b[this.at] ?? 0;
+    this.need(n + 2);
+    const s = this.b.toString("latin1", this.at + 1, this.at + 1 + n);
+    this.at += n + 2;
+    return s;
+  }
+
+  /** One complete type (`t` is exactly one, as completeType cut it). */
+  private value(t: string, depth: number): Value {
+    if (depth > MAX_DEPTH) throw new Error("D-Bus: values nested too deep");
+    const b = this.b;
+    const c = t[0] ?? "";
+    this.align(ALIGN[c] ?? 1);
+    const fixed = FIXED[c];
+    if (fixed !== undefined) {
+      const [size, readLE, readBE] = fixed;
+      this.need(size);
+      const v = (this.le ? readLE : readBE)(b, this.at);
+      this.at += size;
+      return c === "b" ? v !== 0 : v;
+    }
+    switch (c) {
+      case "s":
+      case "o": {
+        const n = this.u32();
+        this.need(n + 1);
+        const s = b.toString("utf8", this.at, this.at + n);
+        this.at += n + 1;
+        return s;
+      }
+      case "g":
+        return this.sig();
+      case "v": {
+        const inner = this.sig();
+        if (inner === "" || completeType(inner, 0) !== inner.length)
+          throw new Error(`D-Bus: variant of signature '${inner}'`);
+        return this.value(inner, depth + 1);
+      }
+      case "a": {
+        const n = this.u32();
+        const elem = t.slice(1);
+        this.align(ALIGN[elem[0] ?? ""] ?? 1);
+        const end = this.at + n;
+        if (end > b.length) throw new Error("D-Bus: truncated array");
+        const out: Value[] = [];
+        while (this.at < end) {
+          const before = this.at;
+          out.push(this.value(elem, depth + 1));
+          // An element of no bytes (an empty struct) would never reach the end.
+          if (this.at === before) throw new Error("D-Bus: array of empty elements");
+        }
+        if (this.at !== end) throw new Error("D-Bus: array length does not match its elements");
+        return out;
+      }
+      case "(":
+      case "{": {
+        const out: Value[] = [];
+        let i = 1;
+        while (i < t.length - 1) {
+          const e = completeType(t, i);
+          out.push(this.value(t.slice(i, e), depth + 1));
+          i = e;
+        }
+        return out;
+      }
+      default:
+        throw new Error(`D-Bus: unknown type '${c}' in a body`);
+    }
+  }
+}
+
+/** Where the complete type starting at `sig[i]` ends (exclusive); throws on a malformed one. */
+export function completeType(sig: string, i: number): number {
+  let depth = 0;
+  let j = i;
+  for (;;) {
+    const c = sig[j];
+    if (c === undefined) throw new Error(`D-Bus: incomplete signature '${sig}'`);
+    j++;
+    if (c === "a") continue;
+    if (c === "(" || c === "{") depth++;
+    else if (c === ")" || c === "}") {
+      if (depth === 0) throw new Error(`D-Bus: unbalanced signature '${sig}'`);
+      depth--;
+    } else if (!(c in ALIGN)) throw new Error(`D-Bus: unknown type '${c}' in '${sig}'`);
+    if (depth === 0) return j;
+    if (depth > MAX_DEPTH) throw new Error(`D-Bus: signature nested too deep '${sig}'`);
+  }
 }

@@ -12,9 +12,18 @@
 import { connect, type Socket } from "node:net";
 import type { ExecResult } from "../../exec.js";
 import { EnvironmentError } from "../../errors.js";
-import { decodeMessage, encodeCall, messageLength, MessageType, type Arg } from "./dbus-wire.js";
+import {
+  decodeMessage,
+  encodeCall,
+  messageLength,
+  MessageType,
+  type Arg,
+  type Value,
+} from "./dbus-wire.js";
 
-const FIREWALLD = "org.fedoraproject.FirewallD1";
+/** firewalld's bus name, object path and main interface (firewall/config/dbus.py). */
+export const FIREWALLD = "org.fedoraproject.FirewallD1";
+export const FIREWALLD_PATH = "/org/fedoraproject/FirewallD1";
 const DEFAULT_SYSTEM_BUS = "unix:path=/var/run/dbus/system_bus_socket";
 const CALL_TIMEOUT_MS = 30_000;
 const AUTH_TIMEOUT_MS = 5_000;
@@ -28,10 +37,11 @@ type Method = [
   args: readonly Arg[],
 ];
 
-/** A reply: the error name (null on success) and the body's first string, if any. */
-interface Answer {
+/** A reply: the error name (null on success), the body's first string (if any), every value. */
+export interface Answer {
   error: string | null;
   text: string;
+  values: Value[];
 }
 
 interface Pending {
@@ -139,6 +149,20 @@ export class FirewalldBus {
       throw new EnvironmentError(`D-Bus: Hello refused: ${hello.error}: ${hello.text}`);
   }
 
+  /** A method of firewalld's main object (`iface` after "org.fedoraproject.FirewallD1", e.g. ".zone"). */
+  firewalld(
+    iface: "" | ".zone" | ".direct",
+    member: string,
+    args: readonly Arg[],
+  ): Promise<Answer> {
+    return this.call(FIREWALLD, FIREWALLD_PATH, `${FIREWALLD}${iface}`, member, args);
+  }
+
+  /** org.freedesktop.DBus.Properties.Get of a firewalld object; the variant's content. */
+  property(path: string, iface: string, name: string): Promise<Answer> {
+    return this.call(FIREWALLD, path, "org.freedesktop.DBus.Properties", "Get", [iface, name]);
+  }
+
   /** One method call; the reply's error name (null on success) and its first string, if any. */
   async call(...method: Method): Promise<Answer> {
     await this.open();
@@ -176,6 +200,7 @@ export class FirewalldBus {
         p.resolve({
           error: msg.type === MessageType.ERROR ? (msg.errorName ?? "unknown error") : null,
           text: msg.text ?? "",
+          values: msg.values,
         });
       }
     } catch (e) {
@@ -202,13 +227,10 @@ export class FirewalldBus {
    * ("success" when empty), or exit 13 with "Error: COMMAND_FAILED: ..." for firewalld's errors.
    */
   async passthrough(ipv: "ipv4" | "ipv6", args: readonly string[]): Promise<ExecResult> {
-    const r = await this.call(
-      FIREWALLD,
-      "/org/fedoraproject/FirewallD1",
-      `${FIREWALLD}.direct`,
-      "passthrough",
-      [ipv, args],
-    );
+    const r = await this.call(FIREWALLD, FIREWALLD_PATH, `${FIREWALLD}.direct`, "passthrough", [
+      ipv,
+      args,
+    ]);
     if (r.error === null)
       return { code: 0, stdout: r.text !== "" ? `${r.text}\n` : "success\n", stderr: "" };
     if (r.error.startsWith(FIREWALLD))

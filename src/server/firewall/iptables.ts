@@ -50,7 +50,7 @@ const PROTO_NUM = { tcp: 6, udp: 17 } as const;
 const FIREWALL_CMD_PARALLEL = 8;
 
 /** Run `fn` over `items`, at most `limit` at a time; rejects with the first failure. */
-async function inParallel<T>(
+export async function inParallel<T>(
   items: readonly T[],
   limit: number,
   fn: (item: T) => Promise<void>,

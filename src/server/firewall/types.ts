@@ -17,6 +17,11 @@ export interface Grant {
   expiresAt: number;
   /** Packet destination, for ENABLE_DESTINATION_RULE; null means any. */
   destination: string | null;
+  /**
+   * The address the SPA packet was sent to, when the listener knows it (not the UDP server's
+   * "0.0.0.0"): firewalld grants in the zone of the interface that holds it.
+   */
+  spaDestination?: string;
   /** NAT access (message types 2/4/5/6 or FORCE_NAT); absent for plain access. */
   nat?: GrantNat;
   /**
@@ -66,6 +71,8 @@ export interface NatSettings {
   snatTranslateIp: string | null;
   /** ENABLE_NAT_DNS: host names allowed in the NAT field. */
   natDns: boolean;
+  /** Why the firewall cannot do NAT at all (FirewallBackend.noNat): said when refusing. */
+  unsupported?: string;
 }
 
 export interface FirewallBackend {
@@ -74,6 +81,11 @@ export interface FirewallBackend {
   readonly expiresItself: boolean;
   /** How this backend reaches the firewall, when there is more than one way (the start-up log). */
   readonly detail?: string | undefined;
+  /**
+   * Set (after init) when this backend cannot honour NAT requests: why. The daemon then warns at
+   * start and refuses such packets.
+   */
+  readonly noNat?: string | undefined;
   /** Create chains/tables/sets; flush leftovers when configured to. */
   init(flush: boolean): Promise<void>;
   /** Open these grants (one batch). */
