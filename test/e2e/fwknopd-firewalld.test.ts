@@ -53,6 +53,18 @@ async function closesAbout(rig: Rig, t0: number, secs: number): Promise<void> {
  * A rig with a real firewalld, our fwknopd driving it with these files, tcp/1234 closed, the C
  * client's knock, and the port open; then `body`; everything torn down afterwards.
  */
+/** `fwknopd --fw-check` beside a running firewalld: firewalld chosen, grants would open. */
+async function fwCheckSays(d: TsFwknopd, backend: FirewalldBackend): Promise<void> {
+  const check = await d.command(["--fw-check"]);
+  assert.equal(check.code, 0, check.stdout + check.stderr);
+  assert.match(
+    check.stdout,
+    new RegExp(
+      `firewalld: running, backend ${backend}, default zone public[\\s\\S]*backend: firewalld \\(auto: firewalld is running[^\\n]*\\n  grants: would open`,
+    ),
+  );
+}
+
 async function withOpenedPort(
   backend: FirewalldBackend,
   conf: string,
@@ -115,8 +127,9 @@ describe(
         async ({ rig, d, t0 }) => {
           assert.match(
             d.logs(),
-            /Firewall backend: firewalld, passthrough over D-Bus \(firewalld backend iptables\)/,
+            /Firewall backend: firewalld, passthrough over D-Bus \(firewalld backend iptables\) \(auto: firewalld is running \(backend iptables, default zone public\)\)/,
           );
+          await fwCheckSays(d, "iptables");
           assert.ok(
             await d.waitForLog(
               /Added access for user 'root' \(stanza #1\) from 198\.18\.0\.2 to tcp\/1234 via firewalld/,
@@ -188,8 +201,9 @@ describe(
         async ({ rig, fw, d, knockAgain, t0 }) => {
           assert.match(
             d.logs(),
-            /Firewall backend: firewalld, rich rules in zone public .*over D-Bus \(firewalld backend nftables\)/,
+            /Firewall backend: firewalld, rich rules in zone public .*over D-Bus \(firewalld backend nftables\) \(auto: firewalld is running \(backend nftables, default zone public\)\)/,
           );
+          await fwCheckSays(d, "nftables");
           assert.match(
             d.logs(),
             /NAT requests cannot be honoured: .*ENABLE_FIREWD_FORWARDING.*will be refused/,

@@ -6,6 +6,7 @@
 import { existsSync } from "node:fs";
 import type { Exec } from "../../../exec.js";
 import { FirewalldBus } from "../firewalld-dbus.js";
+import { probeFirewalld } from "../firewalld.js";
 import { parseIptablesSave } from "./iptables-save.js";
 import type { FirewalldState, HostFirewall } from "./plan.js";
 import { parseNftRuleset, type Ruleset } from "./ruleset.js";
@@ -26,28 +27,25 @@ const LEGACY: ReadonlyArray<["ip" | "ip6", string]> = [
   ["ip6", "/usr/sbin/ip6tables-legacy-save"],
 ];
 
-const FIREWALLD = "org.fedoraproject.FirewallD1";
-
 /**
- * firewalld's state over D-Bus: running if getDefaultZone answers. Its backend shows in the
- * ruleset: the nftables backend keeps its rules in `table inet firewalld`.
+ * firewalld's state over the system bus (firewalld.ts:probeFirewalld: state, FirewallBackend,
+ * default zone). A backend it does not report shows in the ruleset: firewalld's nftables backend
+ * keeps its rules in `table inet firewalld`.
  */
 export async function firewalldOverBus(rs: Ruleset): Promise<FirewalldState> {
   const bus = FirewalldBus.system();
   try {
-    const r = await Promise.race([
-      bus.call(FIREWALLD, "/org/fedoraproject/FirewallD1", FIREWALLD, "getDefaultZone", []),
-      new Promise<never>((_, reject) => {
+    const p = await Promise.race([
+      probeFirewalld(bus),
+      new Promise<null>((resolve) => {
         setTimeout(() => {
-          reject(new Error("no answer"));
+          resolve(null);
         }, 5000).unref();
       }),
     ]);
-    if (r.error !== null) return { running: false, backend: null, defaultZone: null };
-    const nft = rs.tables.includes("inet firewalld");
-    return { running: true, backend: nft ? "nftables" : "iptables", defaultZone: r.text };
-  } catch {
-    return { running: false, backend: null, defaultZone: null };
+    if (p === null || !p.running) return { running: false, backend: null, defaultZone: null };
+    const backend = p.backend ?? (rs.tables.includes("inet firewalld") ? "nftables" : "iptables");
+    return { running: true, backend, defaultZone: p.defaultZone };
   } finally {
     bus.close();
   }
