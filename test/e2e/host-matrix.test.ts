@@ -148,5 +148,11 @@ describe("C client -> our fwknopd on hosts as they are (issue 11 matrix)", () =>
       // Nothing was changed: no table of ours.
       const rs = await rig.must(rig.serverNs, ["nft", "list", "tables"]);
       assert.doesNotMatch(rs, /fwknopd/);
+      // --force-firewall starts anyway, and says what it overrode.
+      await d.start(["--force-firewall"]);
+      assert.match(
+        d.logs(),
+        /Firewall: --force-firewall: starting although a grant by the nftables backend would open nothing: ip filter INPUT would drop/,
+      );
     }));
 });
