@@ -21,6 +21,7 @@ export type Exec = (
 /** A firewall (or other) command failed: the argv, its exit status and its stderr. */
 export class CommandError extends FwknopTsError {
   readonly code = "E_COMMAND";
+  readonly blame = "environment";
   constructor(
     readonly argv: readonly string[],
     readonly status: number,

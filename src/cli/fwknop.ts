@@ -12,7 +12,7 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
-import { ConfigError, FwknopTsError, UsageError } from "../errors.js";
+import { ConfigError, FwknopTsError, UsageError, exitStatusOf } from "../errors.js";
 import {
   FKO_PROTOCOL_VERSION,
   FkoError,
@@ -543,10 +543,10 @@ export async function main(
   try {
     return await run(argv, deps);
   } catch (e) {
-    if (e instanceof FkoError || e instanceof FwknopTsError) {
+    if (e instanceof FwknopTsError) {
       const msg = e.message.startsWith("fwknop") ? e.message : `fwknop: ${e.message}`;
       deps.err(`${msg}\n`);
-      return 1;
+      return exitStatusOf(e);
     }
     throw e;
   }

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stanzaSummary } from "../config/access-conf.js";
-import { ConfigError, FwknopTsError } from "../errors.js";
+import { ConfigError, FwknopTsError, exitStatusOf } from "../errors.js";
 import { Daemon, type StatusGrant } from "../server/daemon.js";
 import { createLogger, type Logger } from "../server/log.js";
 import { fwCheck, resolveFirewall } from "../server/firewall-choice.js";
@@ -15,7 +15,7 @@ import { loadConfig, type LoadedConfig } from "../server/load-config.js";
 import { SERVER_OPTIONS, defaultServerArgs, type ServerArgs } from "../server/options.js";
 import { acquirePidFile, releasePidFile, runningPid } from "../server/pid-file.js";
 import { ReplayCache, rotateDigestCache } from "../server/replay/replay-cache.js";
-import { FkoError, generateKeys, parseDigestName } from "../spa/index.js";
+import { generateKeys, parseDigestName } from "../spa/index.js";
 import { FWKNOP_TS_VERSION } from "../version.js";
 import { getoptLong } from "./getopt.js";
 
@@ -321,9 +321,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     return await run(argv);
   } catch (e) {
-    if (e instanceof FkoError || e instanceof FwknopTsError || e instanceof Error) {
+    // Ours: said plainly, exit status by blame (errors.ts). Anything else is a bug: the bin shim
+    // prints its stack and exits 70.
+    if (e instanceof FwknopTsError) {
       err(e.message.startsWith("fwknopd") ? e.message : `fwknopd: ${e.message}`);
-      return 1;
+      return exitStatusOf(e);
     }
     throw e;
   }

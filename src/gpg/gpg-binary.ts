@@ -19,6 +19,8 @@ export { DEFAULT_GPG_EXE } from "./defaults.js";
 /** gpg failed to encrypt or sign: what it said, for the user. */
 export class GpgError extends FwknopTsError {
   readonly code = "E_GPG";
+  /** gpg itself failed (no key, no agent, a bad passphrase it was given): not a usage error. */
+  readonly blame = "environment";
   constructor(
     message: string,
     /** BAD_PASSPHRASE was reported (C: FKO_ERROR_GPGME_BAD_PASSPHRASE). */

@@ -19,6 +19,7 @@ import type { LoadedConfig } from "./load-config.js";
 
 /** The host's firewall cannot take grants as configured: the chain and the fix are named. */
 export class FirewallRefusedError extends EnvironmentError {
+  override readonly code = "E_FIREWALL_REFUSED";
   constructor(message: string) {
     super(message);
     this.name = "FirewallRefusedError";

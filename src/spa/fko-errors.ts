@@ -3,6 +3,8 @@
  * Numbers follow the order of fko_error_codes_t in lib/fko.h (FKO_SUCCESS = 0); texts follow
  * lib/fko_error.c:fko_errstr. Only the codes this implementation can produce are listed.
  */
+import { FwknopTsError } from "../errors.js";
+
 const FKO_ERRORS = {
   FKO_ERROR_INVALID_DATA: [4, "Args contain invalid data"],
   FKO_ERROR_INVALID_DATA_ENCODE_MSGLEN_VALIDFAIL: [44, ""],
@@ -62,8 +64,10 @@ export function fkoErrorLine(name: FkoErrorName): string {
 }
 
 /** A refusal while building a packet: the caller gave a value libfko would not take. */
-export class FkoError extends Error {
+export class FkoError extends FwknopTsError {
   readonly code: string;
+  /** libfko's errors reach main() only from what the user asked for (keys, fields, options). */
+  readonly blame = "user";
   constructor(
     readonly fko: FkoErrorName,
     readonly field: string,

@@ -12,6 +12,7 @@
  * certainly drops it is a blocker (fwknopd refuses to start without --force-firewall), one that
  * may drop it is a warning.
  */
+import { FwknopTsError } from "../../../errors.js";
 import { evaluateInput, type ChainOutcome, type Packet } from "./evaluate.js";
 import { chainName, type Chain, type Ruleset } from "./ruleset.js";
 
@@ -177,7 +178,10 @@ function iptablesExe(cfg: PlanConfig, variant: "iptables-nft" | "iptables-legacy
   return cfg.exists("/usr/sbin/iptables-nft") ? "/usr/sbin/iptables-nft" : "/usr/sbin/iptables";
 }
 
-export class PlanError extends Error {
+export class PlanError extends FwknopTsError {
+  readonly code = "E_FIREWALL_PLAN";
+  /** The host does not run the firewall the configuration asks for, or cannot be planned. */
+  readonly blame = "environment";
   constructor(
     readonly problem: string,
     readonly fix: string,
