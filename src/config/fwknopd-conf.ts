@@ -5,11 +5,11 @@
  * `toSettings()` gives the typed view (camelCase, booleans, numbers, chain objects).
  */
 import { readFileSync, statSync } from "node:fs";
-import { ConfigError } from "../errors.js";
+import { ConfigError, InternalError } from "../errors.js";
 import { isValidIpv4 } from "../spa/index.js";
 import { expandVarRef, isBadLine, readConfLines } from "./conf-lines.js";
-import { camelCase, type FwknopdSettings } from "./fwknopd-settings.js";
-import { FWKNOPD_VARS, VAR_BY_NAME, type VarDef } from "./fwknopd-vars.js";
+import { camelCase, type FwknopdSettings, type SettingOf } from "./fwknopd-settings.js";
+import { FWKNOPD_VARS, VAR_BY_NAME, type VarDef, type VarName } from "./fwknopd-vars.js";
 
 export interface Origin {
   file: string;
@@ -71,16 +71,16 @@ export class ServerConfig {
     if (v !== undefined) return v.value;
     const def = VAR_BY_NAME.get(name)?.def ?? null;
     if (def === null) return null;
-    if (typeof def === "function") return def((n) => this.isSet(n));
+    if (typeof def === "function") return def((n) => this.values.has(n));
     const x = expandVarRef(def, (ref) => this.get(ref));
     return typeof x === "string" ? x : null;
   }
 
-  isSet(name: string): boolean {
+  isSet(name: VarName): boolean {
     return this.values.has(name);
   }
 
-  origin(name: string): Origin | null {
+  origin(name: VarName): Origin | null {
     return this.values.get(name)?.origin ?? null;
   }
 
@@ -93,23 +93,38 @@ export class ServerConfig {
   }
 
   /** C's strncasecmp(value, "Y", 1). */
-  bool(name: string): boolean {
+  bool(name: VarName): boolean {
     return (this.get(name) ?? "N").charAt(0).toUpperCase() === "Y";
   }
 
-  int(name: string): number {
+  int(name: VarName): number {
     return Number(this.get(name) ?? "0");
   }
 
-  str(name: string): string | null {
+  str(name: VarName): string | null {
     return this.get(name);
   }
 
-  chain(name: string): ChainSpec {
-    const v = this.get(name) ?? "";
+  chain(name: VarName): ChainSpec {
+    return this.chainOf(name, this.get(name) ?? "");
+  }
+
+  /** set() has checked every chain value, so one that does not parse here is a bug. */
+  private chainOf(name: string, v: string): ChainSpec {
     const c = parseChainSpec(v);
-    if (typeof c === "string") throw new Error(`internal: ${name} '${v}': ${c}`);
+    if (typeof c === "string") throw new InternalError(`${name} '${v}': ${c}`);
     return c;
+  }
+
+  /**
+   * One variable, typed by the variable table (fwknopd-settings.ts): its kind's type, never null
+   * when the table has a default, so no caller repeats a default.
+   */
+  value<N extends VarName>(name: N): SettingOf<N> {
+    const def = VAR_BY_NAME.get(name);
+    if (def === undefined) throw new InternalError(`unknown variable ${name}`);
+    // typed() is the runtime twin of SettingOf, driven by the same table row.
+    return this.typed(def) as SettingOf<N>;
   }
 
   /** The typed view of every variable; computed on demand, so later set() calls show. */
@@ -124,11 +139,11 @@ export class ServerConfig {
     if (v === null) return null;
     switch (d.kind) {
       case "bool":
-        return this.bool(d.name);
+        return v.charAt(0).toUpperCase() === "Y";
       case "int":
         return Number(v);
       case "chain":
-        return this.chain(d.name);
+        return this.chainOf(d.name, v);
       case "facility":
         return v.toUpperCase();
       case "absdir":

@@ -32,6 +32,9 @@ type ValueOf<E extends { kind: VarKind; def: unknown }> = E["def"] extends null
   ? KindValue[E["kind"]] | null
   : KindValue[E["kind"]];
 
+/** The typed value of the variable named N (the same mapping as FwknopdSettings). */
+export type SettingOf<N extends string> = ValueOf<Extract<Entry, { name: N }>>;
+
 export type FwknopdSettings = {
   readonly [E in Entry as CamelCase<E["name"]>]: ValueOf<E>;
 };

@@ -110,7 +110,7 @@ const CHAIN_DOC = "target, table, from_chain, jump_pos, to_chain, rule_pos";
 export const FWKNOPD_VARS = [
   p("CONFIG_FILE", "/etc/fwknop/fwknopd.conf", "set by -c"),
   s("OVERRIDE_CONFIG", null, "set by -O"),
-  s("PCAP_INTF", "eth0", "capture interface (-i); pcap capture comes later"),
+  s("PCAP_INTF", "eth0", "capture interface (-i) when neither the UDP nor the TCP server is on"),
   p("PCAP_FILE", null, "offline capture file (--pcap-file)"),
   b("ENABLE_PCAP_PROMISC", "N", "promiscuous capture"),
   s("PCAP_FILTER", "udp port 62201", "capture filter (-P)"),
@@ -216,7 +216,7 @@ export const FWKNOPD_VARS = [
   p("DIGEST_DB_FILE", null, "C's gdbm cache (not in Debian's build; not used)", { dead: true }),
   p("GPG_HOME_DIR", "/root/.gnupg", "GPG keyring of stanzas without their own GPG_HOME_DIR"),
   p("GPG_EXE", "/usr/bin/gpg", "gpg binary of stanzas without their own GPG_EXE"),
-  p("SUDO_EXE", "/usr/bin/sudo", "sudo binary (commands come later)"),
+  p("SUDO_EXE", "/usr/bin/sudo", "sudo binary for ENABLE_CMD_SUDO_EXEC commands"),
   p("FIREWALL_EXE", null, "firewall program; default follows FIREWALL_TYPE"),
   i("VERBOSE", null, 0, 2147483647, "verbosity"),
   s("AFL_PKT_FILE", null, "C fuzzing builds only", { dead: true }),

@@ -48,8 +48,8 @@ export function chooseFirewall(
   names: readonly string[],
   exists: (p: string) => boolean = existsSync,
 ): FirewallType {
-  const t = conf.str("FIREWALL_TYPE") ?? "auto";
-  if (t !== "auto") return t as FirewallType;
+  const t = conf.value("FIREWALL_TYPE");
+  if (t !== "auto") return t;
   const exe = conf.isSet("FIREWALL_EXE") ? basename(conf.str("FIREWALL_EXE") ?? "") : "";
   if (exe.includes("firewall-cmd")) return "firewalld";
   if (exe.includes("iptables")) return "iptables";
@@ -182,7 +182,7 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
   if (args.udpServer) conf.set("ENABLE_UDP_SERVER", "Y", null);
 
   const folder = conf.str("ACCESS_FOLDER");
-  const accessFile = conf.str("ACCESS_FILE") ?? "/etc/fwknop/access.conf";
+  const accessFile = conf.value("ACCESS_FILE");
   const access = parseAccessConf(folder !== null ? { folder } : { file: accessFile });
   warnings.push(...access.warnings);
   // Keys live in these files: group- or world-readable ones only warn, as C does.
@@ -198,7 +198,7 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
   const names = FWKNOPD_VARS.map((v) => v.name).filter((n) => conf.isSet(n));
   const fwType = chooseFirewall(conf, names);
   const ipv6 = conf.bool("ENABLE_IPV6");
-  const runDir = conf.str("FWKNOP_RUN_DIR") ?? "/var/run/fwknop";
+  const runDir = conf.value("FWKNOP_RUN_DIR");
   const parts = (plan: FirewallPlan): FirewallParts => firewallParts(conf, stanzas, plan);
   const first = parts(staticPlan(fwType, conf));
 
@@ -213,8 +213,8 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
     pcap: {
       enabled: !conf.bool("ENABLE_UDP_SERVER") && !conf.bool("ENABLE_TCP_SERVER"),
       tcpdump: "/usr/bin/tcpdump",
-      intf: conf.str("PCAP_INTF") ?? "eth0",
-      filter: conf.str("PCAP_FILTER") ?? "udp port 62201",
+      intf: conf.value("PCAP_INTF"),
+      filter: conf.value("PCAP_FILTER"),
       promisc: conf.bool("ENABLE_PCAP_PROMISC"),
       anyDirection: args.pcapAnyDirection,
       snaplen: conf.int("MAX_SNIFF_BYTES"),
@@ -227,9 +227,9 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
         : false,
     maxPacketAge: conf.int("MAX_SPA_PACKET_AGE"),
     replayProtection: conf.bool("ENABLE_DIGEST_PERSISTENCE"),
-    digestFile: conf.str("DIGEST_FILE") ?? join(runDir, "digest.cache"),
+    digestFile: conf.value("DIGEST_FILE"),
     digestSyncBeforeGrant: conf.bool("DIGEST_SYNC_BEFORE_GRANT"),
-    pidFile: conf.str("FWKNOP_PID_FILE") ?? join(runDir, "fwknopd.pid"),
+    pidFile: conf.value("FWKNOP_PID_FILE"),
     runDir,
     flushAtInit: first.flushAtInit,
     flushAtExit: first.flushAtExit,
@@ -237,7 +237,7 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
     nat: first.nat,
     commands: {
       timeoutMs: (conf.isSet("CMD_EXEC_TIMEOUT") ? conf.int("CMD_EXEC_TIMEOUT") : 30) * 1000,
-      sudoExe: conf.str("SUDO_EXE") ?? "/usr/bin/sudo",
+      sudoExe: conf.value("SUDO_EXE"),
     },
     // Two gpg processes keep two cores busy; a short queue absorbs a burst of honest clients.
     gpg: { concurrent: 2, queued: 8, timeoutMs: 5000 },
@@ -324,7 +324,7 @@ function planConfigOf(
   const exe = conf.str("FIREWALL_EXE");
   const origin = conf.origin("FIREWALL_EXE");
   return {
-    type: (conf.str("FIREWALL_TYPE") ?? "auto") as PlanConfig["type"],
+    type: conf.value("FIREWALL_TYPE"),
     exe:
       exe === null || !conf.isSet("FIREWALL_EXE")
         ? null
@@ -336,7 +336,7 @@ function planConfigOf(
     iptVars: names.filter((n) => IPT_CHAIN_VARS.test(n)),
     firewdVars: names.filter((n) => FIREWD_HINTS.test(n) && n !== "FIREWD_USE_DBUS"),
     iptInput: { table: input.table, fromChain: input.fromChain },
-    nftTable: `${conf.str("NFT_FAMILY") ?? "inet"} ${conf.str("NFT_TABLE") ?? "fwknopd"}`,
+    nftTable: `${conf.value("NFT_FAMILY")} ${conf.value("NFT_TABLE")}`,
     nftJumpChain: conf.str("NFT_JUMP_CHAIN"),
     nftProtectPorts: conf.bool("NFT_PROTECT_PORTS"),
     openPorts: protectedPorts(stanzas),
@@ -393,8 +393,8 @@ function firewallParts(
       return new NftablesBackend(
         {
           nft: [exe],
-          family: conf.str("NFT_FAMILY") ?? "inet",
-          table: conf.str("NFT_TABLE") ?? "fwknopd",
+          family: conf.value("NFT_FAMILY"),
+          table: conf.value("NFT_TABLE"),
           jumpChain: plan.jumpChain,
           forwardJumpChain: conf.str("NFT_FORWARD_JUMP_CHAIN"),
           nat: natOn,

@@ -462,3 +462,17 @@ describe("file permission check (server/utils.c:verify_file_perms_ownership)", (
     assert.throws(() => filePermissionWarning(join(dir, "nope")), /nope:0: cannot stat: ENOENT/);
   });
 });
+
+describe("typed values from the variable table", () => {
+  it("defaults come from the table, $VAR defaults follow the variable they name", () => {
+    const c = parse("FWKNOP_RUN_DIR /srv/fwknop\nENABLE_UDP_SERVER Y\n").config;
+    assert.equal(c.value("PCAP_INTF"), "eth0");
+    assert.equal(c.value("DIGEST_FILE"), "/srv/fwknop/digest.cache");
+    assert.equal(c.value("FWKNOP_PID_FILE"), "/srv/fwknop/fwknopd.pid");
+    assert.equal(c.value("ENABLE_UDP_SERVER"), true);
+    assert.equal(c.value("UDPSERV_PORT"), 62201);
+    assert.equal(c.value("FIREWALL_TYPE"), "auto");
+    assert.equal(c.value("NFT_JUMP_CHAIN"), null);
+    assert.equal(c.value("IPT_INPUT_ACCESS").toChain, "FWKNOP_INPUT");
+  });
+});
