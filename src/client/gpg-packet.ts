@@ -19,7 +19,6 @@ import {
   type OpenedSpa,
   type Result,
 } from "../spa/index.js";
-import { UsageError } from "../errors.js";
 import { gpgmeSigStatus, gpgmeSigSummary, shortKeyId } from "../gpg/status.js";
 import type { BuiltRequest, GpgRequest } from "./build-packet.js";
 import type { GpgDumpFields } from "./dump.js";
@@ -71,7 +70,12 @@ export async function makeGpgPacket(
     const { GpgError } = await import("../gpg/gpg-binary.js");
     if (!(e instanceof GpgError)) throw e;
     const fko = e.badPassphrase ? "FKO_ERROR_GPGME_BAD_PASSPHRASE" : "FKO_ERROR_GPGME_ENCRYPT_SIGN";
-    throw new UsageError(`fko_spa_data_final: ${fkoErrorLine(fko)}\nGPG ERR: ${e.message}`);
+    // Blame gpg, not the command line: its binary, the keyring or the agent said no. C's words,
+    // still a GpgError (code E_GPG), so a caller can tell it from a misused flag.
+    throw new GpgError(
+      `fko_spa_data_final: ${fkoErrorLine(fko)}\nGPG ERR: ${e.message}`,
+      e.badPassphrase,
+    );
   }
   return finishGpgPacket(encoded, blob, req.keys.hmac);
 }
