@@ -6,8 +6,9 @@
  *   environment  the machine lacks or refused something: a program, a permission, the firewall   2
  *   peer         the other side said no or sent nonsense (logged on the packet path, not thrown) 1
  *   internal     a bug of ours: exit 70 (EX_SOFTWARE) with the stack
- * C fwknop exits 1 for every failure; the distinct statuses are ours (2 and 70), so a service
- * manager or a script can tell "fix the config" from "fix the machine" from "report a bug".
+ * C fwknop exits 1 for every failure. fwknopd's distinct statuses are ours (2 and 70), so a
+ * service manager can tell "fix the config" from "fix the machine" from "report a bug"; the client
+ * keeps C's 1 for everything but a bug (70), since scripts test for it.
  * This module imports nothing: every layer, spa/ included, may build on it.
  */
 export type Blame = "user" | "environment" | "peer" | "internal";

@@ -11,7 +11,11 @@ import { after, describe, it } from "node:test";
 import { runClientInProcess } from "../fixtures/client-run.js";
 import { hmacB64, verifyGpgHmac, type GpgEngine } from "../../src/spa/index.js";
 import { FakeGpg, type FakeKeyType } from "../fixtures/fake-gpg.js";
-import type { GpgRequest } from "../../src/client/build-packet.js";
+import { buildRequest, type GpgRequest } from "../../src/client/build-packet.js";
+import { defaultClientConfig } from "../../src/client/config.js";
+import { makeGpgPacket } from "../../src/client/gpg-packet.js";
+import { UsageError } from "../../src/errors.js";
+import { GpgError } from "../../src/gpg/gpg-binary.js";
 
 const homes: string[] = [];
 after(() => {
@@ -164,6 +168,58 @@ describe("fwknop GPG packets", () => {
     assert.match(
       r.err,
       /Error 132 - Decryption operation failed\nGPG ERR: no secret key\nNo access to recipient private key\?/,
+    );
+  });
+});
+
+describe("fwknop GPG failures", () => {
+  const failing = (e: Error): GpgEngine => ({
+    encrypt: () => Promise.reject(e),
+    decrypt: () => Promise.resolve({ ok: false, error: "unused" }),
+  });
+
+  it("a gpg failure is gpg's error (E_GPG), not a usage error, in C's words", async () => {
+    const cfg = {
+      ...defaultClientConfig(),
+      ...{ access: "tcp/22", allowIp: "198.18.0.2" },
+      ...{ useGpg: true, gpgRecipient: "srv", gpgNoSigningPw: true },
+    };
+    const req = buildRequest(cfg, {
+      nowMs: 1_700_000_000_000,
+      random: (n) => Buffer.alloc(n, 1),
+      env: {},
+      localUser: () => "tester",
+      askKey: () => "",
+    });
+    assert.ok(req.gpg !== null);
+    for (const [cause, fko] of [
+      [new GpgError("gpg: srv: skipped: No public key"), "Error 122 - Error during the encrypt"],
+      [new GpgError("gpg: signing failed: Bad passphrase", true), "Error 121 - The GPG passphrase"],
+    ] as const) {
+      const e: unknown = await makeGpgPacket(req, req.gpg, failing(cause), "sha256").catch(
+        (x: unknown) => x,
+      );
+      assert.ok(e instanceof GpgError && !(e instanceof UsageError), String(e));
+      assert.equal(e.code, "E_GPG");
+      assert.equal(e.badPassphrase, cause.badPassphrase);
+      assert.ok(e.message.startsWith(`fko_spa_data_final: ${fko}`), e.message);
+      assert.match(e.message, new RegExp(`\nGPG ERR: ${cause.message}$`));
+    }
+  });
+
+  it("main() prints it as before and exits 1", async () => {
+    const r = await run(
+      [...base, "--gpg-recipient-key", "srv", "--gpg-no-signing-pw"],
+      "",
+      "rsa",
+      failing(new GpgError("gpg: signing failed: Bad passphrase", true)),
+    );
+    assert.equal(r.code, 1);
+    assert.equal(
+      r.err,
+      "[+] GPG mode set, signing passphrase not required\n" +
+        "fwknop: fko_spa_data_final: Error 121 - The GPG passphrase was not valid\n" +
+        "GPG ERR: gpg: signing failed: Bad passphrase\n",
     );
   });
 });
