@@ -29,14 +29,14 @@ import {
   type CycleVars,
 } from "./commands.js";
 import { PendingCycles } from "./pending-cycles.js";
-import {
-  processSpa,
-  type CommandDecision,
-  type CycleDecision,
-  type Granted,
-  type PipelineSettings,
-  type Settled,
-} from "./pipeline.js";
+import { processSpa } from "./pipeline.js";
+import type {
+  CommandDecision,
+  CycleDecision,
+  Granted,
+  PipelineSettings,
+  Settled,
+} from "./pipeline/types.js";
 import { GpgRunner } from "./gpg-runner.js";
 import { ReplayCache, type ReplayMeta } from "./replay/replay-cache.js";
 
@@ -266,12 +266,12 @@ export class Daemon {
 
   /** The replay digest, and for GPG the digest of the decrypted message (pipeline.ts:afterGpg). */
   private async remember(
-    d: { digest: string | null; innerDigest?: string },
+    d: { digest: string | null; innerDigest: string | null },
     meta: ReplayMeta,
   ): Promise<void> {
     if (this.replay === null || d.digest === null) return;
     const both = [this.replay.add(d.digest, meta)];
-    if (d.innerDigest !== undefined) both.push(this.replay.add(d.innerDigest, meta));
+    if (d.innerDigest !== null) both.push(this.replay.add(d.innerDigest, meta));
     await Promise.all(both);
   }
 
@@ -359,10 +359,10 @@ export class Daemon {
       return null;
     }
     const argv = vars === null ? split : substitute(split, vars);
-    if (!s.exec.sudo) return argv;
+    if (!s.enableCmdSudoExec) return argv;
     const who = [
-      ...(s.exec.sudoUser !== null ? ["-u", s.exec.sudoUser] : []),
-      ...(s.exec.sudoGroup !== null ? ["-g", s.exec.sudoGroup] : []),
+      ...(s.cmdSudoExecUser !== null ? ["-u", s.cmdSudoExecUser] : []),
+      ...(s.cmdSudoExecGroup !== null ? ["-g", s.cmdSudoExecGroup] : []),
     ];
     return [this.cfg.commands.sudoExe, ...who, ...argv];
   }
@@ -385,7 +385,8 @@ export class Daemon {
     argv: string[],
   ): Promise<void> {
     const s = this.cfg.stanzas.find((x) => x.number === stanzaNo);
-    const as = s === undefined || s.exec.sudo ? null : resolveRunAs(s.exec.user, s.exec.group);
+    const as =
+      s === undefined || s.enableCmdSudoExec ? null : resolveRunAs(s.cmdExecUser, s.cmdExecGroup);
     if (typeof as === "string") {
       this.log(
         `(stanza #${stanzaNo}) ${what} not run: ${as === "unknown-user" ? "CMD_EXEC_USER" : "CMD_EXEC_GROUP"} does not exist`,
