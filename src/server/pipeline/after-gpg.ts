@@ -6,7 +6,7 @@ import type { GpgOpened } from "../../gpg/open.js";
 import { shortKeyId } from "../../gpg/status.js";
 import { fkoErrorText } from "../../spa/fko-errors.js";
 import type { OpenedSpa } from "../../spa/packet.js";
-import { Reject, type Result } from "../../spa/reasons.js";
+import { Reject, type RejectReason, type Result } from "../../spa/reasons.js";
 import { signatureProblem, signerRefusal } from "../gpg-policy.js";
 import { Refusal } from "../refusals.js";
 import { checkPolicy } from "./policy.js";
@@ -23,14 +23,7 @@ export function afterGpg(
   opened: Result<GpgOpened>,
 ): Settled {
   if (!opened.ok)
-    return stanzaRefused(
-      ctx,
-      s,
-      Refusal.DecryptFailed,
-      opened.reason === Reject.GpgDecrypt
-        ? `Error creating fko context: ${fkoErrorText("FKO_ERROR_GPGME_DECRYPT_FAILED")} - GPG ERROR: ${opened.detail}`
-        : `Error creating fko context: ${opened.reason} (${opened.detail})`,
-    );
+    return stanzaRefused(ctx, s, Refusal.DecryptFailed, gpgFailure(opened.reason, opened.detail));
   const sig = opened.value.signatures[0] ?? null;
   if (g.requireSig) {
     const bad = signatureProblem(sig, g.ignoreSigVerifyError);
@@ -75,4 +68,11 @@ export function afterGpg(
   });
   if (r.kind === "refuse") ctx.log(r.message);
   return r;
+}
+
+/** A failed gpg run as libfko words it. */
+function gpgFailure(reason: RejectReason, detail: string): string {
+  return reason === Reject.GpgDecrypt
+    ? `Error creating fko context: ${fkoErrorText("FKO_ERROR_GPGME_DECRYPT_FAILED")} - GPG ERROR: ${detail}`
+    : `Error creating fko context: ${reason} (${detail})`;
 }
