@@ -2,7 +2,7 @@
 import type { GpgOpened } from "../../gpg/open.js";
 import type { OpenedSpa } from "../../spa/packet.js";
 import type { Result } from "../../spa/reasons.js";
-import type { CycleVars } from "../commands.js";
+import type { CycleVars } from "../actions/run-command.js";
 import type { Grant, NatSettings } from "../firewall/types.js";
 import type { RefusalReason } from "../refusals.js";
 import type { ResolvedGpg } from "./served-stanza.js";
