@@ -34,23 +34,78 @@ export class CommandError extends FwknopTsError {
   }
 }
 
-export const runProgram: Exec = (file, args, opts = {}) =>
-  new Promise((resolve) => {
+/** What execFile may be told besides argv: never a shell, always a timeout. */
+export interface ExecOptions {
+  timeoutMs: number;
+  /** Written to stdin, which is then closed; without it stdin stays an open pipe. */
+  input?: string;
+  /** Run as this user and group (CMD_EXEC_USER / CMD_EXEC_GROUP). */
+  uid?: number;
+  gid?: number;
+  env?: NodeJS.ProcessEnv;
+  /** SIGTERM by default (execFile's). */
+  killSignal?: NodeJS.Signals;
+  /** Bytes of stdout or stderr beyond which the child is killed; 1 MiB by default. */
+  maxBuffer?: number;
+}
+
+/** Everything execFile says about a run, for callers that report more than an exit status. */
+export interface ExecOutcome {
+  /** 0 on success, the exit status on failure, null when there was none (killed, not started). */
+  code: number | null;
+  signal: string | null;
+  /** Killed by execFile itself: the timeout or the output bound. */
+  killed: boolean;
+  /** The failure as Node words it (null on success); `spawnFailed` when it never ran (ENOENT...). */
+  failure: string | null;
+  spawnFailed: boolean;
+  stdout: string;
+  stderr: string;
+}
+
+export function runExec(
+  file: string,
+  args: readonly string[],
+  opts: ExecOptions,
+): Promise<ExecOutcome> {
+  return new Promise((resolve) => {
     const child = execFile(
       file,
       args,
-      { timeout: opts.timeoutMs ?? 15_000, maxBuffer: 64 << 20, encoding: "utf8" },
-      (err, stdout, stderr) => {
-        if (err === null) {
-          resolve({ code: 0, stdout, stderr });
-          return;
-        }
-        const code = typeof err.code === "number" ? err.code : 127;
-        resolve({ code, stdout, stderr: stderr !== "" ? stderr : err.message });
+      {
+        timeout: opts.timeoutMs,
+        maxBuffer: opts.maxBuffer ?? 1 << 20,
+        encoding: "utf8",
+        ...(opts.killSignal !== undefined ? { killSignal: opts.killSignal } : {}),
+        ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
+        ...(opts.gid !== undefined ? { gid: opts.gid } : {}),
+        ...(opts.env !== undefined ? { env: opts.env } : {}),
+      },
+      (e, stdout, stderr) => {
+        resolve({
+          code: e === null ? 0 : typeof e.code === "number" ? e.code : null,
+          signal: e?.signal ?? null,
+          killed: e?.killed === true,
+          failure: e?.message ?? null,
+          spawnFailed: typeof e?.code === "string",
+          stdout,
+          stderr,
+        });
       },
     );
     if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
+}
+
+export const runProgram: Exec = async (file, args, opts = {}) => {
+  const o = await runExec(file, args, {
+    timeoutMs: opts.timeoutMs ?? 15_000,
+    maxBuffer: 64 << 20,
+    ...(opts.input !== undefined ? { input: opts.input } : {}),
+  });
+  if (o.failure === null) return { code: 0, stdout: o.stdout, stderr: o.stderr };
+  return { code: o.code ?? 127, stdout: o.stdout, stderr: o.stderr !== "" ? o.stderr : o.failure };
+};
 
 /** Run and require exit status 0. */
 export async function runChecked(

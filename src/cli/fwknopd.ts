@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stanzaSummary } from "../config/access-conf.js";
 import { ConfigError, FwknopTsError, exitStatusOf } from "../errors.js";
-import { Daemon, type StatusGrant } from "../server/daemon.js";
+import { Daemon, type StatusGrant } from "../server/daemon/daemon.js";
 import { createLogger, type Logger } from "../server/log.js";
 import { fwCheck, resolveFirewall } from "../server/firewall-choice.js";
 import { loadConfig, type LoadedConfig } from "../server/load-config.js";
@@ -122,6 +122,7 @@ async function serve(args: ServerArgs, argv: readonly string[]): Promise<number>
   let stopping = false;
   const daemon = new Daemon(cfg.daemon, {
     nowSecs,
+    nowMs: () => Date.now(),
     logger,
     onLimit: () => void shutdown("packet limit"),
   });

@@ -1,7 +1,7 @@
 /** Everything the running daemon needs, resolved from fwknopd.conf, access.conf and the flags. */
 import type { FirewallBackend, NatSettings } from "./firewall/types.js";
 import type { PcapOptions } from "./listen/pcap.js";
-import type { PipelineStanza } from "./pipeline.js";
+import type { ServedStanza } from "./pipeline/served-stanza.js";
 
 export interface DaemonConfig {
   udp: { enabled: boolean; port: number };
@@ -32,7 +32,7 @@ export interface DaemonConfig {
   gpg: { concurrent: number; queued: number; timeoutMs: number };
   /** -C: exit after this many packets (0 = no limit). */
   packetLimit: number;
-  stanzas: PipelineStanza[];
+  stanzas: ServedStanza[];
   /** Why this backend (firewall-choice.ts), for the start-up line; null when not read. */
   firewallReason: string | null;
   /** Built lazily so -t and -D never touch a firewall. */

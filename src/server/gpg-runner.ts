@@ -7,7 +7,8 @@
 import { GpgBinary } from "../gpg/gpg-binary.js";
 import { openGpgSpa, type GpgOpened } from "../gpg/open.js";
 import type { GpgEngine, Result } from "../spa/index.js";
-import type { GpgOpener, PipelineGpg } from "./pipeline.js";
+import type { ResolvedGpg } from "./pipeline/served-stanza.js";
+import type { GpgOpener } from "./pipeline/types.js";
 
 export interface GpgRunnerOptions {
   concurrent: number;
@@ -34,7 +35,7 @@ export class GpgRunner {
     return this.active + this.waiting.length;
   }
 
-  private async run(g: PipelineGpg, candidates: readonly string[]): Promise<Result<GpgOpened>> {
+  private async run(g: ResolvedGpg, candidates: readonly string[]): Promise<Result<GpgOpened>> {
     if (this.active >= this.opts.concurrent)
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     else this.active++;
@@ -47,7 +48,7 @@ export class GpgRunner {
     }
   }
 
-  private engineFor(g: PipelineGpg): GpgEngine {
+  private engineFor(g: ResolvedGpg): GpgEngine {
     const key = `${g.exe}\0${g.homeDir}`;
     let e = this.engines.get(key);
     if (e === undefined) {

@@ -21,7 +21,7 @@ import { NftablesBackend } from "./firewall/nftables.js";
 import type { FirewallBackend, NatSettings } from "./firewall/types.js";
 import type { FirewallPlan, FirewallType, PlanConfig } from "./firewall/host/plan.js";
 import type { ServerArgs } from "./options.js";
-import type { PipelineGpg, PipelineStanza } from "./pipeline.js";
+import { serveStanza, type ServedStanza } from "./pipeline/served-stanza.js";
 import { DEFAULT_GPG_EXE } from "../gpg/defaults.js";
 
 export type { FirewallType };
@@ -64,65 +64,6 @@ const DEFAULT_EXE: Record<FirewallType, string> = {
   firewalld: "/usr/bin/firewall-cmd",
 };
 
-/** The stanza's GPG settings, its own GPG_HOME_DIR / GPG_EXE or fwknopd.conf's. */
-function gpgOf(s: AccessStanza, conf: ServerConfig): PipelineGpg | null {
-  const g = s.gpg;
-  if (!g.use || g.decryptPw === null) return null;
-  return {
-    homeDir: g.homeDir ?? conf.str("GPG_HOME_DIR") ?? "/root/.gnupg",
-    exe: g.exe ?? conf.str("GPG_EXE") ?? DEFAULT_GPG_EXE,
-    decryptPw: g.allowNoPw ? "" : g.decryptPw,
-    requireSig: g.requireSig,
-    ignoreSigVerifyError: g.ignoreSigVerifyError,
-    remoteIds: g.remoteIds,
-    fingerprintIds: g.fingerprintIds,
-  };
-}
-
-function toPipeline(s: AccessStanza, conf: ServerConfig): PipelineStanza {
-  return {
-    number: s.number,
-    source: s.source,
-    destination: s.destination,
-    gpg: gpgOf(s, conf),
-    keys: {
-      mode: s.mode,
-      key: s.key ?? Buffer.alloc(0),
-      hmac: s.hmacKey === null ? null : { type: s.hmacType ?? "sha256", key: s.hmacKey },
-    },
-    openPorts: s.openPorts,
-    restrictPorts: s.restrictPorts,
-    fwAccessTimeout: s.fwAccessTimeout,
-    maxFwTimeout: s.maxFwTimeout,
-    accessExpire: s.accessExpire,
-    requireUsername: s.requireUsername,
-    requireSourceAddress: s.requireSourceAddress,
-    enableCmdExec: s.enableCmdExec,
-    exec: {
-      sudo: s.enableCmdSudoExec,
-      sudoUser: s.cmdSudoExecUser,
-      sudoGroup: s.cmdSudoExecGroup,
-      user: s.cmdExecUser,
-      group: s.cmdExecGroup,
-    },
-    nat: {
-      forceNat: s.forceNat,
-      forceSnat: s.forceSnat,
-      forceMasquerade: s.forceMasquerade,
-      forwardAll: s.forwardAll,
-      disableDnat: s.disableDnat,
-    },
-    cycle:
-      s.cmdCycleOpen === null
-        ? null
-        : {
-            open: s.cmdCycleOpen,
-            close: s.cmdCycleDoClose ? s.cmdCycleClose : null,
-            timer: s.cmdCycleTimer,
-          },
-  };
-}
-
 /**
  * The NAT switches: ENABLE_FIREWD_* for firewalld, ENABLE_IPT_* for iptables and for nftables
  * (fwknop has no nftables names; the iptables ones are what admins already have).
@@ -151,19 +92,15 @@ function checkStanzaNat(s: AccessStanza, nat: NatSettings, p: "IPT" | "FIREWD"):
 }
 
 /** C finds a missing gpg or keyring only when a packet comes; say so at start. */
-function gpgWarnings(
-  stanzas: readonly AccessStanza[],
-  pipeline: readonly PipelineStanza[],
-): string[] {
+function gpgWarnings(stanzas: readonly ServedStanza[]): string[] {
   const out: string[] = [];
-  pipeline.forEach((p, i) => {
-    const s = stanzas[i];
-    if (p.gpg === null || s === undefined) return;
+  for (const s of stanzas) {
+    const g = s.gpgResolved;
+    if (g === null) continue;
     const where = `${s.file}:${s.line}: stanza for SOURCE '${s.source.text}'`;
-    if (!existsSync(p.gpg.exe)) out.push(`${where}: GPG_EXE ${p.gpg.exe} does not exist`);
-    if (!existsSync(p.gpg.homeDir))
-      out.push(`${where}: GPG_HOME_DIR ${p.gpg.homeDir} does not exist`);
-  });
+    if (!existsSync(g.exe)) out.push(`${where}: GPG_EXE ${g.exe} does not exist`);
+    if (!existsSync(g.homeDir)) out.push(`${where}: GPG_HOME_DIR ${g.homeDir} does not exist`);
+  }
   return out;
 }
 
@@ -192,8 +129,12 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
   }
   const stanzas = access.stanzas;
 
-  const pipelineStanzas = stanzas.map((s) => toPipeline(s, conf));
-  warnings.push(...gpgWarnings(stanzas, pipelineStanzas));
+  const gpgDefaults = {
+    homeDir: conf.str("GPG_HOME_DIR") ?? "/root/.gnupg",
+    exe: conf.str("GPG_EXE") ?? DEFAULT_GPG_EXE,
+  };
+  const served = stanzas.map((s) => serveStanza(s, gpgDefaults));
+  warnings.push(...gpgWarnings(served));
 
   const names = FWKNOPD_VARS.map((v) => v.name).filter((n) => conf.isSet(n));
   const fwType = chooseFirewall(conf, names);
@@ -242,7 +183,7 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
     // Two gpg processes keep two cores busy; a short queue absorbs a burst of honest clients.
     gpg: { concurrent: 2, queued: 8, timeoutMs: 5000 },
     packetLimit: args.packetLimit,
-    stanzas: pipelineStanzas,
+    stanzas: served,
     firewallReason: null,
     makeFirewall: first.makeFirewall,
   };

@@ -1,18 +1,11 @@
 /** Command splitting and substitution: no shell, values cannot add or split arguments. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { splitArgs, substitute, type CycleVars } from "../../src/server/commands.js";
+import { substitute } from "../../src/server/actions/run-command.js";
+import { splitArgs } from "../../src/server/commands.js";
+import { cycleVars } from "../fixtures/pipeline.js";
 
-const vars: CycleVars = {
-  IP: "198.18.0.2",
-  SRC: "198.18.0.2",
-  PKT_SRC: "198.18.0.2",
-  DST: "0.0.0.0",
-  PORT: "22",
-  PROTO: "6",
-  TIMEOUT: "1700000030",
-  CLIENT_TIMEOUT: "30",
-};
+const vars = cycleVars;
 
 describe("command splitting", () => {
   it("splits on white space; quotes group without expansion", () => {

@@ -242,7 +242,7 @@ describe("GPG stanzas in the daemon's configuration", () => {
     const loaded = loadConfig({ ...defaultServerArgs(), configFile: conf, accessFile: access });
     const [a, b] = loaded.daemon.stanzas;
     assert.ok(a !== undefined && b !== undefined);
-    assert.deepEqual(a.gpg, {
+    assert.deepEqual(a.gpgResolved, {
       homeDir: home,
       exe: "/nonexistent/gpg",
       decryptPw: "",
@@ -251,10 +251,10 @@ describe("GPG stanzas in the daemon's configuration", () => {
       remoteIds: ["89ABCDEF"],
       fingerprintIds: null,
     });
-    assert.equal(a.keys.key.length, 0, "GPG only: no Rijndael key");
-    assert.equal(b.gpg?.homeDir, dir);
-    assert.equal(b.gpg.decryptPw, "pw");
-    assert.equal(b.keys.key.length, 32, "a stanza may take both kinds of packet, as in C");
+    assert.equal(a.key?.length ?? 0, 0, "GPG only: no Rijndael key");
+    assert.equal(b.gpgResolved?.homeDir, dir);
+    assert.equal(b.gpgResolved.decryptPw, "pw");
+    assert.equal(b.key?.length, 32, "a stanza may take both kinds of packet, as in C");
     assert.match(
       loaded.warnings.join("\n"),
       /gpg-access\.conf:1: stanza for SOURCE 'ANY': GPG_EXE \/nonexistent\/gpg does not exist/,

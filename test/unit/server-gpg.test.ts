@@ -6,13 +6,9 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
-import {
-  processSpa,
-  type Decision,
-  type PipelineGpg,
-  type PipelineStanza,
-  type Settled,
-} from "../../src/server/pipeline.js";
+import { processSpa } from "../../src/server/pipeline.js";
+import type { ResolvedGpg, ServedStanza } from "../../src/server/pipeline/served-stanza.js";
+import type { Decision, Settled } from "../../src/server/pipeline/types.js";
 import { GpgRunner } from "../../src/server/gpg-runner.js";
 import { signerRefusal } from "../../src/server/gpg-policy.js";
 import {
@@ -26,7 +22,7 @@ import { FakeGpg, GOOD_SIG, type FakeKeyType } from "../fixtures/fake-gpg.js";
 
 const FPR = GOOD_SIG.fingerprint ?? "";
 
-function gpgSettings(over: Partial<PipelineGpg> = {}): PipelineGpg {
+function gpgSettings(over: Partial<ResolvedGpg> = {}): ResolvedGpg {
   return {
     homeDir: "/srv/gnupg",
     exe: "/usr/bin/gpg",
@@ -39,8 +35,8 @@ function gpgSettings(over: Partial<PipelineGpg> = {}): PipelineGpg {
   };
 }
 
-const stanza = (n: number, gpg: PipelineGpg, hmac: HmacSpec | null = null): PipelineStanza =>
-  pipelineStanza(n, { mode: "cbc", key: Buffer.alloc(0), hmac }, { gpg });
+const stanza = (n: number, gpg: ResolvedGpg, hmac: HmacSpec | null = null): ServedStanza =>
+  pipelineStanza(n, { mode: "cbc", key: Buffer.alloc(0), hmac }, { gpgResolved: gpg });
 
 async function gpgPacket(
   gpg: FakeGpg,
@@ -67,7 +63,7 @@ interface Run {
 
 async function run(
   data: string,
-  stanzas: PipelineStanza[],
+  stanzas: ServedStanza[],
   gpg: FakeGpg,
   seen = new Set<string>(),
   runner = new GpgRunner({ concurrent: 2, queued: 2, timeoutMs: 1000, engine: () => gpg }),
@@ -91,7 +87,7 @@ describe("server pipeline, GPG stanzas", () => {
       const gpg = new FakeGpg(type);
       const { wire } = await gpgPacket(gpg);
       const { d, log } = await run(wire, [stanza(1, gpgSettings())], gpg);
-      assert.ok(d.kind === "grant" && d.innerDigest !== undefined, log.join("\n"));
+      assert.ok(d.kind === "grant" && d.innerDigest !== null, log.join("\n"));
       assert.match(log.join("\n"), /\(stanza #1\) Incoming SPA data signed by '89ABCDEF'/);
     });
 
@@ -203,7 +199,7 @@ describe("server pipeline, GPG stanzas", () => {
     const gpg = new FakeGpg("ecc");
     const { wire, full } = await gpgPacket(gpg);
     const first = await run(wire, [stanza(1, gpgSettings())], gpg);
-    assert.ok(first.d.kind === "grant" && first.d.innerDigest !== undefined);
+    assert.ok(first.d.kind === "grant" && first.d.innerDigest !== null);
     const seen = new Set([first.d.digest, first.d.innerDigest]);
     // What a C client would have sent for the same message: two chars fewer, a new wire digest.
     const again = await run(full.slice(2), [stanza(1, gpgSettings())], gpg, seen);

@@ -6,13 +6,11 @@ import { randomBytes } from "node:crypto";
 import { BlockList } from "node:net";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import {
-  processSpa,
-  replayDigest,
-  type PipelineStanza,
-  type Decision,
-  type StanzaNat,
-} from "../../src/server/pipeline.js";
+import { processSpa } from "../../src/server/pipeline.js";
+import type { StanzaNat } from "../../src/server/pipeline/nat.js";
+import type { ServedStanza } from "../../src/server/pipeline/served-stanza.js";
+import { replayDigest } from "../../src/server/pipeline/stanza-run.js";
+import type { Decision } from "../../src/server/pipeline/types.js";
 import { NOW, pipelineStanza, spaFields } from "../fixtures/pipeline.js";
 import { makeSpaPacket, type SpaFields, type SpaKeys } from "../../src/spa/index.js";
 
@@ -36,7 +34,7 @@ function packet(keys: SpaKeys, f: Partial<SpaFields> = {}): string {
 const settings = { packetAging: true, maxPacketAge: 120, testMode: false };
 function run(
   data: string,
-  stanzas: PipelineStanza[],
+  stanzas: ServedStanza[],
   seen = new Set<string>(),
   over = {},
 ): { d: Decision; log: string[] } {
@@ -97,7 +95,9 @@ describe("server pipeline", () => {
     [
       "no SOURCE match",
       () =>
-        run(packet(keysA), [stanza(1, keysA, { source: { any: false, list: new BlockList() } })]),
+        run(packet(keysA), [
+          stanza(1, keysA, { source: { text: "198.51.100.1", any: false, list: new BlockList() } }),
+        ]),
       "no_source_match",
     ],
     [
@@ -203,7 +203,7 @@ describe("server pipeline: NAT (server/fw_util_iptables.c:process_spa_request)",
     return g === undefined ? null : { port: g.port, proto: g.proto, ...g.nat };
   };
   const forward = { kind: "forward", dnat: true, forwardAll: false, snat: null };
-  const nat = (f: Partial<SpaFields>, over = {}, s: Partial<PipelineStanza> = {}): Decision =>
+  const nat = (f: Partial<SpaFields>, over = {}, s: Partial<ServedStanza> = {}): Decision =>
     run(
       packet(keysA, { message: "198.18.0.2,tcp/2222,udp/53", ...f }),
       [stanza(1, keysA, s)],
@@ -240,7 +240,7 @@ describe("server pipeline: NAT (server/fw_util_iptables.c:process_spa_request)",
       forwardAll: false,
       disableDnat: true,
     };
-    assert.deepEqual(natOf(nat({}, {}, { nat: forced })), {
+    assert.deepEqual(natOf(nat({}, {}, forced)), {
       port: 2222,
       proto: "tcp",
       ...forward,
@@ -259,7 +259,7 @@ describe("server pipeline: NAT (server/fw_util_iptables.c:process_spa_request)",
       disableDnat: false,
     };
     const snatOf = (s: Partial<typeof base>, over = {}): unknown =>
-      (natOf(nat({}, over, { nat: { ...base, ...s } })) as { snat: unknown }).snat;
+      (natOf(nat({}, over, { ...base, ...s })) as { snat: unknown }).snat;
     assert.equal(snatOf({}), null);
     assert.deepEqual(snatOf({ forceSnat: "10.1.1.1" }), { to: "10.1.1.1" });
     assert.equal(snatOf({ forceMasquerade: true }), "masquerade");

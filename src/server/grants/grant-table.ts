@@ -9,8 +9,8 @@
  * Backends that do not expire grants themselves (iptables, firewalld) get a timer for the next
  * expiry; nftables expires set elements in the kernel.
  */
-import type { FirewallBackend, Grant } from "./firewall/types.js";
-import { grantKey } from "./firewall/types.js";
+import type { FirewallBackend, Grant } from "../firewall/types.js";
+import { grantKey } from "../firewall/types.js";
 
 interface Waiter {
   grants: Grant[];

@@ -1,0 +1,305 @@
+/**
+ * The running server: listeners -> pipeline -> replay guard -> grants (firewall) or actions
+ * (commands). This module wires the parts and owns start, stop and reload; each part does its
+ * own job. The receive path is synchronous up to the decision. An accepted packet's replay digest
+ * is written before its grant (and synced before it too with DIGEST_SYNC_BEFORE_GRANT); the waits
+ * on the disk sync, gpg and the firewall never block receiving.
+ */
+import { join } from "node:path";
+import type { GpgEngine } from "../../spa/index.js";
+import { Actions } from "../actions/actions.js";
+import type { DaemonConfig } from "../daemon-config.js";
+import { GpgRunner } from "../gpg-runner.js";
+import { GrantLifecycle } from "../grants/lifecycle.js";
+import { unwrapHttpSpa } from "../listen/http.js";
+import { listenPcap, readPcapFile } from "../listen/pcap.js";
+import { listenTcp } from "../listen/tcp.js";
+import type { Datagram, Listener } from "../listen/types.js";
+import { listenUdp } from "../listen/udp.js";
+import { listenUdpBatch } from "../listen/udp-batch.js";
+import { LogBudget } from "../log-limit.js";
+import type { Logger } from "../log.js";
+import { processSpa } from "../pipeline.js";
+import type {
+  CommandDecision,
+  CycleDecision,
+  Granted,
+  PipelineSettings,
+  Settled,
+} from "../pipeline/types.js";
+import { Refusal } from "../refusals.js";
+import type { ReplayMeta } from "../replay/replay-cache.js";
+import { ReplayGuard, replayMeta } from "./replay-guard.js";
+import { STATUS_FILE_NAME, StatusFile, type StatusGrant } from "./status-file.js";
+
+export type { StatusGrant };
+
+type LogLevel = Parameters<Logger["log"]>[0];
+
+export interface DaemonDeps {
+  nowSecs: () => number;
+  /** Milliseconds, for the status file's throttle. */
+  nowMs: () => number;
+  logger: Logger;
+  /** Called when -C's packet limit is reached. */
+  onLimit: () => void;
+  /** The engine for a stanza's gpg and keyring; the gpg binary by default. */
+  gpgEngine?: (exe: string, homeDir: string) => GpgEngine;
+}
+
+export class Daemon {
+  private listeners: Listener[] = [];
+  /** Null in --test mode: no firewall is touched. */
+  private grants: GrantLifecycle | null = null;
+  private packets = 0;
+  /** What processSpa is given for every packet, made once per configuration, not per packet. */
+  private pipelineSettings: PipelineSettings;
+  private readonly logPacketLine = (line: string): void => {
+    this.packetLog(line, "info");
+  };
+  /** 200 per-packet lines a second, bursts of 1,000. */
+  private readonly packetLogBudget = new LogBudget(200, 1000);
+  private readonly replay: ReplayGuard;
+  private readonly actions: Actions;
+  private readonly status: StatusFile;
+  private readonly gpg: GpgRunner;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private cfg: DaemonConfig,
+    private readonly deps: DaemonDeps,
+  ) {
+    const log = (line: string, level: LogLevel = "info"): void => {
+      this.log(line, level);
+    };
+    this.pipelineSettings = pipelineSettingsOf(cfg);
+    this.replay = new ReplayGuard({ nowSecs: deps.nowSecs, log });
+    this.actions = new Actions(join(cfg.runDir, "cmd-cycle-pending.json"), {
+      nowSecs: deps.nowSecs,
+      log,
+      config: () => this.cfg,
+    });
+    this.status = new StatusFile({
+      path: () => this.statusFile,
+      nowSecs: deps.nowSecs,
+      nowMs: deps.nowMs,
+      grants: () => this.liveGrants(),
+    });
+    this.gpg = new GpgRunner({ ...cfg.gpg, ...(deps.gpgEngine ? { engine: deps.gpgEngine } : {}) });
+  }
+
+  /** A line about one packet: subject to the flood budget (see LogBudget). */
+  private packetLog(line: string, level: LogLevel): void {
+    if (level === "debug") {
+      this.log(line, level);
+      return;
+    }
+    const t = this.packetLogBudget.take();
+    if (t.note !== null) this.log(t.note, "warning");
+    if (t.ok) this.log(line, level);
+  }
+
+  private log(line: string, level: LogLevel = "info"): void {
+    this.deps.logger.log(level, line);
+  }
+
+  get statusFile(): string {
+    return join(this.cfg.runDir, STATUS_FILE_NAME);
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.cfg;
+    this.replay.open(cfg);
+    if (!cfg.testMode) {
+      this.grants = new GrantLifecycle(cfg.makeFirewall(), {
+        nowSecs: this.deps.nowSecs,
+        log: (line, level = "info") => {
+          this.log(line, level);
+        },
+      });
+      await this.grants.start(cfg);
+      this.pipelineSettings = pipelineSettingsOf(cfg, this.grants.noNat);
+    } else {
+      this.log("--test mode enabled: no firewall changes will be made");
+    }
+    await this.listen(cfg);
+    const pending = this.actions.load();
+    if (pending > 0) this.log(`Command cycles: ${pending} pending close command(s) rescheduled`);
+    this.status.write();
+  }
+
+  private async listen(cfg: DaemonConfig): Promise<void> {
+    const onPayload = (d: Datagram): void => {
+      this.onPayload(d);
+    };
+    if (cfg.udp.enabled) {
+      const batched = listenUdpBatch(cfg.udp.port, cfg.ipv6, onPayload);
+      if (typeof batched === "string") this.log(`UDP: no batched receive, using dgram: ${batched}`);
+      this.listeners.push(
+        typeof batched === "string" ? await listenUdp(cfg.udp.port, cfg.ipv6, onPayload) : batched,
+      );
+    }
+    if (cfg.tcp.enabled) this.listeners.push(await listenTcp(cfg.tcp.port, cfg.ipv6, onPayload));
+    if (cfg.pcap.enabled && cfg.pcapFile === null)
+      this.listeners.push(await listenPcap(cfg.pcap, onPayload));
+    for (const l of this.listeners) this.log(`Listening: ${l.description}`);
+  }
+
+  /** SIGHUP: new stanzas and settings; live grants and the firewall stay as they are. */
+  reload(cfg: DaemonConfig): void {
+    this.cfg = { ...cfg, makeFirewall: this.cfg.makeFirewall };
+    this.pipelineSettings = pipelineSettingsOf(cfg, this.grants?.noNat ?? null);
+    this.log(`Reloaded configuration: ${cfg.stanzas.length} access stanza(s)`);
+  }
+
+  private onPayload(d: Datagram): void {
+    const cfg = this.cfg;
+    let data = d.data;
+    if (cfg.http.enabled) {
+      const h = unwrapHttpSpa(data, cfg.http.allowAnyUserAgent);
+      if (h.kind === "refused") {
+        this.log(`[${d.srcIp}] ${h.why}`);
+        return;
+      }
+      if (h.kind === "spa") data = h.data;
+    }
+    const decision = processSpa(
+      { data, srcIp: d.srcIp, srcPort: d.srcPort, dstIp: d.dstIp, dstPort: d.dstPort },
+      cfg.stanzas,
+      this.pipelineSettings,
+      this.replay.isSeen,
+      this.deps.nowSecs(),
+      this.logPacketLine,
+      this.gpg.open,
+    );
+    if (decision.kind === "pending") {
+      // A GPG stanza: gpg runs while we keep receiving. Until it is decided, the same packet
+      // again counts as a replay.
+      this.track(
+        this.replay.holdWhile(
+          decision.digest,
+          decision.decision.then((settled) => {
+            this.settle(settled, d);
+          }),
+        ),
+      );
+    } else this.settle(decision, d);
+    this.countPacket();
+  }
+
+  /**
+   * Act on a decision: burn the digest of a refused authentic packet, grant, or run commands.
+   * The replay record is built only for those (junk, the common case, needs none).
+   */
+  private settle(decision: Settled, d: Datagram): void {
+    if (decision.kind === "refuse") {
+      // Stanza-level refusals were logged as each stanza was tried; junk that never reached a
+      // stanza is logged only at debug level (a flood must not flood the log).
+      if (decision.stanza === null)
+        this.packetLog(
+          decision.message,
+          decision.reason === Refusal.NoSourceMatch || decision.reason === Refusal.Replay
+            ? "info"
+            : "debug",
+        );
+      if (decision.digest !== null && this.replay.enabled)
+        this.replay.remember(decision, replayMeta(d)).catch((e: unknown) => {
+          this.log(`Digest cache write failed: ${(e as Error).message}`, "err");
+        });
+    } else if (decision.kind === "grant") {
+      this.track(this.grant(decision, replayMeta(d)));
+    } else {
+      this.track(this.runDecision(decision, replayMeta(d)));
+    }
+  }
+
+  private async grant(g: Granted, meta: ReplayMeta): Promise<void> {
+    try {
+      // In the file before the port opens: a crash cannot make the same packet valid again.
+      await this.replay.remember(g, meta);
+      if (this.grants === null) return;
+      if (await this.grants.open(g, meta.srcIp)) this.status.changed();
+    } catch (e) {
+      this.log(
+        `[${meta.srcIp}] (stanza #${g.stanza}) grant failed: ${(e as Error).message}`,
+        "err",
+      );
+    }
+  }
+
+  /** Command messages and cycles: the digest is in the file first, as for grants. */
+  private async runDecision(d: CommandDecision | CycleDecision, meta: ReplayMeta): Promise<void> {
+    try {
+      await this.replay.remember(d, meta);
+      await this.actions.run(d);
+    } catch (e) {
+      this.log(
+        `[${meta.srcIp}] (stanza #${d.stanza}) command failed: ${(e as Error).message}`,
+        "err",
+      );
+    }
+  }
+
+  private track(p: Promise<void>): void {
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+  }
+
+  /** --pcap-file: hand every SPA payload of the file to the pipeline and wait until all are done. */
+  async processPcapFile(path: string): Promise<number> {
+    const n = readPcapFile(path, (d) => {
+      this.onPayload(d);
+    });
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    this.log(`Processed ${n} SPA-sized packet(s) from ${path}`);
+    return n;
+  }
+
+  private countPacket(): void {
+    this.packets++;
+    if (this.cfg.packetLimit > 0 && this.packets >= this.cfg.packetLimit) {
+      this.log(`Incoming packet count limit of ${this.cfg.packetLimit} reached`);
+      this.deps.onLimit();
+    }
+  }
+
+  liveGrants(): StatusGrant[] {
+    return (this.grants?.list() ?? []).map((g) => ({
+      user: g.user,
+      address: g.address,
+      proto: g.proto,
+      port: g.port,
+      stanza: g.stanza,
+      expiresAt: g.expiresAt,
+    }));
+  }
+
+  /** For `fwknopd --status`: written atomically (throttled after grants, see StatusFile). */
+  writeStatus(): void {
+    this.status.write();
+  }
+
+  async stop(): Promise<void> {
+    for (const l of this.listeners) await l.close();
+    this.listeners = [];
+    // Packets already taken (a gpg run, a grant under way) finish before the firewall closes.
+    await Promise.allSettled([...this.inFlight]);
+    this.status.stop();
+    this.actions.stop();
+    await this.grants?.stop(this.cfg.flushAtExit);
+    await this.replay.close();
+  }
+}
+
+/** `noNat`: the firewall cannot do NAT, so NAT requests are refused whatever the config says. */
+function pipelineSettingsOf(cfg: DaemonConfig, noNat: string | null = null): PipelineSettings {
+  return {
+    packetAging: cfg.packetAging,
+    maxPacketAge: cfg.maxPacketAge,
+    testMode: cfg.testMode,
+    nat:
+      noNat === null
+        ? cfg.nat
+        : { ...cfg.nat, forwarding: false, localNat: false, unsupported: noNat },
+  };
+}

@@ -1,0 +1,75 @@
+/**
+ * One packet's walk through its candidate stanzas: what every step reads, the replay check that
+ * runs once an HMAC has passed, and the refusals a stanza logs before the next one is tried.
+ */
+import { createHash } from "node:crypto";
+import { b64NoPad } from "../../spa/base64.js";
+import { Refusal, type RefusalReason } from "../refusals.js";
+import type { ServedStanza } from "./served-stanza.js";
+import {
+  refuse,
+  type GpgOpener,
+  type Incoming,
+  type PipelineLog,
+  type PipelineSettings,
+  type Refused,
+} from "./types.js";
+
+export interface StanzaRun {
+  inc: Incoming;
+  candidates: readonly ServedStanza[];
+  settings: PipelineSettings;
+  isReplay: (digest: string) => boolean;
+  nowSecs: number;
+  log: PipelineLog;
+  gpg: GpgOpener | null;
+  /** The wire's replay digest, once replayGate has computed it. */
+  digest: string | null;
+}
+
+/** b64nopad SHA-256 of the received wire text: the replay cache key, as C fwknopd computes it. */
+export function replayDigest(wire: string): string {
+  return b64NoPad(createHash("sha256").update(wire, "latin1").digest());
+}
+
+/**
+ * The wire's replay digest, computed when the first stanza's HMAC passes, so junk never pays for
+ * the SHA-256 (design.md "The hot path": HMAC, then replay); a refusal when it was seen before.
+ */
+export function replayGate(ctx: StanzaRun): string | Refused {
+  if (ctx.digest !== null) return ctx.digest;
+  const digest = replayDigest(ctx.inc.data);
+  ctx.digest = digest;
+  if (ctx.isReplay(digest))
+    return refuse(
+      Refusal.Replay,
+      `Replay detected from source IP: ${ctx.inc.srcIp}, destination IP: ${ctx.inc.dstIp}`,
+    );
+  return digest;
+}
+
+/** "[source] (stanza #n)": built only when a line is logged (junk is refused once per stanza). */
+export function stanzaTag(ctx: StanzaRun, s: ServedStanza): string {
+  return `[${ctx.inc.srcIp}] (stanza #${s.number})`;
+}
+
+/** A refusal by stanza `s`, logged at once; the digests only when they are burnt. */
+export function stanzaRefused(
+  ctx: StanzaRun,
+  s: ServedStanza,
+  reason: RefusalReason,
+  message: string,
+  digest: string | null = null,
+  innerDigest: string | null = null,
+): Refused {
+  const r: Refused = {
+    kind: "refuse",
+    reason,
+    stanza: s.number,
+    message: `${stanzaTag(ctx, s)} ${message}`,
+    digest,
+    innerDigest,
+  };
+  ctx.log(r.message);
+  return r;
+}
