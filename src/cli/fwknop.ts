@@ -57,7 +57,7 @@ import {
 } from "../client/rc-file.js";
 import { askSecret, askYesNo, readKeyFromFd } from "../client/prompt.js";
 import { DEFAULT_USER_AGENT, FWKNOP_TS_VERSION } from "../version.js";
-import { getoptLong, type ParsedOpt } from "./getopt.js";
+import { getoptLong, type ParsedOpt } from "../argv/getopt.js";
 
 export interface ClientDeps {
   /** --stdin, --fd or the terminal, for a key not given any other way. */

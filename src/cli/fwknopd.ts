@@ -17,7 +17,7 @@ import { acquirePidFile, releasePidFile, runningPid } from "../server/pid-file.j
 import { ReplayCache, rotateDigestCache } from "../server/replay/replay-cache.js";
 import { FkoError, generateKeys, parseDigestName } from "../spa/index.js";
 import { FWKNOP_TS_VERSION } from "../version.js";
-import { getoptLong } from "./getopt.js";
+import { getoptLong } from "../argv/getopt.js";
 
 const out = (s: string): void => void process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
 const err = (s: string): void => void process.stderr.write(s.endsWith("\n") ? s : `${s}\n`);

@@ -10,7 +10,7 @@ import {
   parseEncMode,
   type DigestName,
 } from "../spa/index.js";
-import type { OptSpec } from "../cli/getopt.js";
+import type { OptSpec } from "../argv/getopt.js";
 import type { ClientConfig, ServerProto } from "./config.js";
 
 /** Raises the error that fits where the value came from (flag or rc file line). */
