@@ -8,7 +8,7 @@
  * firewalld's passthrough is called over D-Bus (firewalld-dbus.ts) rather than by starting
  * firewall-cmd, with firewall-cmd as the fallback.
  */
-import type { ChainSpec as ConfChainSpec } from "../../config/fwknopd-conf.js";
+import type { ChainSpec as ConfChainSpec } from "../../config/chain-spec.js";
 import { CommandError, type Exec, type ExecResult } from "../../exec.js";
 import type { FirewallBackend, Grant } from "./types.js";
 import { splitArgs } from "../commands.js";
