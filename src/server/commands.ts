@@ -10,37 +10,10 @@
  */
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { MAX_ARGS, splitArgs } from "../argv/split-args.js";
 
-export const MAX_ARGS = 30;
-
-/** White-space split with '...' and "..." grouping; no escapes, no expansion. Null if unbalanced. */
-export function splitArgs(text: string): string[] | null {
-  const out: string[] = [];
-  let cur = "";
-  let inWord = false;
-  let quote: string | null = null;
-  for (const ch of text) {
-    if (quote !== null) {
-      if (ch === quote) quote = null;
-      else cur += ch;
-      continue;
-    }
-    if (ch === "'" || ch === '"') {
-      quote = ch;
-      inWord = true;
-    } else if (/\s/.test(ch)) {
-      if (inWord) out.push(cur);
-      cur = "";
-      inWord = false;
-    } else {
-      cur += ch;
-      inWord = true;
-    }
-  }
-  if (quote !== null) return null;
-  if (inWord) out.push(cur);
-  return out.length > 0 && out.length <= MAX_ARGS ? out : null;
-}
+// Re-exported for the daemon, which reads command messages with them.
+export { MAX_ARGS, splitArgs };
 
 export type CycleVars = Record<
   "IP" | "SRC" | "PKT_SRC" | "DST" | "PORT" | "PROTO" | "TIMEOUT" | "CLIENT_TIMEOUT",

@@ -1,7 +1,8 @@
 /** Command splitting and substitution: no shell, values cannot add or split arguments. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { splitArgs, substitute, type CycleVars } from "../../src/server/commands.js";
+import { splitArgs } from "../../src/argv/split-args.js";
+import { substitute, type CycleVars } from "../../src/server/commands.js";
 
 const vars: CycleVars = {
   IP: "198.18.0.2",

@@ -11,7 +11,7 @@
 import type { ChainSpec as ConfChainSpec } from "../../config/chain-spec.js";
 import { CommandError, type Exec, type ExecResult } from "../../exec.js";
 import type { FirewallBackend, Grant } from "./types.js";
-import { splitArgs } from "../commands.js";
+import { splitArgs } from "../../argv/split-args.js";
 import { FirewalldBus } from "./firewalld-dbus.js";
 
 /** IPT_INPUT_ACCESS and friends ("target, table, from_chain, jump_pos, to_chain, rule_pos"). */
