@@ -206,6 +206,8 @@ export function parseEncMode(s: string): EncMode | undefined {
 /** lib/fko_limits.h and friends. */
 export const MIN_SPA_ENCODED_MSG_SIZE = 36;
 export const MAX_SPA_ENCODED_MSG_SIZE = 1500;
+/** fwknopd ignores payloads shorter than this (server/fwknopd_common.h:MIN_SPA_DATA_SIZE). */
+export const MIN_SPA_DATA_SIZE = 140;
 export const MAX_SPA_CMD_LEN = 1400;
 export const MAX_SPA_USERNAME_SIZE = 64;
 export const MAX_SPA_MESSAGE_SIZE = 256;

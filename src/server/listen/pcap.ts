@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { EnvironmentError } from "../../errors.js";
-import { MIN_SPA_DATA_SIZE } from "../pipeline.js";
+import { MIN_SPA_DATA_SIZE } from "../../spa/constants.js";
 import { PcapStreamParser, decodeFrame, type CapturedFrame } from "./pcap-parse.js";
 import type { Listener, OnPayload } from "./types.js";
 
