@@ -96,6 +96,20 @@ export default tseslint.config(
     rules: {
       "import-x/no-restricted-paths": ["error", { zones: LAYERS }],
       "import-x/no-cycle": "error",
+      "no-restricted-imports": [
+        "error",
+        {
+          paths: ["node:child_process", "child_process"].map((name) => ({
+            name,
+            message: "Run programs through src/exec.ts, the one place that starts processes.",
+          })),
+        },
+      ],
     },
+  },
+  {
+    // server/commands.ts's execFile moves into exec.ts with that file's restructuring.
+    files: ["src/exec.ts", "src/server/commands.ts"],
+    rules: { "no-restricted-imports": "off" },
   },
 );
