@@ -22,7 +22,7 @@ import { CommandError, type Exec } from "../../exec.js";
 import { EnvironmentError } from "../../errors.js";
 import { int32, type Value } from "./dbus-wire.js";
 import type { Answer, FirewalldBus } from "./firewalld-dbus.js";
-import { inParallel } from "./iptables.js";
+import { inParallel } from "./in-parallel.js";
 import { grantKey, type FirewallBackend, type Grant, type GrantProto } from "./types.js";
 
 /**
