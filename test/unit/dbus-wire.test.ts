@@ -9,11 +9,10 @@ import fc from "fast-check";
 import {
   completeType,
   decodeMessage,
-  encodeCall,
-  int32,
-  MessageType,
   messageLength,
-} from "../../src/server/firewall/dbus-wire.js";
+} from "../../src/server/firewall/dbus-decode.js";
+import { encodeCall, int32 } from "../../src/server/firewall/dbus-encode.js";
+import { MessageType } from "../../src/server/firewall/dbus-wire.js";
 import { unixSocketOf } from "../../src/server/firewall/firewalld-dbus.js";
 
 const call = {
