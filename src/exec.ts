@@ -1,9 +1,18 @@
 /**
  * The one place that runs external programs (style.md): argv arrays only, never a shell, a timeout,
  * captured output, and failures turned into errors that show the command and what it said.
+ * One-shot runs (runProgram, runPiped) return what the program said; long-running children
+ * (spawnWriter, spawnReader, spawnConversation, forkDetached) are handed to their owner, which
+ * ends them with stopChild.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
-import type { Duplex } from "node:stream";
+import {
+  execFile,
+  fork,
+  spawn,
+  type ChildProcess,
+  type ChildProcessByStdio,
+} from "node:child_process";
+import type { Duplex, Readable, Writable } from "node:stream";
 import { FwknopTsError } from "./errors.js";
 
 export interface ExecResult {
@@ -125,6 +134,8 @@ export type ExtraFd = { write: Uint8Array } | { read: true };
 export interface PipedResult {
   /** null when the child was killed (by the timeout or a signal). */
   code: number | null;
+  /** The signal that ended the child, if one did. */
+  signal: NodeJS.Signals | null;
   timedOut: boolean;
   stdout: Buffer;
   stderr: string;
@@ -146,6 +157,8 @@ export function runPiped(
     extraFds?: readonly ExtraFd[];
     env?: NodeJS.ProcessEnv;
     maxOutput?: number;
+    /** Run as this user and group (the caller must be allowed to switch). */
+    runAs?: { uid: number; gid: number };
   },
 ): Promise<PipedResult> {
   const extraFds = opts.extraFds ?? [];
@@ -156,10 +169,12 @@ export function runPiped(
       child = spawn(file, args, {
         stdio: ["pipe", "pipe", "pipe", ...extraFds.map(() => "pipe" as const)],
         env: opts.env ?? process.env,
+        ...(opts.runAs !== undefined ? { uid: opts.runAs.uid, gid: opts.runAs.gid } : {}),
       });
     } catch (e) {
       resolve({
         code: 127,
+        signal: null,
         timedOut: false,
         stdout: Buffer.alloc(0),
         stderr: (e as Error).message,
@@ -197,10 +212,11 @@ export function runPiped(
     child.once("error", (e) => {
       spawnError = e.message;
     });
-    child.once("close", (code) => {
+    child.once("close", (code, signal) => {
       clearTimeout(timer);
       resolve({
         code: spawnError !== null ? 127 : code,
+        signal: spawnError !== null ? null : signal,
         timedOut,
         stdout: Buffer.concat(out),
         stderr: spawnError ?? Buffer.concat(err).toString("utf8"),
@@ -208,4 +224,60 @@ export function runPiped(
       });
     });
   });
+}
+
+export type WriterChild = ChildProcessByStdio<Writable, null, null>;
+export type ReaderChild = ChildProcessByStdio<null, Readable, Readable>;
+export type ConversationChild = ChildProcessByStdio<Writable, Readable, Readable>;
+
+/**
+ * A long-running child we only write to, a line at a time (the syslog `logger`): stdin a pipe, its
+ * output dropped. A program that cannot start shows as an "error" event on the child.
+ */
+export function spawnWriter(file: string, args: readonly string[]): WriterChild {
+  return spawn(file, args, { stdio: ["pipe", "ignore", "ignore"] });
+}
+
+/** A long-running child we only read (the `tcpdump` capture): no stdin, stdout and stderr pipes. */
+export function spawnReader(file: string, args: readonly string[]): ReaderChild {
+  return spawn(file, args, { stdio: ["ignore", "pipe", "pipe"] });
+}
+
+/** A long-running child we converse with (`nft -i`): stdin, stdout and stderr all pipes. */
+export function spawnConversation(file: string, args: readonly string[]): ConversationChild {
+  return spawn(file, args, { stdio: ["pipe", "pipe", "pipe"] });
+}
+
+/**
+ * Node has no fork(2): daemonising starts this script again, detached from our session, with no
+ * stdio and an IPC channel on which it says when it is serving.
+ */
+export function forkDetached(script: string, args: readonly string[]): ChildProcess {
+  return fork(script, args, { detached: true, stdio: ["ignore", "ignore", "ignore", "ipc"] });
+}
+
+/**
+ * End a long-running child: `signal` now (none: the caller has asked it to go, e.g. by closing its
+ * stdin), SIGKILL once `killAfterMs` have passed if it is still there. Resolves when it has exited.
+ */
+export function stopChild(
+  child: ChildProcess,
+  opts: { signal?: NodeJS.Signals; killAfterMs?: number },
+): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const exited = new Promise<void>((resolve) => {
+    child.once("exit", () => {
+      resolve();
+    });
+  });
+  if (opts.killAfterMs !== undefined) {
+    const timer = setTimeout(() => child.kill("SIGKILL"), opts.killAfterMs);
+    // A daemon on its way out does not wait for this timer.
+    timer.unref();
+    void exited.then(() => {
+      clearTimeout(timer);
+    });
+  }
+  if (opts.signal !== undefined) child.kill(opts.signal);
+  return exited;
 }

@@ -36,7 +36,7 @@ import { askSecret, askYesNo, readKeyFromFd } from "../client/prompt.js";
 import { applyArgv, applyCommandLine, loadRcFile, rcPath } from "../client/resolve-options.js";
 import { lastArgs, saveArgs } from "../client/saved-args.js";
 import { DEFAULT_USER_AGENT, FWKNOP_TS_VERSION } from "../version.js";
-import { getoptLong } from "./getopt.js";
+import { getoptLong } from "../argv/getopt.js";
 
 export interface ClientDeps {
   /** --stdin, --fd or the terminal, for a key not given any other way. */

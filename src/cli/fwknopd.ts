@@ -2,12 +2,12 @@
  * fwknopd: the SPA server. main() returns the exit code. Foreground (-f) logs to stderr; without
  * -f the process re-starts itself detached and the parent returns once the child is serving.
  */
-import { fork } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stanzaSummary } from "../config/access-conf.js";
 import { ConfigError, FwknopTsError, exitStatusOf } from "../errors.js";
+import { forkDetached } from "../exec.js";
 import { Daemon, type StatusGrant } from "../server/daemon/daemon.js";
 import { createLogger, type Logger } from "../server/log.js";
 import { fwCheck, resolveFirewall } from "../server/firewall-choice.js";
@@ -17,7 +17,7 @@ import { acquirePidFile, releasePidFile, runningPid } from "../server/pid-file.j
 import { ReplayCache, rotateDigestCache } from "../server/replay/replay-cache.js";
 import { generateKeys, parseDigestName } from "../spa/index.js";
 import { FWKNOP_TS_VERSION } from "../version.js";
-import { getoptLong } from "./getopt.js";
+import { getoptLong } from "../argv/getopt.js";
 
 const out = (s: string): void => void process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
 const err = (s: string): void => void process.stderr.write(s.endsWith("\n") ? s : `${s}\n`);
@@ -188,13 +188,10 @@ async function serve(args: ServerArgs, argv: readonly string[]): Promise<number>
   return done;
 }
 
-/** No fork() in Node: start ourselves again, detached, and return once it is serving. */
+/** Start ourselves again in the background (exec.ts:forkDetached); return once it is serving. */
 async function daemonize(argv: readonly string[]): Promise<number> {
   const script = process.argv[1] ?? "";
-  const child = fork(script, [...argv, "--daemon-child"], {
-    detached: true,
-    stdio: ["ignore", "ignore", "ignore", "ipc"],
-  });
+  const child = forkDetached(script, [...argv, "--daemon-child"]);
   const msg = await new Promise<{ ready?: boolean; error?: string }>((resolve) => {
     const t = setTimeout(() => {
       resolve({ error: "no answer within 30 s" });

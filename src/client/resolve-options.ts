@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { ConfigError, UsageError } from "../errors.js";
-import type { ParsedOpt } from "../cli/getopt.js";
+import type { ParsedOpt } from "../argv/getopt.js";
 import type { ClientConfig } from "./config.js";
 import { OPTION_BY_RC, RC_ONLY_OPTIONS, type Bad, type ClientOption } from "./options.js";
 import { createRcFileIfMissing, rcPermissionWarning, readRcFile, type RcEntry } from "./rc-file.js";

@@ -7,6 +7,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { ConfigError, InternalError } from "../errors.js";
 import { isValidIpv4 } from "../spa/index.js";
+import { NFT_NAME, parseChainSpec, parseNftChainRef, type ChainSpec } from "./chain-spec.js";
 import { expandVarRef, isBadLine, readConfLines } from "./conf-lines.js";
 import { camelCase, type FwknopdSettings, type SettingOf } from "./fwknopd-settings.js";
 import { FWKNOPD_VARS, VAR_BY_NAME, type VarDef, type VarName } from "./fwknopd-vars.js";
@@ -22,14 +23,7 @@ export interface RawValue {
   line: number;
 }
 
-export interface ChainSpec {
-  target: string;
-  table: string;
-  fromChain: string;
-  jumpPos: number;
-  toChain: string;
-  rulePos: number;
-}
+export { parseChainSpec, type ChainSpec };
 
 const COMMAND_LINE = "<command line>";
 
@@ -180,34 +174,8 @@ function bad(origin: Origin | null, def: VarDef, value: string, why: string): ne
   );
 }
 
-/** 2 << 15: RCHK_MAX_IPT_RULE_NUM, the cap on both positions. */
-const MAX_RULE_POS = 65536;
-
-/**
- * server/fw_util_iptables.c:validate_ipt_chain_conf and set_fw_chain_conf: only letters, digits,
- * '_', ' ' and ','; exactly six fields; blanks are dropped wherever they are; positions
- * 0..65536. We also refuse empty fields. Returns the spec, or why it is not one.
- */
-export function parseChainSpec(v: string): ChainSpec | string {
-  const badChar = /[^A-Za-z0-9_ ,]/.exec(v);
-  if (badChar !== null) return `invalid character '${badChar[0]}'`;
-  const f = v.replaceAll(" ", "").split(",");
-  if (f.length !== 6) return `${f.length} fields instead of 6`;
-  const [target = "", table = "", fromChain = "", jumpPos = "", toChain = "", rulePos = ""] = f;
-  if (f.some((x) => x === "")) return "empty field";
-  for (const [what, pos] of [
-    ["jump_pos", jumpPos],
-    ["rule_pos", rulePos],
-  ] as const)
-    if (!/^[0-9]+$/.test(pos) || Number(pos) > MAX_RULE_POS)
-      return `${what} '${pos}' is not a number in 0-${MAX_RULE_POS}`;
-  return { target, table, fromChain, jumpPos: Number(jumpPos), toChain, rulePos: Number(rulePos) };
-}
-
 const CHAIN_FIELDS = "target, table, from_chain, jump_pos, to_chain, rule_pos";
-const NFT_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
 const NFT_FAMILIES = ["inet", "ip", "ip6"];
-const NFT_JUMP_FAMILIES = ["inet", "ip", "ip6", "arp", "bridge", "netdev"];
 
 function checkValue(def: VarDef, value: string, origin: Origin | null): void {
   const no = (why: string): never => bad(origin, def, value, why);
@@ -245,17 +213,10 @@ function checkValue(def: VarDef, value: string, origin: Origin | null): void {
     case "nftfamily":
       if (!NFT_FAMILIES.includes(value)) no("expected inet, ip or ip6");
       return;
-    case "nftjump": {
-      const [fam = "", table = "", chainName = "", ...rest] = value.split(/\s+/);
-      if (
-        rest.length > 0 ||
-        !NFT_JUMP_FAMILIES.includes(fam) ||
-        !NFT_NAME.test(table) ||
-        !NFT_NAME.test(chainName)
-      )
+    case "nftjump":
+      if (parseNftChainRef(value) === null)
         no('expected "family table chain", e.g. "inet filter input"');
       return;
-    }
     case "path":
     case "string":
       if (value === "") no("empty value");

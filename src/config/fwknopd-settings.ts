@@ -4,7 +4,7 @@
  * `udpservPort: number`, IPT_INPUT_ACCESS `iptInputAccess: ChainSpec`. A variable with no default
  * is `| null` until set.
  */
-import type { ChainSpec } from "./fwknopd-conf.js";
+import type { ChainSpec } from "./chain-spec.js";
 import type { FWKNOPD_VARS, VarKind } from "./fwknopd-vars.js";
 
 interface KindValue {

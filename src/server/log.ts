@@ -3,7 +3,7 @@
  * (server/log_msg.c). Syslog goes through one long-lived `logger` process (Node has no syslog
  * socket of its own), fed a line per message.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawnWriter, type WriterChild } from "../exec.js";
 
 export type Level = "err" | "warning" | "notice" | "info" | "debug";
 
@@ -23,12 +23,10 @@ export interface LoggerOptions {
 const RANK: Record<Level, number> = { err: 3, warning: 4, notice: 5, info: 6, debug: 7 };
 
 export function createLogger(o: LoggerOptions): Logger {
-  let logger: ChildProcess | null = null;
+  let logger: WriterChild | null = null;
   if (o.syslog) {
     const facility = o.facility.toLowerCase().replace(/^log_/, "");
-    logger = spawn("logger", ["-t", o.identity, "-p", `${facility}.info`], {
-      stdio: ["pipe", "ignore", "ignore"],
-    });
+    logger = spawnWriter("logger", ["-t", o.identity, "-p", `${facility}.info`]);
     logger.on("error", () => (logger = null));
   }
   // LOG_INFO plus one level per -v, as C.
@@ -37,10 +35,10 @@ export function createLogger(o: LoggerOptions): Logger {
     log(level, line) {
       if (RANK[level] > threshold) return;
       if (o.stderr) process.stderr.write(`${line}\n`);
-      logger?.stdin?.write(`${line.replace(/\n/g, " ")}\n`);
+      logger?.stdin.write(`${line.replace(/\n/g, " ")}\n`);
     },
     close() {
-      logger?.stdin?.end();
+      logger?.stdin.end();
       logger = null;
     },
   };

@@ -2,7 +2,7 @@
  * fwknopd's command line (server/cmd_opts.h), declared once with its help line. Values land in
  * ServerArgs; everything else comes from fwknopd.conf.
  */
-import type { OptSpec } from "../cli/getopt.js";
+import type { OptSpec } from "../argv/getopt.js";
 
 export interface ServerArgs {
   accessFile: string | null;

@@ -17,7 +17,7 @@ import {
   B64_RIJNDAEL_SALT,
   MAX_SPA_ENCODED_MSG_SIZE,
   MIN_GNUPG_MSG_SIZE,
-  MIN_SPA_DATA_SIZE as MIN_DATA_SIZE,
+  MIN_SPA_DATA_SIZE,
 } from "../spa/constants.js";
 import { Refusal } from "./refusals.js";
 import type { ServedStanza } from "./pipeline/served-stanza.js";
@@ -31,12 +31,6 @@ import {
   type PipelineSettings,
   type Refused,
 } from "./pipeline/types.js";
-
-/**
- * listen/pcap.ts still reads it from here, once per captured packet: a plain property rather than
- * a re-export (a getter). The value lives in spa/constants.ts.
- */
-export const MIN_SPA_DATA_SIZE = MIN_DATA_SIZE;
 
 export function processSpa(
   inc: Incoming,
@@ -64,7 +58,7 @@ export function processSpa(
 
 /** server/incoming_spa.c:preprocess_spa_data: length bounds, replay prefixes, charset. */
 function cheapChecks(data: string): Refused | null {
-  if (data.length < MIN_DATA_SIZE)
+  if (data.length < MIN_SPA_DATA_SIZE)
     return refuse(Refusal.TooSmall, `payload of ${data.length} bytes`);
   if (data.length >= MAX_SPA_ENCODED_MSG_SIZE)
     return refuse(Refusal.TooLarge, `payload of ${data.length} bytes`);

@@ -429,6 +429,12 @@ describe("fwknopd.conf: malformed files name file, line and value", () => {
       /^NFT_JUMP_CHAIN 'filter input': expected "family table chain"/,
     ],
     [
+      "nft forward jump chain",
+      "# forwarding\nNFT_FORWARD_JUMP_CHAIN inet filter\n",
+      2,
+      /^NFT_FORWARD_JUMP_CHAIN 'inet filter': expected "family table chain"/,
+    ],
+    [
       "unknown $VAR",
       "DIGEST_FILE $RUN_DIR/x\n",
       1,

@@ -1,7 +1,7 @@
 /**
- * The D-Bus marshalling used for firewalld (src/server/firewall/dbus-wire.ts): our method calls
- * read back field for field, bus addresses parsed as the spec writes them, and arbitrary bytes
- * never hang the reader or escape as anything but an Error.
+ * The D-Bus marshalling used for firewalld (src/server/firewall/dbus-encode.ts and
+ * dbus-decode.ts): our method calls read back field for field, bus addresses parsed as the spec
+ * writes them, and arbitrary bytes never hang the reader or escape as anything but an Error.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -9,11 +9,10 @@ import fc from "fast-check";
 import {
   completeType,
   decodeMessage,
-  encodeCall,
-  int32,
-  MessageType,
   messageLength,
-} from "../../src/server/firewall/dbus-wire.js";
+} from "../../src/server/firewall/dbus-decode.js";
+import { encodeCall, int32 } from "../../src/server/firewall/dbus-encode.js";
+import { MessageType } from "../../src/server/firewall/dbus-wire.js";
 import { unixSocketOf } from "../../src/server/firewall/firewalld-dbus.js";
 
 const call = {

@@ -6,11 +6,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Exec } from "../../src/exec.js";
-import {
-  IptablesBackend,
-  parseLeftover,
-  type ChainSpec,
-} from "../../src/server/firewall/iptables.js";
+import { IptablesBackend } from "../../src/server/firewall/iptables.js";
+import { parseLeftover, type ChainSpec } from "../../src/server/firewall/ipt-rules.js";
 import type { Grant, GrantNat } from "../../src/server/firewall/types.js";
 
 const chain = (target: string, table: string, from: string, to: string): ChainSpec => ({

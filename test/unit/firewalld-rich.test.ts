@@ -11,17 +11,15 @@ import { ConfigError } from "../../src/errors.js";
 import type { Exec, ExecResult } from "../../src/exec.js";
 import { FirewalldBackend, backendByNft } from "../../src/server/firewall/firewalld.js";
 import { FirewalldBus } from "../../src/server/firewall/firewalld-dbus.js";
+import { RichRuleBackend } from "../../src/server/firewall/firewalld-rich.js";
 import {
-  RICH_PRIORITY,
-  RichRuleBackend,
   activeZoneSources,
   interfaceOf,
   localAddressToward,
   parseActiveZones,
-  parseRichRule,
-  richRuleOf,
   sourceZoneOf,
-} from "../../src/server/firewall/firewalld-rich.js";
+} from "../../src/server/firewall/firewalld-zones.js";
+import { RICH_PRIORITY, parseRichRule, richRuleOf } from "../../src/server/firewall/rich-rule.js";
 import type { FirewallBackend, Grant } from "../../src/server/firewall/types.js";
 
 const CMD = "/usr/bin/firewall-cmd";

@@ -1,8 +1,8 @@
 /** Command splitting and substitution: no shell, values cannot add or split arguments. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { splitArgs } from "../../src/argv/split-args.js";
 import { substitute } from "../../src/server/actions/run-command.js";
-import { splitArgs } from "../../src/server/commands.js";
 import { cycleVars } from "../fixtures/pipeline.js";
 
 const vars = cycleVars;

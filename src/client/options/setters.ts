@@ -4,7 +4,7 @@
  * value.
  */
 import { MAX_PORT, parseDigestName, type DigestName } from "../../spa/index.js";
-import type { OptSpec } from "../../cli/getopt.js";
+import type { OptSpec } from "../../argv/getopt.js";
 import type { ClientConfig } from "../config.js";
 
 /** Raises the error that fits where the value came from (flag or rc file line). */

@@ -5,7 +5,7 @@
  * before calling run().
  */
 import type { Logger } from "../log.js";
-import { MAX_ARGS, splitArgs } from "../commands.js";
+import { MAX_ARGS, splitArgs } from "../../argv/split-args.js";
 import type { DaemonConfig } from "../daemon-config.js";
 import type { ServedStanza } from "../pipeline/served-stanza.js";
 import type { CommandDecision, CycleDecision } from "../pipeline/types.js";

@@ -12,14 +12,9 @@
 import { connect, type Socket } from "node:net";
 import type { ExecResult } from "../../exec.js";
 import { EnvironmentError } from "../../errors.js";
-import {
-  decodeMessage,
-  encodeCall,
-  messageLength,
-  MessageType,
-  type Arg,
-  type Value,
-} from "./dbus-wire.js";
+import { decodeMessage, messageLength, type Value } from "./dbus-decode.js";
+import { encodeCall, type Arg } from "./dbus-encode.js";
+import { MessageType } from "./dbus-wire.js";
 
 /** firewalld's bus name, object path and main interface (firewall/config/dbus.py). */
 export const FIREWALLD = "org.fedoraproject.FirewallD1";

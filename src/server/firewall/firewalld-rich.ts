@@ -13,23 +13,23 @@
  * in INPUT).
  *
  * Over D-Bus (firewalld-dbus.ts) when FIREWD_USE_DBUS is Y and the bus answers; otherwise the
- * same calls through `firewall-cmd` (FIREWALL_EXE), argv only, with the reason in `detail`.
+ * same calls through `firewall-cmd` (FIREWALL_EXE), argv only, with the reason in `detail`
+ * (firewalld-rich-ops.ts). The rule text is in rich-rule.ts, the zone lookups in
+ * firewalld-zones.ts; this file chooses the zone and keeps the backend's state.
  */
-import { createSocket } from "node:dgram";
-import { BlockList, isIPv4, isIPv6 } from "node:net";
-import { networkInterfaces, type NetworkInterfaceInfo } from "node:os";
-import { CommandError, type Exec } from "../../exec.js";
+import type { Exec } from "../../exec.js";
 import { EnvironmentError } from "../../errors.js";
-import { int32, type Value } from "./dbus-wire.js";
-import type { Answer, FirewalldBus } from "./firewalld-dbus.js";
-import { inParallel } from "./iptables.js";
-import { grantKey, type FirewallBackend, type Grant, type GrantProto } from "./types.js";
-
-/**
- * The rich-rule priority that marks our rules (firewalld accepts -32768..32767, firewall/core/
- * rich.py Rich_Rule.priority_min/max). Negative: before the zone's other rules.
- */
-export const RICH_PRIORITY = -32201;
+import type { FirewalldBus } from "./firewalld-dbus.js";
+import { busOps, cmdOps, type RichOps } from "./firewalld-rich-ops.js";
+import {
+  interfaceOf,
+  localAddressToward,
+  sourceZoneOf,
+  type ZoneSource,
+} from "./firewalld-zones.js";
+import { inParallel } from "./in-parallel.js";
+import { RICH_PRIORITY, parseRichRule, richRuleOf, type RichMatch } from "./rich-rule.js";
+import { grantKey, type FirewallBackend, type Grant } from "./types.js";
 
 export interface RichOptions {
   /** argv prefix of firewall-cmd (FIREWALL_EXE), for the fallback. */
@@ -38,262 +38,6 @@ export interface RichOptions {
   dbus: boolean;
   /** FIREWD_ZONE; null: the zone of the SPA's source or interface, else the default zone. */
   zone: string | null;
-}
-
-/** The parts of a grant a rich rule holds. */
-export type RichMatch = Pick<Grant, "family" | "address" | "destination" | "proto" | "port">;
-
-const quoteSafe = (s: string): boolean => /^[0-9A-Za-z.:/_-]+$/.test(s);
-
-/**
- * Our rule text, in firewalld's own canonical order and quoting (firewall/core/rich.py
- * Rich_Rule.__str__: priority, family, source, destination, element, action), so getRichRules
- * returns it verbatim.
- */
-export function richRuleOf(g: RichMatch): string {
-  for (const v of [g.address, g.destination ?? ""])
-    if (v !== "" && !quoteSafe(v)) throw new Error(`internal: '${v}' in a rich rule`);
-  const dst = g.destination === null ? "" : ` destination address="${g.destination}"`;
-  return (
-    `rule priority="${RICH_PRIORITY}" family="ipv${g.family}" source address="${g.address}"` +
-    `${dst} port port="${g.port}" protocol="${g.proto}" accept`
-  );
-}
-
-const RULE_RE = new RegExp(
-  `^rule priority="${RICH_PRIORITY}" family="ipv([46])" source address="([^"]+)"` +
-    `(?: destination address="([^"]+)")? port port="(\\d{1,5})" protocol="(tcp|udp)" accept$`,
-);
-
-/** One of our rules back into its parts; null for any other rule (an admin's, another shape). */
-export function parseRichRule(text: string): RichMatch | null {
-  const m = RULE_RE.exec(text.trim());
-  if (m === null) return null;
-  const family = m[1] === "6" ? 6 : 4;
-  const address = m[2] ?? "";
-  const port = Number(m[4]);
-  if (!(family === 4 ? isIPv4(address) : isIPv6(address)) || port > 65535) return null;
-  return {
-    family,
-    address,
-    destination: m[3] ?? null,
-    proto: (m[5] ?? "tcp") as GrantProto,
-    port,
-  };
-}
-
-/** The interface that holds `address` (the SPA's destination); null when none or unknown. */
-export function interfaceOf(
-  address: string | null | undefined,
-  ifaces: NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces(),
-): string | null {
-  if (address === null || address === undefined) return null;
-  if (address === "0.0.0.0" || address === "::" || address === "") return null;
-  for (const [name, infos] of Object.entries(ifaces))
-    if (infos?.some((i) => i.address === address || i.address === `::ffff:${address}`)) return name;
-  return null;
-}
-
-/**
- * The local address the kernel would send from to reach `address` (connecting a UDP socket sends
- * nothing): with symmetric routing, the client's packets arrive on the interface holding it.
- * Null when there is no route.
- */
-export function localAddressToward(address: string): Promise<string | null> {
-  return new Promise((resolve) => {
-    const sock = createSocket(isIPv6(address) ? "udp6" : "udp4");
-    const done = (a: string | null): void => {
-      sock.close();
-      resolve(a);
-    };
-    sock.on("error", () => {
-      done(null);
-    });
-    sock.connect(9, address, () => {
-      try {
-        done(sock.address().address);
-      } catch {
-        done(null);
-      }
-    });
-  });
-}
-
-/** A zone's source binding (firewalld: address, network, MAC or ipset). */
-export interface ZoneSource {
-  zone: string;
-  source: string;
-}
-
-/**
- * The zone whose source binding holds `address`: firewalld sends a packet to the zone of its
- * source before the zone of its interface. MACs and ipsets cannot be judged here and are skipped.
- */
-export function sourceZoneOf(address: string, sources: readonly ZoneSource[]): string | null {
-  const fam = isIPv4(address) ? "ipv4" : isIPv6(address) ? "ipv6" : null;
-  if (fam === null) return null;
-  for (const { zone, source } of sources) {
-    const [net, lenText] = source.split("/");
-    if (net === undefined) continue;
-    const netFam = isIPv4(net) ? "ipv4" : isIPv6(net) ? "ipv6" : null;
-    if (netFam !== fam) continue;
-    const len = lenText === undefined ? (fam === "ipv4" ? 32 : 128) : Number(lenText);
-    if (!Number.isInteger(len) || len < 0 || len > (fam === "ipv4" ? 32 : 128)) continue;
-    const list = new BlockList();
-    list.addSubnet(net, len, fam);
-    if (list.check(address, fam)) return zone;
-  }
-  return null;
-}
-
-/** `firewall-cmd --get-active-zones`: a zone name, then indented "interfaces:"/"sources:" lines. */
-export function parseActiveZones(text: string): ZoneSource[] {
-  const out: ZoneSource[] = [];
-  let zone: string | null = null;
-  for (const line of text.split("\n")) {
-    if (line.trim() === "") continue;
-    if (!/^\s/.test(line)) zone = line.trim().split(/\s+/)[0] ?? null;
-    else {
-      const m = /^\s+sources:\s*(.*)$/.exec(line);
-      if (m !== null && zone !== null)
-        for (const source of (m[1] ?? "").split(/\s+/).filter((s) => s !== ""))
-          out.push({ zone, source });
-    }
-  }
-  return out;
-}
-
-/** zone.getActiveZones' a{sa{sas}} (zone -> "interfaces"/"sources" -> names) as source bindings. */
-export function activeZoneSources(v: Value | undefined): ZoneSource[] {
-  const out: ZoneSource[] = [];
-  if (!Array.isArray(v)) return out;
-  for (const entry of v) {
-    if (!Array.isArray(entry)) continue;
-    const [zone, kinds] = entry;
-    if (typeof zone !== "string" || !Array.isArray(kinds)) continue;
-    for (const kind of kinds) {
-      if (!Array.isArray(kind) || kind[0] !== "sources" || !Array.isArray(kind[1])) continue;
-      for (const source of kind[1]) if (typeof source === "string") out.push({ zone, source });
-    }
-  }
-  return out;
-}
-
-/** What firewalld's add/remove answered, when it was not plain success. */
-type Outcome = "ok" | "already" | "absent";
-
-/** The calls this backend makes, over D-Bus or through firewall-cmd. */
-interface RichOps {
-  add(zone: string, rule: string, timeoutSecs: number): Promise<Outcome>;
-  remove(zone: string, rule: string): Promise<Outcome>;
-  rules(zone: string): Promise<string[]>;
-  zones(): Promise<string[]>;
-  defaultZone(): Promise<string>;
-  /** "" when the interface is in no zone (then the default zone takes its packets). */
-  zoneOfInterface(iface: string): Promise<string>;
-  activeSources(): Promise<ZoneSource[]>;
-}
-
-/** firewalld's error codes that mean "nothing to do" (firewall/errors.py). */
-const ALREADY = /ALREADY_ENABLED/;
-const ABSENT = /NOT_ENABLED/;
-
-function busOps(bus: FirewalldBus): RichOps {
-  const fail = (member: string, args: readonly string[], r: Answer): never => {
-    throw new CommandError(["D-Bus", `zone.${member}`, ...args], 13, `${r.error}: ${r.text}`);
-  };
-  const zoneCall = async (member: string, args: readonly string[], extra: number | null = null) => {
-    const r = await bus.firewalld(".zone", member, extra === null ? args : [...args, int32(extra)]);
-    return { r, bad: (): never => fail(member, args, r) };
-  };
-  const strings = (v: Value | undefined): string[] =>
-    Array.isArray(v) ? v.filter((s): s is string => typeof s === "string") : [];
-  return {
-    async add(zone, rule, timeoutSecs) {
-      const { r, bad } = await zoneCall("addRichRule", [zone, rule], timeoutSecs);
-      if (r.error === null) return "ok";
-      return ALREADY.test(r.text) ? "already" : bad();
-    },
-    async remove(zone, rule) {
-      const { r, bad } = await zoneCall("removeRichRule", [zone, rule]);
-      if (r.error === null) return "ok";
-      return ABSENT.test(r.text) ? "absent" : bad();
-    },
-    async rules(zone) {
-      const { r, bad } = await zoneCall("getRichRules", [zone]);
-      return r.error === null ? strings(r.values[0]) : bad();
-    },
-    async zones() {
-      const { r, bad } = await zoneCall("getZones", []);
-      return r.error === null ? strings(r.values[0]) : bad();
-    },
-    async defaultZone() {
-      const r = await bus.firewalld("", "getDefaultZone", []);
-      return r.error === null ? r.text : fail("getDefaultZone", [], r);
-    },
-    async zoneOfInterface(iface) {
-      const { r, bad } = await zoneCall("getZoneOfInterface", [iface]);
-      return r.error === null ? r.text : bad();
-    },
-    async activeSources() {
-      const { r, bad } = await zoneCall("getActiveZones", []);
-      return r.error === null ? activeZoneSources(r.values[0]) : bad();
-    },
-  };
-}
-
-function cmdOps(exe: readonly string[], exec: Exec): RichOps {
-  const run = async (args: readonly string[]) => {
-    const argv = [...exe, ...args];
-    const r = await exec(argv[0] ?? "", argv.slice(1));
-    // firewall-cmd reports ALREADY_ENABLED / NOT_ENABLED as a warning with exit 0 (command.py).
-    const said = r.stdout + r.stderr;
-    return {
-      r,
-      said,
-      bad: (): never => {
-        throw new CommandError(argv, r.code, said);
-      },
-    };
-  };
-  const words = (s: string): string[] => s.split(/\s+/).filter((w) => w !== "");
-  return {
-    async add(zone, rule, timeoutSecs) {
-      const { r, said, bad } = await run([
-        `--zone=${zone}`,
-        `--add-rich-rule=${rule}`,
-        `--timeout=${timeoutSecs}s`,
-      ]);
-      if (ALREADY.test(said)) return "already";
-      return r.code === 0 ? "ok" : bad();
-    },
-    async remove(zone, rule) {
-      const { r, said, bad } = await run([`--zone=${zone}`, `--remove-rich-rule=${rule}`]);
-      if (ABSENT.test(said)) return "absent";
-      return r.code === 0 ? "ok" : bad();
-    },
-    async rules(zone) {
-      const { r, bad } = await run([`--zone=${zone}`, "--list-rich-rules"]);
-      return r.code === 0 ? r.stdout.split("\n").filter((l) => l.trim() !== "") : bad();
-    },
-    async zones() {
-      const { r, bad } = await run(["--get-zones"]);
-      return r.code === 0 ? words(r.stdout) : bad();
-    },
-    async defaultZone() {
-      const { r, bad } = await run(["--get-default-zone"]);
-      return r.code === 0 ? r.stdout.trim() : bad();
-    },
-    async zoneOfInterface(iface) {
-      // "no zone" is exit 2 (INVALID_ZONE... printed as "no zone"): the default zone takes it.
-      const { r } = await run([`--get-zone-of-interface=${iface}`]);
-      return r.code === 0 ? r.stdout.trim() : "";
-    },
-    async activeSources() {
-      const { r, bad } = await run(["--get-active-zones"]);
-      return r.code === 0 ? parseActiveZones(r.stdout) : bad();
-    },
-  };
 }
 
 /** Zone lookups are kept this long: zone bindings change rarely, grants come in bursts. */

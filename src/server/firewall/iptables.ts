@@ -6,37 +6,30 @@
  * `firewall-cmd --direct --passthrough ipv4|ipv6`. Differences: batches go through
  * iptables-restore --noflush (one process for many rules), IPv6 grants use ip6tables, and
  * firewalld's passthrough is called over D-Bus (firewalld-dbus.ts) rather than by starting
- * firewall-cmd, with firewall-cmd as the fallback.
+ * firewall-cmd, with firewall-cmd as the fallback. The rules' arguments are built, and read
+ * back, in ipt-rules.ts; this file runs them.
  */
-import type { ChainSpec as ConfChainSpec } from "../../config/fwknopd-conf.js";
 import { CommandError, type Exec, type ExecResult } from "../../exec.js";
-import type { FirewallBackend, Grant } from "./types.js";
-import { splitArgs } from "../commands.js";
 import { FirewalldBus } from "./firewalld-dbus.js";
+import { inParallel } from "./in-parallel.js";
+import {
+  grantRules,
+  managedChains,
+  parseLeftover,
+  parseRuleLine,
+  restoreText,
+  type ChainSpec,
+  type IptChains,
+  type IptRule,
+} from "./ipt-rules.js";
+import type { FirewallBackend, Grant } from "./types.js";
 
-/** IPT_INPUT_ACCESS and friends ("target, table, from_chain, jump_pos, to_chain, rule_pos"). */
-export type ChainSpec = Pick<
-  ConfChainSpec,
-  "target" | "table" | "fromChain" | "jumpPos" | "toChain"
->;
-
-export interface IptablesOptions {
+export interface IptablesOptions extends IptChains {
   kind: "iptables" | "firewalld";
   /** argv prefix of iptables or firewall-cmd (FIREWALL_EXE). */
   exe: readonly string[];
   /** argv prefix of ip6tables for IPv6 grants (iptables kind), or null for IPv4 only. */
   ip6exe: readonly string[] | null;
-  input: ChainSpec;
-  /**
-   * NAT chains (server/fw_util_iptables.c:fw_config_init): FORWARD and DNAT when forwarding or
-   * local NAT is on; SNAT and MASQUERADE when source NAT can be asked for. Null: no NAT.
-   */
-  nat: {
-    forward: ChainSpec;
-    dnat: ChainSpec;
-    snat: ChainSpec | null;
-    masquerade: ChainSpec | null;
-  } | null;
   /** ENABLE_RULE_PREPEND: -I instead of -A. */
   prepend: boolean;
   ipv6: boolean;
@@ -44,32 +37,9 @@ export interface IptablesOptions {
   dbus: boolean;
 }
 
-const PROTO_NUM = { tcp: 6, udp: 17 } as const;
-
 /** firewall-cmd processes run at once for one batch. */
 const FIREWALL_CMD_PARALLEL = 8;
 
-/** Run `fn` over `items`, at most `limit` at a time; rejects with the first failure. */
-export async function inParallel<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++];
-      if (item !== undefined) await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-/** One rule: the chain it goes in and its arguments after `-A <chain>`. */
-interface IptRule {
-  chain: ChainSpec;
-  args: string[];
-}
 const GONE =
   /does a matching rule exist|No chain\/target\/match by that name|Bad rule|NOT_ENABLED/i;
 
@@ -153,93 +123,8 @@ export class IptablesBackend implements FirewallBackend {
     return r.stdout;
   }
 
-  /** Every chain we manage: INPUT access first, then the NAT ones that are configured. */
   private chains(): ChainSpec[] {
-    const n = this.opts.nat;
-    const out = [this.opts.input];
-    if (n !== null) {
-      out.push(n.forward, n.dnat);
-      if (n.snat !== null) out.push(n.snat);
-      if (n.masquerade !== null) out.push(n.masquerade);
-    }
-    return out;
-  }
-
-  /**
-   * The rules of one grant, with C's argument strings (fw_util_iptables.h IPT_*_RULE_ARGS) so
-   * either daemon can list and expire the other's: an INPUT accept for plain access; for NAT
-   * (process_spa_request, forward_access_rule, dnat_rule, snat_rule) an INPUT accept of the
-   * translated port (local NAT) or a FORWARD accept, the DNAT, and the SNAT/MASQUERADE.
-   */
-  private rulesFor(g: Grant): IptRule[] {
-    if (g.leftover !== undefined) {
-      const chain = this.chains().find(
-        (c) => c.table === g.leftover?.table && c.toChain === g.leftover.chain,
-      );
-      return chain === undefined ? [] : [{ chain, args: [...g.leftover.args] }];
-    }
-    const any = g.family === 4 ? "0.0.0.0/0" : "::/0";
-    const dst = g.destination ?? any;
-    const exp = ["-m", "comment", "--comment", `_exp_${g.expiresAt}`];
-    const proto = ["-p", String(PROTO_NUM[g.proto])];
-    // IPT_RULE_ARGS' match, shared by INPUT accepts and the DNAT rule.
-    const match = (port: number): string[] => [
-      ...proto,
-      ...["-s", g.address, "-d", dst, "--dport", String(port)],
-      ...exp,
-    ];
-    const input = (port: number): IptRule => ({
-      chain: this.opts.input,
-      args: [...match(port), "-j", this.opts.input.target],
-    });
-    const nat = g.nat;
-    const chains = this.opts.nat;
-    if (nat === undefined) return [input(g.port)];
-    if (chains === null) throw new Error("NAT grant but no NAT chains are configured");
-    const rules: IptRule[] = [];
-    const to = String(nat.toPort);
-    if (nat.kind === "local") rules.push(input(nat.toPort));
-    else {
-      const f = chains.forward;
-      rules.push({
-        chain: f,
-        args: nat.forwardAll
-          ? ["-s", g.address, ...exp, "-j", f.target]
-          : [...proto, "-s", g.address, "--dport", to, ...exp, "-j", f.target],
-      });
-    }
-    if (nat.dnat) {
-      const d = chains.dnat;
-      rules.push({
-        chain: d,
-        args: nat.forwardAll
-          ? ["-s", g.address, "-d", dst, ...exp, "-j", d.target, "--to-destination", nat.toAddress]
-          : [...match(g.port), "-j", d.target, "--to-destination", `${nat.toAddress}:${to}`],
-      });
-    }
-    if (nat.snat !== null) {
-      const masq = nat.snat === "masquerade";
-      const c = masq ? chains.masquerade : chains.snat;
-      if (c === null) throw new Error("source NAT asked for but its chain is not configured");
-      const target = masq ? [] : ["--to-source", typeof nat.snat === "object" ? nat.snat.to : ""];
-      rules.push({
-        chain: c,
-        args: nat.forwardAll
-          ? ["-s", g.address, ...exp, "-j", c.target, ...target]
-          : [
-              ...proto,
-              "-d",
-              nat.toAddress,
-              "--dport",
-              to,
-              ...exp,
-              "-j",
-              c.target,
-              ...(masq ? ["--to-ports", String(g.port)] : target),
-            ],
-      });
-    }
-    return rules;
+    return managedChains(this.opts);
   }
 
   async init(flush: boolean): Promise<void> {
@@ -285,7 +170,7 @@ export class IptablesBackend implements FirewallBackend {
           1,
           "IPv6 grant requested but no ip6tables is configured",
         );
-      const rules = mine.flatMap((g) => this.rulesFor(g));
+      const rules = mine.flatMap((g) => grantRules(g, this.opts));
       if (this.opts.kind === "iptables") {
         const r = await this.restore(fam, rules, op);
         if (r.code !== 0)
@@ -309,17 +194,7 @@ export class IptablesBackend implements FirewallBackend {
   private restore(fam: 4 | 6, rules: readonly IptRule[], op: string): Promise<ExecResult> {
     const exe = fam === 4 ? this.opts.exe : (this.opts.ip6exe ?? this.opts.exe);
     const restore = [...exe.slice(0, -1), `${exe[exe.length - 1] ?? "iptables"}-restore`];
-    const tables = [...new Set(rules.map((r) => r.chain.table))];
-    const text = tables
-      .flatMap((t) => [
-        `*${t}`,
-        ...rules
-          .filter((r) => r.chain.table === t)
-          .map((r) => [op, r.chain.toChain, ...r.args].join(" ")),
-        "COMMIT",
-      ])
-      .concat("")
-      .join("\n");
+    const text = restoreText(rules, op);
     const [bin, ...rest] = restore;
     return this.exec(bin ?? "", [...rest, "-w", "--noflush"], { input: text });
   }
@@ -331,7 +206,7 @@ export class IptablesBackend implements FirewallBackend {
    */
   async revoke(grants: readonly Grant[]): Promise<void> {
     for (const fam of [4, 6] as const) {
-      const rules = grants.filter((g) => g.family === fam).flatMap((g) => this.rulesFor(g));
+      const rules = grants.filter((g) => g.family === fam).flatMap((g) => grantRules(g, this.opts));
       if (rules.length === 0) continue;
       if (this.opts.kind === "iptables" && rules.length > 1) {
         const r = await this.restore(fam, rules, "-D");
@@ -394,44 +269,4 @@ export class IptablesBackend implements FirewallBackend {
     this.bus?.close();
     return Promise.resolve();
   }
-}
-
-/** One `iptables -S` line of our chain back into a grant (ours or C fwknopd's, same format). */
-export function parseRuleLine(line: string, family: 4 | 6): Grant | null {
-  const exp = /--comment "?_exp_(\d+)"?/.exec(line);
-  const src = /-s (\S+)/.exec(line);
-  const proto = /-p (tcp|udp|6|17)\b/.exec(line);
-  const port = /--dport (\d+)/.exec(line);
-  if (exp === null || src === null || proto === null || port === null) return null;
-  const p = proto[1] === "udp" || proto[1] === "17" ? "udp" : "tcp";
-  return {
-    stanza: 0,
-    user: "",
-    address: (src[1] ?? "").replace(/\/(32|128)$/, ""),
-    family,
-    proto: p,
-    port: Number(port[1]),
-    expiresAt: Number(exp[1]),
-    destination: null,
-  };
-}
-
-/** A NAT-chain line of `iptables -S` (with an `_exp_` comment) as a leftover to expire. */
-export function parseLeftover(line: string, chain: ChainSpec, family: 4 | 6): Grant | null {
-  const exp = /--comment "?_exp_(\d+)"?/.exec(line);
-  const words = splitArgs(line);
-  if (exp === null || words === null || words[0] !== "-A" || words[1] !== chain.toChain)
-    return null;
-  const src = /-s (\S+)/.exec(line);
-  return {
-    stanza: 0,
-    user: "",
-    address: (src?.[1] ?? "").replace(/\/32$/, ""),
-    family,
-    proto: "tcp",
-    port: 0,
-    expiresAt: Number(exp[1]),
-    destination: null,
-    leftover: { table: chain.table, chain: chain.toChain, args: words.slice(2) },
-  };
 }

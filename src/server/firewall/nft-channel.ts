@@ -7,9 +7,8 @@
  * (measured here, nft 1.0.6); the marker listing stays at ~0.5 ms whatever the set size.
  * One command is in flight at a time, so a reply can never be misattributed.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
-import { CommandError } from "../../exec.js";
+import { CommandError, spawnConversation, stopChild, type ConversationChild } from "../../exec.js";
 
 /** What the nftables backend needs of a command channel (this one, or native/libnftables.ts). */
 export interface NftCommands {
@@ -27,7 +26,7 @@ interface Pending {
 
 export class NftChannel implements NftCommands {
   readonly description = "a long-lived `nft -i` process";
-  private proc: ChildProcess | null = null;
+  private proc: ConversationChild | null = null;
   private queue: Pending[] = [];
   private inFlight: Pending | null = null;
   private error: string | null = null;
@@ -40,10 +39,10 @@ export class NftChannel implements NftCommands {
     private readonly timeoutMs = 5000,
   ) {}
 
-  private start(): ChildProcess {
+  private start(): ConversationChild {
     const [bin, ...pre] = this.nft;
     if (bin === undefined) throw new Error("internal: empty nft command");
-    const p = spawn(bin, [...pre, "-i"], { stdio: ["pipe", "pipe", "pipe"] });
+    const p = spawnConversation(bin, [...pre, "-i"]);
     createInterface({ input: p.stdout }).on("line", (l) => {
       if (l === "}" && this.proc === p) this.onMarker();
     });
@@ -85,7 +84,7 @@ export class NftChannel implements NftCommands {
     this.timer = setTimeout(() => {
       this.onTimeout();
     }, this.timeoutMs);
-    p.stdin?.write(`${next.line}\n${this.markerCommand}\n`);
+    p.stdin.write(`${next.line}\n${this.markerCommand}\n`);
   }
 
   private settle(): Pending | null {
@@ -131,8 +130,8 @@ export class NftChannel implements NftCommands {
     const p = this.proc;
     this.proc = null;
     if (p !== null) {
-      p.stdin?.end();
-      setTimeout(() => p.kill("SIGKILL"), 1000).unref();
+      p.stdin.end();
+      void stopChild(p, { killAfterMs: 1000 });
     }
   }
 }

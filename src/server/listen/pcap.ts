@@ -4,10 +4,10 @@
  * native module is needed and nothing need listen on the SPA port. --pcap-file reads a savefile.
  * Like C (process_packet.c), payloads outside 140..1500 bytes are not SPA and are dropped here.
  */
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { EnvironmentError } from "../../errors.js";
-import { MIN_SPA_DATA_SIZE } from "../pipeline.js";
+import { spawnReader, stopChild } from "../../exec.js";
+import { MIN_SPA_DATA_SIZE } from "../../spa/constants.js";
 import { PcapStreamParser, decodeFrame, type CapturedFrame } from "./pcap-parse.js";
 import type { Listener, OnPayload } from "./types.js";
 
@@ -43,7 +43,7 @@ export async function listenPcap(o: PcapOptions, onPayload: OnPayload): Promise<
   if (!o.promisc) argv.push("-p");
   if (!o.anyDirection) argv.push("-Q", "in");
   argv.push(o.filter);
-  const child = spawn(o.tcpdump, argv, { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawnReader(o.tcpdump, argv);
   const parser = new PcapStreamParser((f) => {
     handFrame(f, onPayload);
   });
@@ -71,17 +71,7 @@ export async function listenPcap(o: PcapOptions, onPayload: OnPayload): Promise<
   });
   return {
     description: `pcap capture on ${o.intf} (filter '${o.filter}', via ${o.tcpdump})`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) {
-          resolve();
-          return;
-        }
-        child.once("exit", () => {
-          resolve();
-        });
-        child.kill("SIGTERM");
-      }),
+    close: () => stopChild(child, { signal: "SIGTERM" }),
   };
 }
 

@@ -3,7 +3,7 @@
  * writes dgram's rinfo.address (libuv src/inet.c:inet_ntop6, then plainAddress), so the pipeline
  * sees the same source text whichever UDP listener took the datagram in.
  * Layouts: <netinet/in.h> sockaddr_in (16 bytes) and sockaddr_in6 (28 bytes); ports and addresses
- * in network byte order, the family in host order (little-endian on the ABIs udp-batch.ts allows).
+ * in network byte order, the family in host order (little-endian on the ABIs recvmmsg.ts allows).
  */
 
 export const AF_INET = 2;

@@ -7,19 +7,33 @@
  * BatchReceiver).
  *
  * While the queue is empty, the blocking call holds one libuv pool thread (UV_THREADPOOL_SIZE, 4
- * by default), RECV_TIMEOUT_MS at a time; fs, dns.lookup and async crypto share the others.
+ * by default), RECV_TIMEOUT_MS (recvmmsg.ts) at a time; fs, dns.lookup and async crypto share the
+ * others.
  *
- * Linux on x86_64 and aarch64 only (checked layouts below). Anywhere else, or without koffi or
- * libc, listenUdpBatch returns why, and the daemon uses udp.ts.
+ * Linux on x86_64 and aarch64 only (layouts checked in recvmmsg.ts, which holds the koffi side).
+ * Anywhere else, or without koffi or libc, listenUdpBatch returns why, and the daemon uses udp.ts.
  */
-import { arch, endianness, platform } from "node:os";
-import { getSystemErrorMap } from "node:util";
-import type { KoffiFunc } from "koffi";
-import { EnvironmentError } from "../../errors.js";
-import { loadKoffi, type Koffi } from "../native/koffi.js";
 import {
-  AF_INET,
-  AF_INET6,
+  BATCH,
+  EAGAIN,
+  EINTR,
+  MMSGHDR_SIZE,
+  MMSG_LEN,
+  MSG_DONTWAIT,
+  MSG_FLAGS,
+  MSG_NAMELEN,
+  MSG_TRUNC,
+  MSG_WAITFORONE,
+  NAMES,
+  NAME_SLOT,
+  PAYLOADS,
+  PAYLOAD_BYTES,
+  Region,
+  loadLibc,
+  openSocket,
+  type Libc,
+} from "./recvmmsg.js";
+import {
   SOCKADDR_IN6_LEN,
   SOCKADDR_IN_LEN,
   ipv4Text,
@@ -29,222 +43,14 @@ import {
 } from "./sockaddr.js";
 import type { Listener, OnPayload } from "./types.js";
 
-/** Datagrams per recvmmsg call. */
-const BATCH = 64;
-/** Room for one datagram: more than 1500, so that an over-long one still reads as over-long. */
-const PAYLOAD_BYTES = 1536;
 /** What udp.ts hands on at most: 1501 bytes of anything longer, which the pipeline refuses. */
 const MAX_DATA = 1500;
-const RECV_BUFFER_BYTES = 8 << 20;
-/** How long close() may wait for the blocked call to come back (SO_RCVTIMEO). */
-const RECV_TIMEOUT_MS = 200;
 /** Non-blocking batches taken in a row before the event loop gets a turn. */
 const MAX_SYNC_DRAINS = 8;
 /** While datagrams flow, how long the queue is left to fill between non-blocking calls. */
 const POLL_MS = 1;
 /** Pause after an unexpected receive error, so a broken socket cannot spin the loop. */
 const ERROR_BACKOFF_MS = 100;
-
-// <sys/socket.h>, <netinet/in.h>, <asm-generic/errno*.h>: the same on x86_64 and aarch64 Linux.
-const SOCK_DGRAM = 2;
-const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
-const SO_RCVBUF = 8;
-// SO_RCVTIMEO_OLD, which is SO_RCVTIMEO where long is 64 bits: a struct timeval of two longs.
-const SO_RCVTIMEO = 20;
-const IPPROTO_IPV6 = 41;
-const IPV6_V6ONLY = 26;
-const MSG_TRUNC = 0x20;
-const MSG_DONTWAIT = 0x40;
-const MSG_WAITFORONE = 0x10000;
-const EAGAIN = 11;
-const EINTR = 4;
-
-// LP64 layouts of struct msghdr (56 bytes), struct mmsghdr (64) and struct iovec (16), as the
-// kernel reads them (include/linux/socket.h: user_msghdr, mmsghdr); checked with koffi at load.
-const MSG_NAME = 0;
-const MSG_NAMELEN = 8;
-const MSG_IOV = 16;
-const MSG_IOVLEN = 24;
-const MSG_FLAGS = 48;
-const MMSG_LEN = 56;
-const MMSGHDR_SIZE = 64;
-const IOVEC_SIZE = 16;
-/** One sockaddr_in6 per message, 8-byte aligned. */
-const NAME_SLOT = 32;
-
-const IOVS = BATCH * MMSGHDR_SIZE;
-const NAMES = IOVS + BATCH * IOVEC_SIZE;
-const PAYLOADS = NAMES + BATCH * NAME_SLOT;
-const REGION_BYTES = PAYLOADS + BATCH * PAYLOAD_BYTES;
-
-type Pointer = unknown;
-
-interface Libc {
-  koffi: Koffi;
-  socket: KoffiFunc<(domain: number, type: number, protocol: number) => number>;
-  setsockopt: KoffiFunc<
-    (fd: number, level: number, name: number, value: Buffer, len: number) => number
-  >;
-  bind: KoffiFunc<(fd: number, addr: Buffer, len: number) => number>;
-  close: KoffiFunc<(fd: number) => number>;
-  recvmmsg: KoffiFunc<
-    (fd: number, vec: Pointer, vlen: number, flags: number, timeout: null) => number
-  >;
-  ifIndexToName: KoffiFunc<(index: number, name: Buffer) => Pointer>;
-}
-
-let libc: Libc | string | undefined;
-
-/** koffi's own idea of the C layouts here: must agree with the offsets above. */
-function layoutProblem(k: Koffi): string | null {
-  const msghdr = k.struct({
-    msg_name: "void *",
-    msg_namelen: "uint32_t",
-    msg_iov: "void *",
-    msg_iovlen: "size_t",
-    msg_control: "void *",
-    msg_controllen: "size_t",
-    msg_flags: "int",
-  });
-  const mmsghdr = k.struct({ msg_hdr: msghdr, msg_len: "uint32_t" });
-  const iovec = k.struct({ iov_base: "void *", iov_len: "size_t" });
-  const seen = [
-    k.sizeof(msghdr),
-    k.offsetof(msghdr, "msg_namelen"),
-    k.offsetof(msghdr, "msg_iov"),
-    k.offsetof(msghdr, "msg_iovlen"),
-    k.offsetof(msghdr, "msg_flags"),
-    k.offsetof(mmsghdr, "msg_len"),
-    k.sizeof(mmsghdr),
-    k.sizeof(iovec),
-  ];
-  const want = [
-    56,
-    MSG_NAMELEN,
-    MSG_IOV,
-    MSG_IOVLEN,
-    MSG_FLAGS,
-    MMSG_LEN,
-    MMSGHDR_SIZE,
-    IOVEC_SIZE,
-  ];
-  return seen.every((x, i) => x === want[i])
-    ? null
-    : `struct msghdr/mmsghdr layout is not the LP64 one (${seen.join(",")})`;
-}
-
-function loadLibc(): Libc | string {
-  if (libc !== undefined) return libc;
-  const here = `${platform()}/${arch()}`;
-  if (!["linux/x64", "linux/arm64"].includes(here) || endianness() !== "LE") {
-    libc = `recvmmsg struct layouts are not verified for ${here}`;
-    return libc;
-  }
-  const k = loadKoffi();
-  if (typeof k === "string") {
-    libc = k;
-    return libc;
-  }
-  try {
-    const problem = layoutProblem(k);
-    if (problem !== null) {
-      libc = problem;
-      return libc;
-    }
-    const lib = k.load("libc.so.6");
-    libc = {
-      koffi: k,
-      socket: lib.func("int socket(int, int, int)"),
-      setsockopt: lib.func("int setsockopt(int, int, int, const void *, uint32_t)"),
-      bind: lib.func("int bind(int, const void *, uint32_t)"),
-      close: lib.func("int close(int)"),
-      recvmmsg: lib.func("int recvmmsg(int, void *, unsigned int, int, void *)"),
-      ifIndexToName: lib.func("void *if_indextoname(unsigned int, void *)"),
-    };
-  } catch (e) {
-    libc = `libc could not be loaded through koffi (${(e as Error).message.split("\n")[0]})`;
-  }
-  return libc;
-}
-
-/** "bind EADDRINUSE: address already in use :::62201", as Node words a failed listen(). */
-function sysError(c: Libc, syscall: string, where: string): EnvironmentError {
-  const errno = c.koffi.errno();
-  const [name, text] = getSystemErrorMap().get(-errno) ?? [`errno ${errno}`, "unknown error"];
-  return new EnvironmentError(`${syscall} ${name}: ${text} ${where}`);
-}
-
-function openSocket(c: Libc, port: number, ipv6: boolean): number {
-  const where = `${ipv6 ? "::" : "0.0.0.0"}:${port}`;
-  const fd = c.socket(ipv6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw sysError(c, "socket", where);
-  try {
-    const int = (value: number): Buffer => {
-      const b = Buffer.alloc(4);
-      b.writeInt32LE(value);
-      return b;
-    };
-    const timeout = Buffer.alloc(16);
-    timeout.writeBigInt64LE(BigInt(RECV_TIMEOUT_MS * 1000), 8);
-    const options: [string, number, number, Buffer][] = [
-      // Deep queue as udp.ts; Linux caps it at net.core.rmem_max.
-      ["SO_RCVBUF", SOL_SOCKET, SO_RCVBUF, int(RECV_BUFFER_BYTES)],
-      // A blocked recvmmsg gives up with EAGAIN after this, so close() never waits for a packet.
-      ["SO_RCVTIMEO", SOL_SOCKET, SO_RCVTIMEO, timeout],
-    ];
-    if (ipv6) options.push(["IPV6_V6ONLY", IPPROTO_IPV6, IPV6_V6ONLY, int(0)]);
-    for (const [what, level, name, value] of options)
-      if (c.setsockopt(fd, level, name, value, value.length) !== 0)
-        throw sysError(c, `setsockopt ${what}`, where);
-    const addr = Buffer.alloc(ipv6 ? SOCKADDR_IN6_LEN : SOCKADDR_IN_LEN);
-    addr.writeUInt16LE(ipv6 ? AF_INET6 : AF_INET, 0);
-    addr.writeUInt16BE(port, 2);
-    if (c.bind(fd, addr, addr.length) !== 0) throw sysError(c, "bind", where);
-    return fd;
-  } catch (e) {
-    c.close(fd);
-    throw e;
-  }
-}
-
-/**
- * The one memory region recvmmsg fills, made once: BATCH mmsghdr, each with one iovec onto its
- * own payload slot and its own sockaddr slot. Only msg_namelen needs resetting between calls (it
- * is value-result, recvmsg(2)).
- */
-class Region {
-  readonly ptr: Pointer;
-  readonly view: DataView;
-  readonly bytes: Buffer;
-
-  constructor(
-    private readonly k: Koffi,
-    readonly nameLen: number,
-  ) {
-    this.ptr = k.alloc("uint8_t", REGION_BYTES);
-    const memory = k.view(this.ptr, REGION_BYTES);
-    this.view = new DataView(memory);
-    this.bytes = Buffer.from(memory);
-    this.bytes.fill(0);
-    const base = k.address(this.ptr);
-    const v = this.view;
-    for (let i = 0; i < BATCH; i++) {
-      const h = i * MMSGHDR_SIZE;
-      const iov = IOVS + i * IOVEC_SIZE;
-      v.setBigUint64(h + MSG_NAME, base + BigInt(NAMES + i * NAME_SLOT), true);
-      v.setUint32(h + MSG_NAMELEN, nameLen, true);
-      v.setBigUint64(h + MSG_IOV, base + BigInt(iov), true);
-      v.setBigUint64(h + MSG_IOVLEN, 1n, true);
-      v.setBigUint64(iov, base + BigInt(PAYLOADS + i * PAYLOAD_BYTES), true);
-      v.setBigUint64(iov + 8, BigInt(PAYLOAD_BYTES), true);
-    }
-  }
-
-  free(): void {
-    this.k.free(this.ptr);
-  }
-}
 
 /** What the receive loop does after a round: see BatchReceiver. */
 type Next = "wait" | "soon" | "now" | "pause";

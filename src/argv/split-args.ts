@@ -1,8 +1,8 @@
 /**
- * Splitting a command text into argv: command messages and cycles (actions/run-command.ts) and
- * the firewall's configured programs. Never through a shell: C splits on white space only
- * (common/fko_util.c:strtoargv); quotes '...' and "..." also group here, with no expansion, and an
- * admin who wants a shell writes one: /bin/sh -c '...'.
+ * A command line written as text split into an argv, so it can run without a shell: fwknopd's
+ * command messages and command cycles, and the rule lines `iptables -S` prints. C splits on white
+ * space only (common/fko_util.c:strtoargv); quotes '...' and "..." also group here, with no
+ * expansion.
  */
 
 export const MAX_ARGS = 30;

@@ -1,0 +1,185 @@
+/**
+ * The iptables backend's rules as C fwknopd writes them (server/fw_util_iptables.c,
+ * fw_util_iptables.h IPT_*_RULE_ARGS), so either daemon can list and expire the other's: the
+ * arguments of a grant's rules, the iptables-restore text of a batch, and the reading of
+ * `iptables -S` lines back into grants. Pure: iptables.ts runs them.
+ */
+import { splitArgs } from "../../argv/split-args.js";
+import type { ChainSpec as ConfChainSpec } from "../../config/chain-spec.js";
+import type { Grant } from "./types.js";
+
+/** IPT_INPUT_ACCESS and friends ("target, table, from_chain, jump_pos, to_chain, rule_pos"). */
+export type ChainSpec = Pick<
+  ConfChainSpec,
+  "target" | "table" | "fromChain" | "jumpPos" | "toChain"
+>;
+
+/**
+ * The chains a backend manages: INPUT access, and the NAT chains
+ * (server/fw_util_iptables.c:fw_config_init): FORWARD and DNAT when forwarding or local NAT is
+ * on; SNAT and MASQUERADE when source NAT can be asked for. Null: no NAT.
+ */
+export interface IptChains {
+  input: ChainSpec;
+  nat: {
+    forward: ChainSpec;
+    dnat: ChainSpec;
+    snat: ChainSpec | null;
+    masquerade: ChainSpec | null;
+  } | null;
+}
+
+const PROTO_NUM = { tcp: 6, udp: 17 } as const;
+
+/** One rule: the chain it goes in and its arguments after `-A <chain>`. */
+export interface IptRule {
+  chain: ChainSpec;
+  args: string[];
+}
+
+/** Every chain we manage: INPUT access first, then the NAT ones that are configured. */
+export function managedChains(chains: IptChains): ChainSpec[] {
+  const n = chains.nat;
+  const out = [chains.input];
+  if (n !== null) {
+    out.push(n.forward, n.dnat);
+    if (n.snat !== null) out.push(n.snat);
+    if (n.masquerade !== null) out.push(n.masquerade);
+  }
+  return out;
+}
+
+/**
+ * The rules of one grant, with C's argument strings (fw_util_iptables.h IPT_*_RULE_ARGS) so
+ * either daemon can list and expire the other's: an INPUT accept for plain access; for NAT
+ * (process_spa_request, forward_access_rule, dnat_rule, snat_rule) an INPUT accept of the
+ * translated port (local NAT) or a FORWARD accept, the DNAT, and the SNAT/MASQUERADE.
+ */
+export function grantRules(g: Grant, chains: IptChains): IptRule[] {
+  if (g.leftover !== undefined) {
+    const chain = managedChains(chains).find(
+      (c) => c.table === g.leftover?.table && c.toChain === g.leftover.chain,
+    );
+    return chain === undefined ? [] : [{ chain, args: [...g.leftover.args] }];
+  }
+  const any = g.family === 4 ? "0.0.0.0/0" : "::/0";
+  const dst = g.destination ?? any;
+  const exp = ["-m", "comment", "--comment", `_exp_${g.expiresAt}`];
+  const proto = ["-p", String(PROTO_NUM[g.proto])];
+  // IPT_RULE_ARGS' match, shared by INPUT accepts and the DNAT rule.
+  const match = (port: number): string[] => [
+    ...proto,
+    ...["-s", g.address, "-d", dst, "--dport", String(port)],
+    ...exp,
+  ];
+  const input = (port: number): IptRule => ({
+    chain: chains.input,
+    args: [...match(port), "-j", chains.input.target],
+  });
+  const nat = g.nat;
+  const natChains = chains.nat;
+  if (nat === undefined) return [input(g.port)];
+  if (natChains === null) throw new Error("NAT grant but no NAT chains are configured");
+  const rules: IptRule[] = [];
+  const to = String(nat.toPort);
+  if (nat.kind === "local") rules.push(input(nat.toPort));
+  else {
+    const f = natChains.forward;
+    rules.push({
+      chain: f,
+      args: nat.forwardAll
+        ? ["-s", g.address, ...exp, "-j", f.target]
+        : [...proto, "-s", g.address, "--dport", to, ...exp, "-j", f.target],
+    });
+  }
+  if (nat.dnat) {
+    const d = natChains.dnat;
+    rules.push({
+      chain: d,
+      args: nat.forwardAll
+        ? ["-s", g.address, "-d", dst, ...exp, "-j", d.target, "--to-destination", nat.toAddress]
+        : [...match(g.port), "-j", d.target, "--to-destination", `${nat.toAddress}:${to}`],
+    });
+  }
+  if (nat.snat !== null) {
+    const masq = nat.snat === "masquerade";
+    const c = masq ? natChains.masquerade : natChains.snat;
+    if (c === null) throw new Error("source NAT asked for but its chain is not configured");
+    const target = masq ? [] : ["--to-source", typeof nat.snat === "object" ? nat.snat.to : ""];
+    rules.push({
+      chain: c,
+      args: nat.forwardAll
+        ? ["-s", g.address, ...exp, "-j", c.target, ...target]
+        : [
+            ...proto,
+            "-d",
+            nat.toAddress,
+            "--dport",
+            to,
+            ...exp,
+            "-j",
+            c.target,
+            ...(masq ? ["--to-ports", String(g.port)] : target),
+          ],
+    });
+  }
+  return rules;
+}
+
+/**
+ * iptables-restore --noflush input for many rules: a section per table, `op` (-A, -I or -D) on
+ * each rule; everything else in the tables is kept.
+ */
+export function restoreText(rules: readonly IptRule[], op: string): string {
+  const tables = [...new Set(rules.map((r) => r.chain.table))];
+  return tables
+    .flatMap((t) => [
+      `*${t}`,
+      ...rules
+        .filter((r) => r.chain.table === t)
+        .map((r) => [op, r.chain.toChain, ...r.args].join(" ")),
+      "COMMIT",
+    ])
+    .concat("")
+    .join("\n");
+}
+
+/** One `iptables -S` line of our chain back into a grant (ours or C fwknopd's, same format). */
+export function parseRuleLine(line: string, family: 4 | 6): Grant | null {
+  const exp = /--comment "?_exp_(\d+)"?/.exec(line);
+  const src = /-s (\S+)/.exec(line);
+  const proto = /-p (tcp|udp|6|17)\b/.exec(line);
+  const port = /--dport (\d+)/.exec(line);
+  if (exp === null || src === null || proto === null || port === null) return null;
+  const p = proto[1] === "udp" || proto[1] === "17" ? "udp" : "tcp";
+  return {
+    stanza: 0,
+    user: "",
+    address: (src[1] ?? "").replace(/\/(32|128)$/, ""),
+    family,
+    proto: p,
+    port: Number(port[1]),
+    expiresAt: Number(exp[1]),
+    destination: null,
+  };
+}
+
+/** A NAT-chain line of `iptables -S` (with an `_exp_` comment) as a leftover to expire. */
+export function parseLeftover(line: string, chain: ChainSpec, family: 4 | 6): Grant | null {
+  const exp = /--comment "?_exp_(\d+)"?/.exec(line);
+  const words = splitArgs(line);
+  if (exp === null || words === null || words[0] !== "-A" || words[1] !== chain.toChain)
+    return null;
+  const src = /-s (\S+)/.exec(line);
+  return {
+    stanza: 0,
+    user: "",
+    address: (src?.[1] ?? "").replace(/\/32$/, ""),
+    family,
+    proto: "tcp",
+    port: 0,
+    expiresAt: Number(exp[1]),
+    destination: null,
+    leftover: { table: chain.table, chain: chain.toChain, args: words.slice(2) },
+  };
+}

@@ -1,0 +1,343 @@
+/**
+ * The nftables backend's text (nftables.ts runs it): where our sets and rules live, the scripts
+ * that set them up and take them down, the set elements of a grant, and the reading of
+ * `nft -j list set`. Pure: no process is started here.
+ */
+import { parseNftChainRef } from "../../config/chain-spec.js";
+import type { Grant } from "./types.js";
+
+export interface NftOptions {
+  /** The nft program as an argv prefix: ["/usr/sbin/nft"], or wrapped, e.g. ["ip", "netns", "exec", NS, "nft"]. */
+  nft: readonly string[];
+  /** Our table: family and name (own-table placement). */
+  family: string;
+  table: string;
+  /** "family table chain" of the admin's chain to hook into, or null for our own table. */
+  jumpChain: string | null;
+  /** proto/port pairs our own table protects (drops new connections unless granted). */
+  protect: ReadonlyArray<{ proto: "tcp" | "udp"; port: number }>;
+  ipv6: boolean;
+  /** NAT on (ENABLE_IPT_FORWARDING or ENABLE_IPT_LOCAL_NAT): maps and nat chains in our table. */
+  nat: boolean;
+  /**
+   * NFT_SPA_RATE_LIMIT: SPA datagrams to this UDP port above this many per second from one
+   * address are dropped in the kernel, so one flooding address cannot crowd out the others.
+   */
+  spaLimit: { port: number; perSecond: number } | null;
+  /** "family table chain" of the admin's forward chain for the forward accept, or null. */
+  forwardJumpChain: string | null;
+  /** NFT_USE_LIBNFTABLES: element changes through libnftables in-process when it loads. */
+  useLibrary: boolean;
+}
+
+/** Where a set and the rule that reads it live: our table, or a table and chain of the admin's. */
+export interface Placement {
+  where: string;
+  prefix: string;
+  chain: string | null;
+}
+
+/**
+ * fwknopd.conf's check of NFT_JUMP_CHAIN / NFT_FORWARD_JUMP_CHAIN (config/chain-spec.ts, with
+ * file:line) has passed before a backend is built, so a value it refuses here is our bug.
+ */
+function placement(jump: string | null, own: string, name: string): Placement {
+  if (jump === null) return { where: own, prefix: "", chain: null };
+  const ref = parseNftChainRef(jump);
+  if (ref === null) throw new Error(`internal: ${name} '${jump}' reached the nftables backend`);
+  return { where: `${ref.family} ${ref.table}`, prefix: "fwknopd_", chain: ref.chain };
+}
+
+/** NAT sets and maps (IPv4 only, as fwknop's NAT): name and declaration. */
+const NAT_OBJECTS: ReadonlyArray<[string, string]> = [
+  [
+    "dnat4",
+    "map %s { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags timeout; }",
+  ],
+  ["dnatall4", "map %s { type ipv4_addr : ipv4_addr; flags timeout; }"],
+  ["masq4", "set %s { type ipv4_addr . ipv4_addr . inet_proto . inet_service; flags timeout; }"],
+  ["masqall4", "set %s { type ipv4_addr; flags timeout; }"],
+  [
+    "snat4",
+    "map %s { type ipv4_addr . ipv4_addr . inet_proto . inet_service : ipv4_addr; flags timeout; }",
+  ],
+  ["snatall4", "map %s { type ipv4_addr : ipv4_addr; flags timeout; }"],
+];
+const FWD_OBJECTS: ReadonlyArray<[string, string]> = [
+  ["fwd4", "set %s { type ipv4_addr . ipv4_addr . inet_proto . inet_service; flags timeout; }"],
+  ["fwdall4", "set %s { type ipv4_addr; flags timeout; }"],
+];
+
+/** One set element: the set it belongs in, its key, and for maps its value. */
+export interface Element {
+  set: string;
+  key: string;
+  value: string | null;
+  expiresAt: number;
+}
+
+/** The comment on our rules in an admin's chain, by which we find them again. */
+export const RULE_COMMENT = "fwknopd-grants";
+
+export class NftRules {
+  /** Our own table ("family name"). */
+  readonly own: string;
+  /** Where the input allow sets and their accept rule live (NFT_JUMP_CHAIN or our table). */
+  readonly input: Placement;
+  /** Where the forward accept set and rule live (NFT_FORWARD_JUMP_CHAIN or our table). */
+  readonly fwd: Placement;
+
+  constructor(private readonly opts: Omit<NftOptions, "nft" | "useLibrary">) {
+    this.own = `${opts.family} ${opts.table}`;
+    this.input = placement(opts.jumpChain, this.own, "NFT_JUMP_CHAIN");
+    this.fwd = placement(opts.forwardJumpChain, this.own, "NFT_FORWARD_JUMP_CHAIN");
+  }
+
+  /** True when our own table exists: own-table placement, or NAT (its maps and chains). */
+  usesOwnTable(): boolean {
+    return this.input.chain === null || this.opts.nat;
+  }
+
+  set(family: 4 | 6): string {
+    return `${this.input.where} ${this.input.prefix}allow${family}`;
+  }
+
+  /** A listing that always succeeds and ends with "}", for the `nft -i` channel's replies. */
+  get markerCommand(): string {
+    return `list set ${this.input.where} ${this.input.prefix}marker`;
+  }
+
+  /** The input sets, emptied with `flush`. */
+  inputSets(flush: boolean): string[] {
+    const p = this.input.prefix;
+    return [
+      `add set ${this.input.where} ${p}allow4 { type ipv4_addr . inet_proto . inet_service; flags timeout; }`,
+      `add set ${this.input.where} ${p}allow6 { type ipv6_addr . inet_proto . inet_service; flags timeout; }`,
+      `add set ${this.input.where} ${p}marker { type inet_service; }`,
+      ...this.limitSets(),
+      ...(flush ? [`flush set ${this.set(4)}`, `flush set ${this.set(6)}`] : []),
+    ];
+  }
+
+  /** Own-table placement: our table, its sets and its input chain, in one script. */
+  ownTable(flush: boolean): string[] {
+    const chain = `${this.input.where} input`;
+    const sets = this.inputSets(flush);
+    const rules = [
+      `add table ${this.input.where}`,
+      ...sets,
+      `add chain ${chain} { type filter hook input priority filter - 5; policy accept; }`,
+      `flush chain ${chain}`,
+      ...this.limitRules().map((r) => `add rule ${chain} ${r}`),
+      `add rule ${chain} ip saddr . meta l4proto . th dport @allow4 accept`,
+      ...(this.opts.ipv6
+        ? [`add rule ${chain} ip6 saddr . meta l4proto . th dport @allow6 accept`]
+        : []),
+    ];
+    if (this.opts.protect.length > 0) {
+      const elems = this.opts.protect.map((x) => `${x.proto} . ${x.port}`).join(", ");
+      rules.push(
+        `add set ${this.input.where} protected { type inet_proto . inet_service; }`,
+        `flush set ${this.input.where} protected`,
+        `add element ${this.input.where} protected { ${elems} }`,
+        `add rule ${chain} ct state established,related accept`,
+        // A reset tells a TCP client at once; other protocols are dropped.
+        `add rule ${chain} meta l4proto tcp meta l4proto . th dport @protected reject with tcp reset`,
+        `add rule ${chain} meta l4proto . th dport @protected drop`,
+      );
+    }
+    return rules;
+  }
+
+  /** Jump placement: our rules at the top of the admin's input chain, in the order they run. */
+  jumpRules(chain: string): string[] {
+    const at = `${this.input.where} ${chain}`;
+    return [
+      ...(this.opts.ipv6
+        ? [
+            `insert rule ${at} ip6 saddr . meta l4proto . th dport @${this.input.prefix}allow6 accept comment "${RULE_COMMENT}"`,
+          ]
+        : []),
+      `insert rule ${at} ip saddr . meta l4proto . th dport @${this.input.prefix}allow4 accept comment "${RULE_COMMENT}"`,
+      ...this.limitRules()
+        .reverse()
+        .map((r) => `insert rule ${at} ${r} comment "${RULE_COMMENT}"`),
+    ];
+  }
+
+  /** Per-address meters for NFT_SPA_RATE_LIMIT (entries vanish a minute after the last packet). */
+  private limitSets(): string[] {
+    if (this.opts.spaLimit === null) return [];
+    const p = this.input.prefix;
+    return ([4, 6] as const).map(
+      (f) =>
+        `add set ${this.input.where} ${p}spa_rate${f} { type ipv${f}_addr; flags dynamic,timeout; timeout 60s; size 65536; }`,
+    );
+  }
+
+  /** The rate-limit rules, in the order they must run (before anything accepts the SPA port). */
+  private limitRules(): string[] {
+    const l = this.opts.spaLimit;
+    if (l === null) return [];
+    const rate = `limit rate over ${l.perSecond}/second burst ${2 * l.perSecond} packets`;
+    const p = this.input.prefix;
+    return [
+      `udp dport ${l.port} update @${p}spa_rate4 { ip saddr ${rate} } drop`,
+      ...(this.opts.ipv6
+        ? [`udp dport ${l.port} update @${p}spa_rate6 { ip6 saddr ${rate} } drop`]
+        : []),
+    ];
+  }
+
+  private fwdRules(chain: string, comment: string): string[] {
+    const f = this.fwd;
+    return [
+      `add rule ${chain} ip saddr . ip daddr . meta l4proto . th dport @${f.prefix}fwd4 accept${comment}`,
+      `add rule ${chain} ip saddr @${f.prefix}fwdall4 accept${comment}`,
+    ];
+  }
+
+  /**
+   * NAT: maps and nat chains in our own table, and the forward accept in our forward chain (with
+   * NFT_FORWARD_JUMP_CHAIN, natJumpRules puts it at the top of the admin's instead).
+   */
+  natTable(flush: boolean): string[] {
+    const own = this.own;
+    const f = this.fwd;
+    const decl = (objs: ReadonlyArray<[string, string]>, where: string, prefix: string): string[] =>
+      objs.map(([n, d]) => `add ${d.replace("%s", `${where} ${prefix}${n}`)}`);
+    const flushes = (
+      objs: ReadonlyArray<[string, string]>,
+      where: string,
+      prefix: string,
+    ): string[] =>
+      flush ? objs.map(([n, d]) => `flush ${d.split(" ")[0] ?? "set"} ${where} ${prefix}${n}`) : [];
+    const lines = [
+      `add table ${own}`,
+      ...decl(NAT_OBJECTS, own, ""),
+      ...flushes(NAT_OBJECTS, own, ""),
+      ...decl(FWD_OBJECTS, f.where, f.prefix),
+      ...flushes(FWD_OBJECTS, f.where, f.prefix),
+      `add chain ${own} nat_pre { type nat hook prerouting priority dstnat - 5; policy accept; }`,
+      `flush chain ${own} nat_pre`,
+      `add rule ${own} nat_pre meta l4proto { tcp, udp } dnat ip to ip saddr . meta l4proto . th dport map @dnat4`,
+      `add rule ${own} nat_pre dnat ip to ip saddr map @dnatall4`,
+      `add chain ${own} nat_post { type nat hook postrouting priority srcnat - 5; policy accept; }`,
+      `flush chain ${own} nat_post`,
+      `add rule ${own} nat_post meta l4proto { tcp, udp } ip saddr . ip daddr . meta l4proto . th dport @masq4 masquerade`,
+      `add rule ${own} nat_post meta l4proto { tcp, udp } snat ip to ip saddr . ip daddr . meta l4proto . th dport map @snat4`,
+      `add rule ${own} nat_post ip saddr @masqall4 masquerade`,
+      `add rule ${own} nat_post snat ip to ip saddr map @snatall4`,
+    ];
+    if (f.chain === null)
+      lines.push(
+        `add chain ${own} forward_access { type filter hook forward priority filter - 5; policy accept; }`,
+        `flush chain ${own} forward_access`,
+        ...this.fwdRules(`${own} forward_access`, ""),
+      );
+    return lines;
+  }
+
+  /** NFT_FORWARD_JUMP_CHAIN: the forward accept rules at the top of the admin's chain. */
+  natJumpRules(chain: string): string[] {
+    return this.fwdRules(`${this.fwd.where} ${chain}`, ` comment "${RULE_COMMENT}"`)
+      .reverse()
+      .map((l) => l.replace(/^add rule/, "insert rule"));
+  }
+
+  /** Jump placement, --fw-flush: our sets in the admin's table. */
+  deleteInputSets(): string[] {
+    const p = this.input.prefix;
+    return [
+      `delete set ${this.input.where} ${p}allow4`,
+      `delete set ${this.input.where} ${p}allow6`,
+      `delete set ${this.input.where} ${p}marker`,
+      ...(this.opts.spaLimit !== null
+        ? [
+            `delete set ${this.input.where} ${p}spa_rate4`,
+            `delete set ${this.input.where} ${p}spa_rate6`,
+          ]
+        : []),
+    ];
+  }
+
+  /** NFT_FORWARD_JUMP_CHAIN, --fw-flush: our forward sets in the admin's table. */
+  deleteFwdSets(): string[] {
+    return FWD_OBJECTS.map(([n]) => `delete set ${this.fwd.where} ${this.fwd.prefix}${n}`);
+  }
+
+  /**
+   * The set elements of grants. Plain access: address . proto . port in allow4/6. NAT (mirroring
+   * server/fw_util_iptables.c:process_spa_request): local NAT accepts the translated port;
+   * forward NAT accepts the forwarded flow (fwd4, or fwdall4 with FORWARD_ALL); then the DNAT map
+   * entry and the source NAT entry. The SNAT/MASQUERADE entries match the client's address too,
+   * which C's iptables SNAT rule does not (it translates every source to that host and port).
+   */
+  elementsOf(g: Grant): Element[] {
+    const set = (name: string): string => `${this.own} ${name}`;
+    const e = (s: string, key: string, value: string | null = null): Element => ({
+      set: s,
+      key,
+      value,
+      expiresAt: g.expiresAt,
+    });
+    const n = g.nat;
+    if (n === undefined) return [e(this.set(g.family), `${g.address} . ${g.proto} . ${g.port}`)];
+    const out: Element[] = [];
+    const flow = `${g.address} . ${n.toAddress} . ${g.proto} . ${n.toPort}`;
+    const fwd = `${this.fwd.where} ${this.fwd.prefix}`;
+    if (n.kind === "local") out.push(e(this.set(4), `${g.address} . ${g.proto} . ${n.toPort}`));
+    else if (n.forwardAll) out.push(e(`${fwd}fwdall4`, g.address));
+    else out.push(e(`${fwd}fwd4`, flow));
+    if (n.dnat) {
+      if (n.forwardAll) out.push(e(set("dnatall4"), g.address, n.toAddress));
+      else
+        out.push(
+          e(set("dnat4"), `${g.address} . ${g.proto} . ${g.port}`, `${n.toAddress} . ${n.toPort}`),
+        );
+    }
+    if (n.snat === "masquerade")
+      out.push(e(set(n.forwardAll ? "masqall4" : "masq4"), n.forwardAll ? g.address : flow));
+    else if (n.snat !== null)
+      out.push(
+        e(set(n.forwardAll ? "snatall4" : "snat4"), n.forwardAll ? g.address : flow, n.snat.to),
+      );
+    return out;
+  }
+}
+
+interface SetElement {
+  address: string;
+  proto: "tcp" | "udp";
+  port: number;
+  expiresSecs: number;
+}
+
+/** Elements of `nft -j list set` output: {"elem": {"val": {"concat": [addr, proto, port]}, "expires": N}}. */
+export function parseSetElements(json: string): SetElement[] {
+  const out: SetElement[] = [];
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch {
+    return out;
+  }
+  const items = (doc as { nftables?: unknown[] }).nftables ?? [];
+  for (const item of items) {
+    const set = (item as { set?: { elem?: unknown[] } }).set;
+    for (const el of set?.elem ?? []) {
+      const e = (el as { elem?: { val?: { concat?: unknown[] }; expires?: number } }).elem;
+      const c = e?.val?.concat;
+      if (c === undefined || c.length !== 3) continue;
+      const [address, proto, port] = c;
+      if (
+        typeof address !== "string" ||
+        (proto !== "tcp" && proto !== "udp") ||
+        typeof port !== "number"
+      )
+        continue;
+      out.push({ address, proto, port, expiresSecs: e?.expires ?? 0 });
+    }
+  }
+  return out;
+}
