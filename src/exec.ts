@@ -13,7 +13,7 @@ import {
   type ChildProcessByStdio,
 } from "node:child_process";
 import type { Duplex, Readable, Writable } from "node:stream";
-import { FwknopTsError } from "./errors.js";
+import { FwknopTsError, messageOf } from "./errors.js";
 
 export interface ExecResult {
   code: number;
@@ -177,7 +177,7 @@ export function runPiped(
         signal: null,
         timedOut: false,
         stdout: Buffer.alloc(0),
-        stderr: (e as Error).message,
+        stderr: messageOf(e),
         extra: [],
       });
       return;

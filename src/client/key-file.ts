@@ -5,7 +5,7 @@
  * the colon.
  */
 import { readFileSync } from "node:fs";
-import { ConfigError } from "../errors.js";
+import { ConfigError, messageOf } from "../errors.js";
 
 export function keyFromFile(path: string, destination: string): string {
   let text: string;
@@ -15,7 +15,7 @@ export function keyFromFile(path: string, destination: string): string {
     throw new ConfigError(
       path,
       0,
-      `cannot read key file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      `cannot read key file: ${(e as NodeJS.ErrnoException).code ?? messageOf(e)}`,
     );
   }
   let key: string | null = null;

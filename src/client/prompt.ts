@@ -4,7 +4,7 @@
  * /dev/tty is used even when stdin is redirected, as C's ctermid() does.
  */
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
-import { UsageError } from "../errors.js";
+import { messageOf, UsageError } from "../errors.js";
 
 const MAX = 127;
 
@@ -71,9 +71,7 @@ export function readKeyFromFd(fd: number): string {
       n = readSync(fd, buf, 0, buf.length, null);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "EAGAIN") continue;
-      throw new UsageError(
-        `cannot read the key from file descriptor ${fd}: ${(e as Error).message}`,
-      );
+      throw new UsageError(`cannot read the key from file descriptor ${fd}: ${messageOf(e)}`);
     }
     if (n === 0) break;
     chunks.push(Buffer.from(buf.subarray(0, n)));

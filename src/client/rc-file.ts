@@ -6,7 +6,7 @@
  *   dropped; names are case-sensitive; an unknown variable is an error (fatal in C too).
  */
 import { closeSync, constants, openSync, readFileSync, statSync, writeSync } from "node:fs";
-import { ConfigError } from "../errors.js";
+import { ConfigError, messageOf } from "../errors.js";
 import { OPTION_BY_RC, RC_ONLY_OPTIONS } from "./options.js";
 
 export interface RcEntry {
@@ -60,7 +60,7 @@ export function readRcFile(path: string): RcFile {
   try {
     text = readFileSync(path, "latin1");
   } catch (e) {
-    throw new ConfigError(path, 0, `cannot read rc file: ${(e as Error).message}`);
+    throw new ConfigError(path, 0, `cannot read rc file: ${messageOf(e)}`);
   }
   return parseRcText(path, text);
 }
@@ -126,7 +126,7 @@ export function createRcFileIfMissing(path: string): boolean {
     fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw new ConfigError(path, 0, `cannot create rc file: ${(e as Error).message}`);
+    throw new ConfigError(path, 0, `cannot create rc file: ${messageOf(e)}`);
   }
   try {
     writeSync(fd, TEMPLATE);

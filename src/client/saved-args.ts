@@ -4,7 +4,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { UsageError } from "../errors.js";
+import { messageOf, UsageError } from "../errors.js";
 import type { ClientConfig } from "./config.js";
 
 function argsFile(cfg: ClientConfig, homeDir: () => string | null): string | null {
@@ -24,7 +24,7 @@ export function saveArgs(
   try {
     writeFileSync(path, `fwknop ${argv.join(" ")}\n`, { mode: 0o600 });
   } catch (e) {
-    err(`[-] Could not save arguments to ${path}: ${(e as Error).message}\n`);
+    err(`[-] Could not save arguments to ${path}: ${messageOf(e)}\n`);
   }
 }
 

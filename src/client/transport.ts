@@ -4,7 +4,7 @@
  * path is the wire with '+' -> '-' and '/' -> '_' (client/spa_comm.c:send_spa_packet_http).
  */
 import { createSocket } from "node:dgram";
-import { EnvironmentError } from "../errors.js";
+import { EnvironmentError, messageOf } from "../errors.js";
 import { ipFamily } from "./ip-literal.js";
 
 export interface SendTarget {
@@ -24,10 +24,10 @@ export async function resolveServer(host: string): Promise<{ address: string; fa
     const { lookup } = require("node:dns/promises") as typeof import("node:dns/promises");
     const all = await lookup(host, { all: true });
     const pick = all.find((a) => a.family === 4) ?? all[0];
-    if (pick === undefined) throw new Error("no address");
+    if (pick === undefined) throw new EnvironmentError("no address");
     return { address: pick.address, family: pick.family === 6 ? 6 : 4 };
   } catch (e) {
-    throw new EnvironmentError(`Unable to resolve SPA server '${host}': ${(e as Error).message}`);
+    throw new EnvironmentError(`Unable to resolve SPA server '${host}': ${messageOf(e)}`);
   }
 }
 

@@ -13,7 +13,7 @@
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { ConfigError } from "../errors.js";
+import { ConfigError, InternalError } from "../errors.js";
 import { newStanza, validateStanza, type AccessStanza } from "./access-stanza.js";
 import { parseAddressList, type Bad } from "./access-values.js";
 import { STANZA_VAR_BY_NAME, type StanzaVar } from "./access-vars.js";
@@ -70,16 +70,26 @@ export function isDirectory(p: string): boolean {
   }
 }
 
-export function parseAccessConf(opts: AccessConfOptions): ParsedAccess {
-  const read = opts.readFile ?? readLatin1;
-  const listDir = opts.listDir ?? ((d: string) => readdirSync(d));
-  const isDir = opts.isDirectory ?? isDirectory;
-  const drafts: Draft[] = [];
-  const warnings: string[] = [];
+/**
+ * One read of access.conf and what it includes (access.c:parse_access_file and its include
+ * handling): stanzas as drafts until they are complete, warnings as C would print them.
+ */
+class AccessReader {
+  readonly drafts: Draft[] = [];
+  readonly warnings: string[] = [];
+  private readonly read: (p: string) => string;
+  private readonly listDir: (d: string) => string[];
+  private readonly isDir: (p: string) => boolean;
 
-  const readText = (path: string, from: From): string => {
+  constructor(opts: AccessConfOptions) {
+    this.read = opts.readFile ?? readLatin1;
+    this.listDir = opts.listDir ?? ((d: string) => readdirSync(d));
+    this.isDir = opts.isDirectory ?? isDirectory;
+  }
+
+  private readText(path: string, from: From): string {
     try {
-      return read(path);
+      return this.read(path);
     } catch (e) {
       throw new ConfigError(
         from?.file ?? path,
@@ -87,66 +97,55 @@ export function parseAccessConf(opts: AccessConfOptions): ParsedAccess {
         `cannot read ${path}: ${errno(e)}`,
       );
     }
-  };
-
-  const lineError =
-    (l: ConfLine, def: StanzaVar | undefined): Bad =>
-    (why) => {
-      const shown = def?.secret === true ? "<hidden>" : utf8(l.value);
-      throw new ConfigError(l.file, l.line, `${l.name} '${shown}': ${why}`);
-    };
+  }
 
   /** A stanza completed by %include_keys that ends up invalid is dropped, as C does. */
-  const finish = (d: Draft | null): void => {
+  private finish(d: Draft | null): void {
     if (d === null || d.dropped) return;
     try {
-      validateStanza(d.stanza, warnings);
+      validateStanza(d.stanza, this.warnings);
     } catch (e) {
       if (d.keysFrom.length === 0 || !(e instanceof ConfigError)) throw e;
-      warnings.push(
+      this.warnings.push(
         `${e.message} (keys from %include_keys at ${d.keysFrom.join(", ")}); stanza skipped`,
       );
       d.dropped = true;
     }
-  };
+  }
 
   /** access.c:include_keys_file: trouble in the keys file stops reading it, never the server. */
-  const includeKeys = (l: ConfLine, d: Draft): void => {
+  private includeKeys(l: ConfLine, d: Draft): void {
     d.keysFrom.push(`${l.file}:${l.line}`);
     const path = resolve(dirname(l.file), utf8(l.value));
     let text: string;
     try {
-      text = read(path);
+      text = this.read(path);
     } catch (e) {
-      warnings.push(`${l.file}:${l.line}: cannot read keys file ${path}: ${errno(e)}`);
+      this.warnings.push(`${l.file}:${l.line}: cannot read keys file ${path}: ${errno(e)}`);
       return;
     }
     for (const k of readConfLines(path, text)) {
       const name = isBadLine(k) ? k.bad : k.name;
       const def = STANZA_VAR_BY_NAME.get(name);
       if (def?.inKeysFile !== true) {
-        warnings.push(`${k.file}:${k.line}: ignoring '${name}' in a keys file`);
+        this.warnings.push(`${k.file}:${k.line}: ignoring '${name}' in a keys file`);
         continue;
       }
       try {
         if (isBadLine(k)) throw new ConfigError(k.file, k.line, `${name}: missing value`);
-        def.set(d.stanza, k.value, { bad: lineError(k, def), isDirectory: isDir });
+        def.set(d.stanza, k.value, { bad: lineError(k, def), isDirectory: this.isDir });
       } catch (e) {
         if (!(e instanceof ConfigError)) throw e;
-        warnings.push(`${e.message}; rest of the keys file ignored`);
+        this.warnings.push(`${e.message}; rest of the keys file ignored`);
         return;
       }
     }
-  };
+  }
 
-  const missingValue = (l: BadLine): never => {
-    throw new ConfigError(l.file, l.line, `${l.bad}: missing value`);
-  };
-
-  const folder = (dir: string, depth: number, from: From): void => {
+  folder(dir: string, depth: number, from: From): void {
     let names: string[];
     try {
-      names = listDir(dir)
+      names = this.listDir(dir)
         .filter((n) => n.endsWith(".conf"))
         .sort();
     } catch (e) {
@@ -156,64 +155,84 @@ export function parseAccessConf(opts: AccessConfOptions): ParsedAccess {
         `cannot read folder ${dir}: ${errno(e)}`,
       );
     }
-    for (const n of names) file(join(dir, n), depth, from);
-  };
+    for (const n of names) this.file(join(dir, n), depth, from);
+  }
 
-  const file = (path: string, depth: number, from: From): void => {
+  file(path: string, depth: number, from: From): void {
     let current: Draft | null = null;
-    for (const l of readConfLines(path, readText(path, from))) {
+    for (const l of readConfLines(path, this.readText(path, from))) {
       // C refuses any line without a value; an unknown name alone only gets a warning here.
       if (isBadLine(l)) {
         if (DIRECTIVES.has(l.bad) || STANZA_VAR_BY_NAME.has(l.bad)) missingValue(l);
-        warnings.push(`${l.file}:${l.line}: Ignoring unknown access parameter: '${l.bad}'`);
+        this.warnings.push(`${l.file}:${l.line}: Ignoring unknown access parameter: '${l.bad}'`);
         continue;
       }
-      const def = STANZA_VAR_BY_NAME.get(l.name);
-      const bad: Bad = lineError(l, def);
-      switch (l.name) {
-        case "%include":
-          if (depth >= MAX_DEPTH)
-            throw new ConfigError(
-              l.file,
-              l.line,
-              `%include of ${utf8(l.value)}: refusing to go deeper than ${MAX_DEPTH} levels`,
-            );
-          file(resolve(dirname(l.file), utf8(l.value)), depth + 1, l);
-          continue;
-        case "%include_folder":
-          folder(resolve(dirname(l.file), utf8(l.value)), depth + 1, l);
-          continue;
-        case "SOURCE":
-          finish(current);
-          current = {
-            stanza: newStanza(l.file, l.line, parseAddressList(l.value, bad)),
-            keysFrom: [],
-            dropped: false,
-          };
-          drafts.push(current);
-          continue;
-        case "%include_keys":
-          if (current === null) bad("%include_keys must be inside a stanza (after a SOURCE line)");
-          includeKeys(l, current);
-          continue;
-      }
-      if (def === undefined)
-        warnings.push(`${l.file}:${l.line}: Ignoring unknown access parameter: '${l.name}'`);
-      else if (current === null)
-        warnings.push(`${l.file}:${l.line}: ${l.name} before any SOURCE line is ignored`);
-      else def.set(current.stanza, l.value, { bad, isDirectory: isDir });
+      current = this.line(l, current, depth);
     }
-    finish(current);
+    this.finish(current);
+  }
+
+  /** One line of a file; returns the stanza that later lines belong to. */
+  private line(l: ConfLine, current: Draft | null, depth: number): Draft | null {
+    const def = STANZA_VAR_BY_NAME.get(l.name);
+    const bad: Bad = lineError(l, def);
+    switch (l.name) {
+      case "%include":
+        if (depth >= MAX_DEPTH)
+          throw new ConfigError(
+            l.file,
+            l.line,
+            `%include of ${utf8(l.value)}: refusing to go deeper than ${MAX_DEPTH} levels`,
+          );
+        this.file(resolve(dirname(l.file), utf8(l.value)), depth + 1, l);
+        return current;
+      case "%include_folder":
+        this.folder(resolve(dirname(l.file), utf8(l.value)), depth + 1, l);
+        return current;
+      case "SOURCE": {
+        this.finish(current);
+        const d: Draft = {
+          stanza: newStanza(l.file, l.line, parseAddressList(l.value, bad)),
+          keysFrom: [],
+          dropped: false,
+        };
+        this.drafts.push(d);
+        return d;
+      }
+      case "%include_keys":
+        if (current === null) bad("%include_keys must be inside a stanza (after a SOURCE line)");
+        this.includeKeys(l, current);
+        return current;
+    }
+    if (def === undefined)
+      this.warnings.push(`${l.file}:${l.line}: Ignoring unknown access parameter: '${l.name}'`);
+    else if (current === null)
+      this.warnings.push(`${l.file}:${l.line}: ${l.name} before any SOURCE line is ignored`);
+    else def.set(current.stanza, l.value, { bad, isDirectory: this.isDir });
+    return current;
+  }
+}
+
+function lineError(l: ConfLine, def: StanzaVar | undefined): Bad {
+  return (why) => {
+    const shown = def?.secret === true ? "<hidden>" : utf8(l.value);
+    throw new ConfigError(l.file, l.line, `${l.name} '${shown}': ${why}`);
   };
+}
 
+function missingValue(l: BadLine): never {
+  throw new ConfigError(l.file, l.line, `${l.bad}: missing value`);
+}
+
+export function parseAccessConf(opts: AccessConfOptions): ParsedAccess {
+  const reader = new AccessReader(opts);
   const top = opts.folder ?? opts.file ?? null;
-  if (top === null) throw new Error("internal: parseAccessConf needs a file or a folder");
-  if (opts.folder !== undefined && opts.folder !== null) folder(opts.folder, 1, null);
-  else file(top, 1, null);
-
-  const stanzas = drafts.filter((d) => !d.dropped).map((d) => d.stanza);
+  if (top === null) throw new InternalError("parseAccessConf needs a file or a folder");
+  if (opts.folder !== undefined && opts.folder !== null) reader.folder(opts.folder, 1, null);
+  else reader.file(top, 1, null);
+  const stanzas = reader.drafts.filter((d) => !d.dropped).map((d) => d.stanza);
   stanzas.forEach((s, n) => (s.number = n + 1));
   if (stanzas.length === 0)
     throw new ConfigError(top, 0, "Fatal, could not find any valid access.conf stanzas");
-  return { stanzas, warnings };
+  return { stanzas, warnings: reader.warnings };
 }

@@ -40,7 +40,7 @@ export class ServerConfig {
    */
   set(name: string, value: string, origin: Origin | null): void {
     const def = VAR_BY_NAME.get(name);
-    if (def === undefined) throw new Error(`internal: unknown variable ${name}`);
+    if (def === undefined) throw new InternalError(`unknown variable ${name}`);
     let v = value;
     if (origin !== null) {
       const x = expandVarRef(value, (ref) => (VAR_BY_NAME.has(ref) ? this.get(ref) : null));

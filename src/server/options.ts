@@ -3,6 +3,7 @@
  * ServerArgs; everything else comes from fwknopd.conf.
  */
 import type { OptSpec } from "../argv/getopt.js";
+import { UsageError } from "../errors.js";
 
 export interface ServerArgs {
   accessFile: string | null;
@@ -97,7 +98,7 @@ export interface ServerOption extends OptSpec {
 }
 
 const num = (v: string, what: string): number => {
-  if (!/^[0-9]+$/.test(v)) throw new Error(`${what} must be a number, got '${v}'`);
+  if (!/^[0-9]+$/.test(v)) throw new UsageError(`${what} must be a number, got '${v}'`, what);
   return Number(v);
 };
 

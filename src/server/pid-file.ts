@@ -3,6 +3,7 @@
  * file whose pid is alive and is an fwknopd counts as held (a stale one is replaced).
  */
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { EnvironmentError } from "../errors.js";
 
 export function readPid(path: string): number | null {
   try {
@@ -34,7 +35,8 @@ export function runningPid(path: string): number | null {
 
 export function acquirePidFile(path: string): void {
   const other = runningPid(path);
-  if (other !== null) throw new Error(`An instance of fwknopd is already running: (${other})`);
+  if (other !== null)
+    throw new EnvironmentError(`An instance of fwknopd is already running: (${other})`);
   const tmp = `${path}.${process.pid}.tmp`;
   writeFileSync(tmp, `${process.pid}\n`, { mode: 0o600 });
   renameSync(tmp, path);

@@ -3,6 +3,7 @@
  * this code to upstream (lib/fko.h, lib/fko_limits.h, lib/rijndael.h, common/common.h).
  * Spec: shared/docs/fwknop-reference.md §1.
  */
+import { InternalError } from "../errors.js";
 
 export const FKO_PROTOCOL_VERSION = "3.0.0";
 export const FKO_DEFAULT_PORT = 62201;
@@ -155,7 +156,7 @@ const DIGEST_BY_NAME = new Map<DigestName, DigestInfo>(DIGESTS.map((d) => [d.nam
 
 export function digestInfo(name: DigestName): DigestInfo {
   const d = DIGEST_BY_NAME.get(name);
-  if (d === undefined) throw new Error(`internal: unknown digest ${name}`);
+  if (d === undefined) throw new InternalError(`unknown digest ${name}`);
   return d;
 }
 
@@ -193,7 +194,7 @@ const MODE_BY_NAME = new Map<EncMode, EncModeInfo>(ENC_MODES.map((m) => [m.mode,
 
 export function encModeInfo(mode: EncMode): EncModeInfo {
   const m = MODE_BY_NAME.get(mode);
-  if (m === undefined) throw new Error(`internal: unknown mode ${mode}`);
+  if (m === undefined) throw new InternalError(`unknown mode ${mode}`);
   return m;
 }
 

@@ -13,6 +13,7 @@ import {
   encModeInfo,
   type EncMode,
 } from "./constants.js";
+import { InternalError } from "../errors.js";
 
 export type RijndaelMode = Exclude<EncMode, "asymmetric">;
 
@@ -55,7 +56,7 @@ function pkcs7Unpad(data: Buffer): Buffer | null {
 
 function cipherName(mode: RijndaelMode): string {
   const node = encModeInfo(mode).node;
-  if (node === null) throw new Error(`internal: ${mode} is not a Rijndael mode`);
+  if (node === null) throw new InternalError(`${mode} is not a Rijndael mode`);
   return node;
 }
 
@@ -66,7 +67,7 @@ export function rijndaelEncrypt(
   mode: RijndaelMode,
   salt: Uint8Array,
 ): Buffer {
-  if (salt.length !== SALT_LEN) throw new Error("internal: salt must be 8 bytes");
+  if (salt.length !== SALT_LEN) throw new InternalError("salt must be 8 bytes");
   const { key, iv } = deriveKeyIv(password, salt, mode);
   const c = createCipheriv(cipherName(mode), key, mode === "ecb" ? null : iv);
   c.setAutoPadding(false);

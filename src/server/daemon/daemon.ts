@@ -31,6 +31,7 @@ import { Refusal } from "../refusals.js";
 import type { ReplayMeta } from "../replay/replay-cache.js";
 import { ReplayGuard, replayMeta } from "./replay-guard.js";
 import { STATUS_FILE_NAME, StatusFile, type StatusGrant } from "./status-file.js";
+import { messageOf } from "../../errors.js";
 
 export type { StatusGrant };
 
@@ -204,7 +205,7 @@ export class Daemon {
         );
       if (decision.digest !== null && this.replay.enabled)
         this.replay.remember(decision, replayMeta(d)).catch((e: unknown) => {
-          this.log(`Digest cache write failed: ${(e as Error).message}`, "err");
+          this.log(`Digest cache write failed: ${messageOf(e)}`, "err");
         });
     } else if (decision.kind === "grant") {
       this.track(this.grant(decision, replayMeta(d)));
@@ -220,10 +221,7 @@ export class Daemon {
       if (this.grants === null) return;
       if (await this.grants.open(g, meta.srcIp)) this.status.changed();
     } catch (e) {
-      this.log(
-        `[${meta.srcIp}] (stanza #${g.stanza}) grant failed: ${(e as Error).message}`,
-        "err",
-      );
+      this.log(`[${meta.srcIp}] (stanza #${g.stanza}) grant failed: ${messageOf(e)}`, "err");
     }
   }
 
@@ -233,10 +231,7 @@ export class Daemon {
       await this.replay.remember(d, meta);
       await this.actions.run(d);
     } catch (e) {
-      this.log(
-        `[${meta.srcIp}] (stanza #${d.stanza}) command failed: ${(e as Error).message}`,
-        "err",
-      );
+      this.log(`[${meta.srcIp}] (stanza #${d.stanza}) command failed: ${messageOf(e)}`, "err");
     }
   }
 

@@ -5,6 +5,7 @@
  * it is used; anything malformed is an Error. Constants: dbus-wire.ts.
  */
 import { Field, MAX_MESSAGE_BYTES } from "./dbus-wire.js";
+import { PeerError } from "../../errors.js";
 
 /**
  * A decoded body value: basic types as numbers (BOOLEAN as boolean; 64-bit ones as numbers, exact
@@ -29,74 +30,50 @@ export interface Reply {
 export function messageLength(b: Buffer): number | null {
   if (b.length < 16) return null;
   const le = b[0] === 0x6c;
-  if (!le && b[0] !== 0x42) throw new Error("D-Bus: bad endianness byte");
+  if (!le && b[0] !== 0x42) throw new PeerError("D-Bus: bad endianness byte");
   const bodyLen = le ? b.readUInt32LE(4) : b.readUInt32BE(4);
   const fieldsLen = le ? b.readUInt32LE(12) : b.readUInt32BE(12);
   const headerLen = 16 + fieldsLen + ((8 - ((16 + fieldsLen) % 8)) % 8);
   const total = headerLen + bodyLen;
-  if (total > MAX_MESSAGE_BYTES) throw new Error(`D-Bus: message of ${total} bytes`);
+  if (total > MAX_MESSAGE_BYTES) throw new PeerError(`D-Bus: message of ${total} bytes`);
   return total;
+}
+
+/** The header fields a reply is matched and read by: its serial, error name, body signature. */
+interface HeaderFields {
+  replySerial: number | null;
+  errorName: string | null;
+  signature: string;
+}
+
+/** The header's field array, a(yv) at offset 12 (D-Bus Specification, "Message Format"). */
+function headerFields(b: Buffer, le: boolean): HeaderFields {
+  const out: HeaderFields = { replySerial: null, errorName: null, signature: "" };
+  const [list] = new BodyReader(b, 12, le).values("a(yv)");
+  for (const field of Array.isArray(list) ? list : []) {
+    if (!Array.isArray(field)) continue;
+    const [code, value] = field;
+    if (code === Field.REPLY_SERIAL && typeof value === "number") out.replySerial = value;
+    else if (code === Field.ERROR_NAME && typeof value === "string") out.errorName = value;
+    else if (code === Field.SIGNATURE && typeof value === "string") out.signature = value;
+  }
+  return out;
 }
 
 /** Parse one whole message (length as messageLength said). Throws on malformed input. */
 export function decodeMessage(b: Buffer): Reply {
+  if (b.length < 16) throw new PeerError("D-Bus: truncated message");
   const le = b[0] === 0x6c;
-  const u32 = (at: number): number => {
-    if (at + 4 > b.length) throw new Error("D-Bus: truncated message");
-    return le ? b.readUInt32LE(at) : b.readUInt32BE(at);
-  };
-  const type = b[1] ?? 0;
-  const serial = u32(8);
-  const fieldsLen = u32(12);
-  let at = 16;
-  const end = 16 + fieldsLen;
-  const align = (n: number): void => {
-    at += (n - (at % n)) % n;
-  };
-  const str = (): string => {
-    align(4);
-    const n = u32(at);
-    at += 4;
-    if (at + n + 1 > b.length) throw new Error("D-Bus: truncated string");
-    const s = b.toString("utf8", at, at + n);
-    at += n + 1;
-    return s;
-  };
-  const sig = (): string => {
-    const n = b[at] ?? 0;
-    const s = b.toString("latin1", at + 1, at + 1 + n);
-    at += n + 2;
-    return s;
-  };
-  let replySerial: number | null = null;
-  let errorName: string | null = null;
-  let bodySig = "";
-  while (at < end) {
-    align(8);
-    if (at >= end) break;
-    const code = b[at++];
-    const vsig = sig();
-    let value: string | number;
-    if (vsig === "s" || vsig === "o") value = str();
-    else if (vsig === "g") value = sig();
-    else if (vsig === "u") {
-      align(4);
-      value = u32(at);
-      at += 4;
-    } else throw new Error(`D-Bus: header field ${String(code)} of type ${vsig}`);
-    if (code === Field.REPLY_SERIAL && typeof value === "number") replySerial = value;
-    else if (code === Field.ERROR_NAME && typeof value === "string") errorName = value;
-    else if (code === Field.SIGNATURE && typeof value === "string") bodySig = value;
-  }
-  at = end;
-  align(8);
-  const values = new BodyReader(b, at, le).values(bodySig);
+  const u32 = (at: number): number => (le ? b.readUInt32LE(at) : b.readUInt32BE(at));
+  const h = headerFields(b, le);
+  const end = 16 + u32(12);
+  const values = new BodyReader(b, end + ((8 - (end % 8)) % 8), le).values(h.signature);
   const first = values[0];
   return {
-    type,
-    serial,
-    replySerial,
-    errorName,
+    type: b[1] ?? 0,
+    serial: u32(8),
+    replySerial: h.replySerial,
+    errorName: h.errorName,
     text: typeof first === "string" ? first : null,
     values,
   };
@@ -162,12 +139,12 @@ class BodyReader {
   }
 
   private need(n: number): void {
-    if (this.at + n > this.b.length) throw new Error("D-Bus: truncated body");
+    if (this.at + n > this.b.length) throw new PeerError("D-Bus: truncated body");
   }
 
   private align(n: number): void {
     this.at += (n - (this.at % n)) % n;
-    if (this.at > this.b.length) throw new Error("D-Bus: truncated body");
+    if (this.at > this.b.length) throw new PeerError("D-Bus: truncated body");
   }
 
   private u32(): number {
@@ -187,9 +164,26 @@ class BodyReader {
     return s;
   }
 
+  /** An array of `elem`, its byte length first; every element must move the reader on. */
+  private array(elem: string, depth: number): Value[] {
+    const n = this.u32();
+    this.align(ALIGN[elem[0] ?? ""] ?? 1);
+    const end = this.at + n;
+    if (end > this.b.length) throw new PeerError("D-Bus: truncated array");
+    const out: Value[] = [];
+    while (this.at < end) {
+      const before = this.at;
+      out.push(this.value(elem, depth + 1));
+      // An element of no bytes (an empty struct) would never reach the end.
+      if (this.at === before) throw new PeerError("D-Bus: array of empty elements");
+    }
+    if (this.at !== end) throw new PeerError("D-Bus: array length does not match its elements");
+    return out;
+  }
+
   /** One complete type (`t` is exactly one, as completeType cut it). */
   private value(t: string, depth: number): Value {
-    if (depth > MAX_DEPTH) throw new Error("D-Bus: values nested too deep");
+    if (depth > MAX_DEPTH) throw new PeerError("D-Bus: values nested too deep");
     const b = this.b;
     const c = t[0] ?? "";
     this.align(ALIGN[c] ?? 1);
@@ -215,25 +209,11 @@ class BodyReader {
       case "v": {
         const inner = this.sig();
         if (inner === "" || completeType(inner, 0) !== inner.length)
-          throw new Error(`D-Bus: variant of signature '${inner}'`);
+          throw new PeerError(`D-Bus: variant of signature '${inner}'`);
         return this.value(inner, depth + 1);
       }
-      case "a": {
-        const n = this.u32();
-        const elem = t.slice(1);
-        this.align(ALIGN[elem[0] ?? ""] ?? 1);
-        const end = this.at + n;
-        if (end > b.length) throw new Error("D-Bus: truncated array");
-        const out: Value[] = [];
-        while (this.at < end) {
-          const before = this.at;
-          out.push(this.value(elem, depth + 1));
-          // An element of no bytes (an empty struct) would never reach the end.
-          if (this.at === before) throw new Error("D-Bus: array of empty elements");
-        }
-        if (this.at !== end) throw new Error("D-Bus: array length does not match its elements");
-        return out;
-      }
+      case "a":
+        return this.array(t.slice(1), depth);
       case "(":
       case "{": {
         const out: Value[] = [];
@@ -246,7 +226,7 @@ class BodyReader {
         return out;
       }
       default:
-        throw new Error(`D-Bus: unknown type '${c}' in a body`);
+        throw new PeerError(`D-Bus: unknown type '${c}' in a body`);
     }
   }
 }
@@ -257,15 +237,15 @@ export function completeType(sig: string, i: number): number {
   let j = i;
   for (;;) {
     const c = sig[j];
-    if (c === undefined) throw new Error(`D-Bus: incomplete signature '${sig}'`);
+    if (c === undefined) throw new PeerError(`D-Bus: incomplete signature '${sig}'`);
     j++;
     if (c === "a") continue;
     if (c === "(" || c === "{") depth++;
     else if (c === ")" || c === "}") {
-      if (depth === 0) throw new Error(`D-Bus: unbalanced signature '${sig}'`);
+      if (depth === 0) throw new PeerError(`D-Bus: unbalanced signature '${sig}'`);
       depth--;
-    } else if (!(c in ALIGN)) throw new Error(`D-Bus: unknown type '${c}' in '${sig}'`);
+    } else if (!(c in ALIGN)) throw new PeerError(`D-Bus: unknown type '${c}' in '${sig}'`);
     if (depth === 0) return j;
-    if (depth > MAX_DEPTH) throw new Error(`D-Bus: signature nested too deep '${sig}'`);
+    if (depth > MAX_DEPTH) throw new PeerError(`D-Bus: signature nested too deep '${sig}'`);
   }
 }

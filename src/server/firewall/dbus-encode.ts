@@ -3,6 +3,7 @@
  * (D-Bus Specification, "Marshaling (Wire Format)", "Message Format"). Constants: dbus-wire.ts.
  */
 import { Field, MessageType } from "./dbus-wire.js";
+import { InternalError } from "../../errors.js";
 
 /** Little-endian writer with D-Bus alignment (every value is aligned to its own size). */
 class Writer {
@@ -37,7 +38,7 @@ class Writer {
 
   int32(v: number): void {
     if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff)
-      throw new Error(`internal: ${v} is not a D-Bus int32`);
+      throw new InternalError(`${v} is not a D-Bus int32`);
     this.align(4);
     this.room(4);
     this.buf.writeInt32LE(v, this.length);
@@ -47,7 +48,7 @@ class Writer {
   /** STRING and OBJECT_PATH: uint32 byte length, UTF-8, a NUL. */
   string(s: string): void {
     const b = Buffer.from(s, "utf8");
-    if (b.includes(0)) throw new Error("internal: NUL in a D-Bus string");
+    if (b.includes(0)) throw new InternalError("NUL in a D-Bus string");
     this.uint32(b.length);
     this.room(b.length + 1);
     b.copy(this.buf, this.length);

@@ -80,7 +80,7 @@ export class FirewalldBus {
   /** Connect and say Hello (the bus requires it before any other call). */
   open(): Promise<void> {
     this.ready ??= this.connect().catch((e: unknown) => {
-      this.drop(e as Error);
+      this.drop(e instanceof Error ? e : new Error(String(e)));
       throw e;
     });
     return this.ready;
@@ -199,7 +199,7 @@ export class FirewalldBus {
         });
       }
     } catch (e) {
-      this.drop(e as Error);
+      this.drop(e instanceof Error ? e : new Error(String(e)));
     }
   }
 

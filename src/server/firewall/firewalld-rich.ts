@@ -18,7 +18,7 @@
  * firewalld-zones.ts; this file chooses the zone and keeps the backend's state.
  */
 import type { Exec } from "../../exec.js";
-import { EnvironmentError } from "../../errors.js";
+import { EnvironmentError, messageOf } from "../../errors.js";
 import type { FirewalldBus } from "./firewalld-dbus.js";
 import { busOps, cmdOps, type RichOps } from "./firewalld-rich-ops.js";
 import {
@@ -100,7 +100,7 @@ export class RichRuleBackend implements FirewallBackend {
         return this.via;
       } catch (e) {
         this.bus = null;
-        this.noBus = (e as Error).message;
+        this.noBus = messageOf(e);
         bus.close();
       }
     }

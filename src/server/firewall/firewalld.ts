@@ -6,7 +6,7 @@
  * firewalld's own rich rules with a timeout (firewalld-rich.ts). See test/e2e/firewalld.ts for
  * what was measured on a real firewalld.
  */
-import { ConfigError } from "../../errors.js";
+import { ConfigError, messageOf } from "../../errors.js";
 import type { Exec } from "../../exec.js";
 import { FirewalldBus, FIREWALLD, FIREWALLD_PATH } from "./firewalld-dbus.js";
 import { RichRuleBackend } from "./firewalld-rich.js";
@@ -44,7 +44,7 @@ export async function probeFirewalld(bus: FirewalldBus): Promise<FirewalldProbe>
   try {
     await bus.open();
   } catch (e) {
-    return down((e as Error).message);
+    return down(messageOf(e));
   }
   const state = await bus.property(FIREWALLD_PATH, FIREWALLD, "state");
   // org.freedesktop.DBus.Error.ServiceUnknown: nobody owns the name, firewalld is not running.

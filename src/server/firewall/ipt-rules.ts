@@ -6,7 +6,8 @@
  */
 import { splitArgs } from "../../argv/split-args.js";
 import type { ChainSpec as ConfChainSpec } from "../../config/chain-spec.js";
-import type { Grant } from "./types.js";
+import type { Grant, GrantNat } from "./types.js";
+import { InternalError } from "../../errors.js";
 
 /** IPT_INPUT_ACCESS and friends ("target, table, from_chain, jump_pos, to_chain, rule_pos"). */
 export type ChainSpec = Pick<
@@ -49,6 +50,77 @@ export function managedChains(chains: IptChains): ChainSpec[] {
   return out;
 }
 
+/** The argument pieces one grant's rules share (fw_util_iptables.h IPT_*_RULE_ARGS). */
+interface RuleArgs {
+  g: Grant;
+  /** -m comment --comment _exp_<epoch>: how either daemon finds the rule's expiry. */
+  exp: string[];
+  proto: string[];
+  dst: string;
+  /** IPT_RULE_ARGS' match, shared by INPUT accepts and the DNAT rule. */
+  match: (port: number) => string[];
+}
+
+function ruleArgs(g: Grant): RuleArgs {
+  const dst = g.destination ?? (g.family === 4 ? "0.0.0.0/0" : "::/0");
+  const exp = ["-m", "comment", "--comment", `_exp_${g.expiresAt}`];
+  const proto = ["-p", String(PROTO_NUM[g.proto])];
+  const match = (port: number): string[] => [
+    ...proto,
+    ...["-s", g.address, "-d", dst, "--dport", String(port)],
+    ...exp,
+  ];
+  return { g, exp, proto, dst, match };
+}
+
+/** fw_util_iptables.c:snat_rule: SNAT to a fixed address, or MASQUERADE, toward the NAT target. */
+function sourceNatRule(a: RuleArgs, nat: GrantNat, chains: NonNullable<IptChains["nat"]>): IptRule {
+  const masq = nat.snat === "masquerade";
+  const c = masq ? chains.masquerade : chains.snat;
+  if (c === null) throw new InternalError("source NAT asked for but its chain is not configured");
+  const target =
+    typeof nat.snat === "object" && nat.snat !== null ? ["--to-source", nat.snat.to] : [];
+  const to = String(nat.toPort);
+  return {
+    chain: c,
+    args: nat.forwardAll
+      ? ["-s", a.g.address, ...a.exp, "-j", c.target, ...target]
+      : [
+          ...[...a.proto, "-d", nat.toAddress, "--dport", to, ...a.exp, "-j", c.target],
+          ...(masq ? ["--to-ports", String(a.g.port)] : target),
+        ],
+  };
+}
+
+/** fw_util_iptables.c:process_spa_request for NAT: the accept, the DNAT, the source NAT. */
+function natRules(a: RuleArgs, nat: GrantNat, chains: IptChains): IptRule[] {
+  const natChains = chains.nat;
+  if (natChains === null) throw new InternalError("NAT grant but no NAT chains are configured");
+  const { g, exp, proto } = a;
+  const to = String(nat.toPort);
+  const f = natChains.forward;
+  const d = natChains.dnat;
+  const rules: IptRule[] = [
+    nat.kind === "local"
+      ? { chain: chains.input, args: [...a.match(nat.toPort), "-j", chains.input.target] }
+      : {
+          chain: f,
+          args: nat.forwardAll
+            ? ["-s", g.address, ...exp, "-j", f.target]
+            : [...proto, "-s", g.address, "--dport", to, ...exp, "-j", f.target],
+        },
+  ];
+  if (nat.dnat)
+    rules.push({
+      chain: d,
+      args: nat.forwardAll
+        ? ["-s", g.address, "-d", a.dst, ...exp, "-j", d.target, "--to-destination", nat.toAddress]
+        : [...a.match(g.port), "-j", d.target, "--to-destination", `${nat.toAddress}:${to}`],
+    });
+  if (nat.snat !== null) rules.push(sourceNatRule(a, nat, natChains));
+  return rules;
+}
+
 /**
  * The rules of one grant, with C's argument strings (fw_util_iptables.h IPT_*_RULE_ARGS) so
  * either daemon can list and expire the other's: an INPUT accept for plain access; for NAT
@@ -62,68 +134,10 @@ export function grantRules(g: Grant, chains: IptChains): IptRule[] {
     );
     return chain === undefined ? [] : [{ chain, args: [...g.leftover.args] }];
   }
-  const any = g.family === 4 ? "0.0.0.0/0" : "::/0";
-  const dst = g.destination ?? any;
-  const exp = ["-m", "comment", "--comment", `_exp_${g.expiresAt}`];
-  const proto = ["-p", String(PROTO_NUM[g.proto])];
-  // IPT_RULE_ARGS' match, shared by INPUT accepts and the DNAT rule.
-  const match = (port: number): string[] => [
-    ...proto,
-    ...["-s", g.address, "-d", dst, "--dport", String(port)],
-    ...exp,
-  ];
-  const input = (port: number): IptRule => ({
-    chain: chains.input,
-    args: [...match(port), "-j", chains.input.target],
-  });
-  const nat = g.nat;
-  const natChains = chains.nat;
-  if (nat === undefined) return [input(g.port)];
-  if (natChains === null) throw new Error("NAT grant but no NAT chains are configured");
-  const rules: IptRule[] = [];
-  const to = String(nat.toPort);
-  if (nat.kind === "local") rules.push(input(nat.toPort));
-  else {
-    const f = natChains.forward;
-    rules.push({
-      chain: f,
-      args: nat.forwardAll
-        ? ["-s", g.address, ...exp, "-j", f.target]
-        : [...proto, "-s", g.address, "--dport", to, ...exp, "-j", f.target],
-    });
-  }
-  if (nat.dnat) {
-    const d = natChains.dnat;
-    rules.push({
-      chain: d,
-      args: nat.forwardAll
-        ? ["-s", g.address, "-d", dst, ...exp, "-j", d.target, "--to-destination", nat.toAddress]
-        : [...match(g.port), "-j", d.target, "--to-destination", `${nat.toAddress}:${to}`],
-    });
-  }
-  if (nat.snat !== null) {
-    const masq = nat.snat === "masquerade";
-    const c = masq ? natChains.masquerade : natChains.snat;
-    if (c === null) throw new Error("source NAT asked for but its chain is not configured");
-    const target = masq ? [] : ["--to-source", typeof nat.snat === "object" ? nat.snat.to : ""];
-    rules.push({
-      chain: c,
-      args: nat.forwardAll
-        ? ["-s", g.address, ...exp, "-j", c.target, ...target]
-        : [
-            ...proto,
-            "-d",
-            nat.toAddress,
-            "--dport",
-            to,
-            ...exp,
-            "-j",
-            c.target,
-            ...(masq ? ["--to-ports", String(g.port)] : target),
-          ],
-    });
-  }
-  return rules;
+  const a = ruleArgs(g);
+  if (g.nat === undefined)
+    return [{ chain: chains.input, args: [...a.match(g.port), "-j", chains.input.target] }];
+  return natRules(a, g.nat, chains);
 }
 
 /**

@@ -23,6 +23,7 @@ import {
   type IptRule,
 } from "./ipt-rules.js";
 import type { FirewallBackend, Grant } from "./types.js";
+import { messageOf } from "../../errors.js";
 
 export interface IptablesOptions extends IptChains {
   kind: "iptables" | "firewalld";
@@ -78,7 +79,7 @@ export class IptablesBackend implements FirewallBackend {
       return bus;
     } catch (e) {
       this.bus = null;
-      this.noBus = (e as Error).message;
+      this.noBus = messageOf(e);
       bus.close();
       return null;
     }

@@ -9,6 +9,7 @@
  */
 import { createInterface } from "node:readline";
 import { CommandError, spawnConversation, stopChild, type ConversationChild } from "../../exec.js";
+import { InternalError } from "../../errors.js";
 
 /** What the nftables backend needs of a command channel (this one, or native/libnftables.ts). */
 export interface NftCommands {
@@ -41,7 +42,7 @@ export class NftChannel implements NftCommands {
 
   private start(): ConversationChild {
     const [bin, ...pre] = this.nft;
-    if (bin === undefined) throw new Error("internal: empty nft command");
+    if (bin === undefined) throw new InternalError("empty nft command");
     const p = spawnConversation(bin, [...pre, "-i"]);
     createInterface({ input: p.stdout }).on("line", (l) => {
       if (l === "}" && this.proc === p) this.onMarker();
@@ -67,7 +68,7 @@ export class NftChannel implements NftCommands {
 
   /** Run one nft command (a transaction); resolves when the kernel has committed it. */
   run(line: string): Promise<void> {
-    if (line.includes("\n")) throw new Error("internal: one nft command per line");
+    if (line.includes("\n")) throw new InternalError("one nft command per line");
     return new Promise((resolve, reject) => {
       this.queue.push({ line, resolve, reject });
       this.pump();

@@ -5,6 +5,7 @@
  */
 import { parseNftChainRef } from "../../config/chain-spec.js";
 import type { Grant } from "./types.js";
+import { InternalError } from "../../errors.js";
 
 export interface NftOptions {
   /** The nft program as an argv prefix: ["/usr/sbin/nft"], or wrapped, e.g. ["ip", "netns", "exec", NS, "nft"]. */
@@ -44,7 +45,7 @@ export interface Placement {
 function placement(jump: string | null, own: string, name: string): Placement {
   if (jump === null) return { where: own, prefix: "", chain: null };
   const ref = parseNftChainRef(jump);
-  if (ref === null) throw new Error(`internal: ${name} '${jump}' reached the nftables backend`);
+  if (ref === null) throw new InternalError(`${name} '${jump}' reached the nftables backend`);
   return { where: `${ref.family} ${ref.table}`, prefix: "fwknopd_", chain: ref.chain };
 }
 

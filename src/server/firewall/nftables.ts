@@ -20,6 +20,7 @@ import { NftLibrary } from "../native/libnftables.js";
 import { NftChannel, type NftCommands } from "./nft-channel.js";
 import { NftRules, parseSetElements, RULE_COMMENT, type NftOptions } from "./nft-rules.js";
 import type { FirewallBackend, Grant } from "./types.js";
+import { InternalError } from "../../errors.js";
 
 /** nft's answer when a table, chain or set is not there. */
 const NOT_THERE = /No such file or directory/;
@@ -40,7 +41,7 @@ export class NftablesBackend implements FirewallBackend {
   ) {
     this.rules = new NftRules(opts);
     const [bin, ...pre] = opts.nft;
-    if (bin === undefined) throw new Error("internal: empty nft command");
+    if (bin === undefined) throw new InternalError("empty nft command");
     this.bin = bin;
     this.pre = pre;
     // A wrapped nft (["ip", "netns", "exec", ...]) acts elsewhere than this process would.

@@ -5,6 +5,7 @@
  */
 import { isIPv4, isIPv6 } from "node:net";
 import type { Grant, GrantProto } from "./types.js";
+import { InternalError } from "../../errors.js";
 
 /**
  * The rich-rule priority that marks our rules (firewalld accepts -32768..32767, firewall/core/
@@ -24,7 +25,7 @@ const quoteSafe = (s: string): boolean => /^[0-9A-Za-z.:/_-]+$/.test(s);
  */
 export function richRuleOf(g: RichMatch): string {
   for (const v of [g.address, g.destination ?? ""])
-    if (v !== "" && !quoteSafe(v)) throw new Error(`internal: '${v}' in a rich rule`);
+    if (v !== "" && !quoteSafe(v)) throw new InternalError(`'${v}' in a rich rule`);
   const dst = g.destination === null ? "" : ` destination address="${g.destination}"`;
   return (
     `rule priority="${RICH_PRIORITY}" family="ipv${g.family}" source address="${g.address}"` +

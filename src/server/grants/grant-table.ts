@@ -11,6 +11,7 @@
  */
 import type { FirewallBackend, Grant } from "../firewall/types.js";
 import { grantKey } from "../firewall/types.js";
+import { messageOf } from "../../errors.js";
 
 interface Waiter {
   grants: Grant[];
@@ -122,7 +123,7 @@ export class GrantTable {
             `Removed expired access for ${g.address} ${g.proto}/${g.port} (stanza #${g.stanza}, expired at ${g.expiresAt})`,
           );
       } catch (e) {
-        this.log(`Error removing expired access: ${(e as Error).message}`);
+        this.log(`Error removing expired access: ${messageOf(e)}`);
         for (const [k, g] of gone) this.live.set(k, g); // try again at the next tick
         const retry = setTimeout(() => void this.expire(), 1000);
         retry.unref();

@@ -5,7 +5,7 @@
  * Like C (process_packet.c), payloads outside 140..1500 bytes are not SPA and are dropped here.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { EnvironmentError } from "../../errors.js";
+import { EnvironmentError, messageOf } from "../../errors.js";
 import { spawnReader, stopChild } from "../../exec.js";
 import { MIN_SPA_DATA_SIZE } from "../../spa/constants.js";
 import { PcapStreamParser, decodeFrame, type CapturedFrame } from "./pcap-parse.js";
@@ -81,7 +81,7 @@ export function readPcapFile(path: string, onPayload: OnPayload): number {
   try {
     data = readFileSync(path);
   } catch (e) {
-    throw new EnvironmentError(`cannot read pcap file ${path}: ${(e as Error).message}`);
+    throw new EnvironmentError(`cannot read pcap file ${path}: ${messageOf(e)}`);
   }
   let n = 0;
   const parser = new PcapStreamParser((f) => {

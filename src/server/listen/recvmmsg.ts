@@ -9,7 +9,7 @@
 import { arch, endianness, platform } from "node:os";
 import { getSystemErrorMap } from "node:util";
 import type { KoffiFunc } from "koffi";
-import { EnvironmentError } from "../../errors.js";
+import { EnvironmentError, messageOf } from "../../errors.js";
 import { loadKoffi, type Koffi } from "../native/koffi.js";
 import { AF_INET, AF_INET6, SOCKADDR_IN6_LEN, SOCKADDR_IN_LEN } from "./sockaddr.js";
 
@@ -139,7 +139,7 @@ export function loadLibc(): Libc | string {
       ifIndexToName: lib.func("void *if_indextoname(unsigned int, void *)"),
     };
   } catch (e) {
-    libc = `libc could not be loaded through koffi (${(e as Error).message.split("\n")[0]})`;
+    libc = `libc could not be loaded through koffi (${messageOf(e).split("\n")[0]})`;
   }
   return libc;
 }

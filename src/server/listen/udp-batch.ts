@@ -42,6 +42,7 @@ import {
   sockaddrPort,
 } from "./sockaddr.js";
 import type { Listener, OnPayload } from "./types.js";
+import { messageOf } from "../../errors.js";
 
 /** What udp.ts hands on at most: 1501 bytes of anything longer, which the pipeline refuses. */
 const MAX_DATA = 1500;
@@ -235,7 +236,7 @@ export function listenUdpBatch(
   try {
     region = new Region(c.koffi, ipv6 ? SOCKADDR_IN6_LEN : SOCKADDR_IN_LEN);
   } catch (e) {
-    return `no memory for recvmmsg through koffi (${(e as Error).message.split("\n")[0]})`;
+    return `no memory for recvmmsg through koffi (${messageOf(e).split("\n")[0]})`;
   }
   let fd: number;
   try {

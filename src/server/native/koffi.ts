@@ -4,6 +4,7 @@
  * binary does not load) falls back to the portable paths with one log line saying why.
  */
 import type * as KoffiModule from "koffi";
+import { messageOf } from "../../errors.js";
 
 export type Koffi = typeof KoffiModule;
 
@@ -18,7 +19,7 @@ export function loadKoffi(): Koffi | string {
     } catch (e) {
       loaded = {
         ok: false,
-        why: `koffi is not available (${(e as Error).message.split("\n")[0]})`,
+        why: `koffi is not available (${messageOf(e).split("\n")[0]})`,
       };
     }
   }

@@ -14,6 +14,7 @@
 import type { KoffiFunc } from "koffi";
 import { CommandError } from "../../exec.js";
 import { loadKoffi } from "./koffi.js";
+import { EnvironmentError, InternalError, messageOf } from "../../errors.js";
 
 /** Debian 12's libnftables1. */
 const SONAME = "libnftables.so.1";
@@ -50,7 +51,7 @@ function bind(): Api | string {
       setOutputFlags: lib.func("void nft_ctx_output_set_flags(void *ctx, unsigned int flags)"),
     };
   } catch (e) {
-    return `libnftables could not be loaded (${SONAME}: ${(e as Error).message.split("\n")[0] ?? ""})`;
+    return `libnftables could not be loaded (${SONAME}: ${messageOf(e).split("\n")[0] ?? ""})`;
   }
 }
 
@@ -63,11 +64,11 @@ export class NftLibrary {
     json = false,
   ) {
     const ctx = api.ctxNew(NFT_CTX_DEFAULT);
-    if (ctx === null) throw new Error("nft_ctx_new failed");
+    if (ctx === null) throw new EnvironmentError("nft_ctx_new failed");
     if (json) api.setOutputFlags(ctx, NFT_CTX_OUTPUT_JSON);
     if (api.bufferOutput(ctx) !== 0 || api.bufferError(ctx) !== 0) {
       api.ctxFree(ctx);
-      throw new Error("nft_ctx_buffer_output/_error failed");
+      throw new EnvironmentError("nft_ctx_buffer_output/_error failed");
     }
     this.ctx = ctx;
   }
@@ -79,7 +80,7 @@ export class NftLibrary {
     try {
       return new NftLibrary(api);
     } catch (e) {
-      return `libnftables: ${(e as Error).message}`;
+      return `libnftables: ${messageOf(e)}`;
     }
   }
 
@@ -101,7 +102,7 @@ export class NftLibrary {
       if (!out.trimStart().startsWith("{")) return { error: "libnftables gave no JSON" };
       return out;
     } catch (e) {
-      return { error: `libnftables: ${(e as Error).message}` };
+      return { error: `libnftables: ${messageOf(e)}` };
     } finally {
       lib?.close();
     }
@@ -109,7 +110,7 @@ export class NftLibrary {
 
   /** Run one nft command (a transaction); resolves once the kernel has committed it. */
   run(line: string): Promise<void> {
-    if (line.includes("\n")) throw new Error("internal: one nft command per line");
+    if (line.includes("\n")) throw new InternalError("one nft command per line");
     const ctx = this.ctx;
     if (ctx === null) return Promise.reject(new Error("libnftables channel closed"));
     const rc = this.api.runCmd(ctx, line);

@@ -19,7 +19,7 @@ import {
   writeFileSync,
   writeSync,
 } from "node:fs";
-import { EnvironmentError } from "../../errors.js";
+import { EnvironmentError, messageOf } from "../../errors.js";
 import { DigestTable, KEY_BYTES, digestKey, digestKeyOf } from "./digest-table.js";
 
 export interface ReplayMeta {
@@ -169,7 +169,7 @@ export class ReplayCache {
           stats.loaded++;
         });
       } catch (e) {
-        throw new EnvironmentError(`cannot read digest cache ${path}: ${(e as Error).message}`);
+        throw new EnvironmentError(`cannot read digest cache ${path}: ${messageOf(e)}`);
       }
     }
     const dropped = stats.expired + stats.invalid;
@@ -178,7 +178,7 @@ export class ReplayCache {
       else if (dropped > 0 && dropped * 4 >= total) this.compact(now);
       this.fd = openSync(path, "a", 0o600);
     } catch (e) {
-      throw new EnvironmentError(`cannot write digest cache ${path}: ${(e as Error).message}`);
+      throw new EnvironmentError(`cannot write digest cache ${path}: ${messageOf(e)}`);
     }
     return stats;
   }

@@ -46,93 +46,117 @@ function portRanges(v: string): Array<readonly [number, number]> | null {
   return out;
 }
 
+/** What the options of one rule have said so far. */
+interface RuleState {
+  matches: Match[];
+  verdict: Verdict | null;
+  comment: string | null;
+  /** The protocol of `-p`, which `--dport` matches on. */
+  proto: "tcp" | "udp" | "th";
+  negate: boolean;
+  targetSeen: boolean;
+  isChain: (name: string) => boolean;
+}
+
+/** `-j TARGET`: a verdict, a jump to one of the dump's chains, or a target that lets it pass. */
+function jumpVerdict(t: string, isChain: (name: string) => boolean): Verdict | null {
+  if (t === "ACCEPT") return { kind: "accept" };
+  if (t === "DROP" || t === "REJECT") return { kind: "drop" };
+  if (t === "RETURN") return { kind: "return" };
+  if (isChain(t)) return { kind: "jump", chain: t };
+  return NON_TERMINAL.has(t) ? null : { kind: "unknown", what: `-j ${t}` };
+}
+
+type OptionHandler = (st: RuleState, value: string, option: string) => void;
+
+const protoOption: OptionHandler = (st, v) => {
+  const p = v.toLowerCase();
+  const name = p === "6" ? "tcp" : p === "17" ? "udp" : p;
+  if (!st.negate && (name === "tcp" || name === "udp")) st.proto = name;
+  st.matches.push({ kind: "l4proto", protos: [name], negate: st.negate });
+};
+const dportOption: OptionHandler = (st, v, o) => {
+  const ports = portRanges(v);
+  st.matches.push(
+    ports === null
+      ? { kind: "unknown", what: `${o} ${v}` }
+      : { kind: "dport", proto: st.proto, ports, negate: st.negate },
+  );
+};
+const stateOption: OptionHandler = (st, v) => {
+  st.matches.push({ kind: "ctstate", states: v.toLowerCase().split(","), negate: st.negate });
+};
+const jumpOption: OptionHandler = (st, v) => {
+  st.targetSeen = true;
+  st.verdict = jumpVerdict(v, st.isChain);
+};
+
+/** The options we model (iptables-save's spelling and the long forms); each takes a value. */
+const OPTIONS: Record<string, OptionHandler> = {
+  "-i": (st, v) => st.matches.push({ kind: "iif", names: [v], negate: st.negate }),
+  "-p": protoOption,
+  "--dport": dportOption,
+  "--dports": dportOption,
+  "--ctstate": stateOption,
+  "--state": stateOption,
+  "--comment": (st, v) => (st.comment = v),
+  "-m": () => undefined,
+  "-j": jumpOption,
+  "-g": (st, v) => (st.verdict = { kind: "goto", chain: v }),
+};
+const LONG: Record<string, string> = {
+  "--in-interface": "-i",
+  "--protocol": "-p",
+  "--destination-port": "--dport",
+  "--destination-ports": "--dports",
+  "--match": "-m",
+  "--jump": "-j",
+  "--goto": "-g",
+};
+
 /** One `-A CHAIN ...` line (after the chain name) as a rule. */
 export function parseSaveRule(
   words: readonly string[],
   handle: number,
   isChain: (name: string) => boolean,
 ): Rule {
-  const matches: Match[] = [];
-  let verdict: Verdict | null = null;
-  let comment: string | null = null;
-  let proto: "tcp" | "udp" | "th" = "th";
-  let negate = false;
-  let targetSeen = false;
+  const st: RuleState = {
+    matches: [],
+    verdict: null,
+    comment: null,
+    proto: "th",
+    negate: false,
+    targetSeen: false,
+    isChain,
+  };
   for (let i = 0; i < words.length; i++) {
     const w = words[i] ?? "";
     const arg = words[i + 1] ?? "";
     if (w === "!") {
-      negate = true;
+      st.negate = true;
       continue;
     }
-    const takes = (): string => {
+    const handler = OPTIONS[LONG[w] ?? w];
+    const hasValue = arg !== "" && !arg.startsWith("-") && arg !== "!";
+    if (handler !== undefined) {
+      handler(st, arg, w);
       i++;
-      return arg;
-    };
-    switch (w) {
-      case "-i":
-      case "--in-interface":
-        matches.push({ kind: "iif", names: [takes()], negate });
-        break;
-      case "-p":
-      case "--protocol": {
-        const p = takes().toLowerCase();
-        const name = p === "6" ? "tcp" : p === "17" ? "udp" : p;
-        if (!negate && (name === "tcp" || name === "udp")) proto = name;
-        matches.push({ kind: "l4proto", protos: [name], negate });
-        break;
-      }
-      case "--dport":
-      case "--destination-port":
-      case "--dports":
-      case "--destination-ports": {
-        const ports = portRanges(takes());
-        matches.push(
-          ports === null
-            ? { kind: "unknown", what: `${w} ${arg}` }
-            : { kind: "dport", proto, ports, negate },
-        );
-        break;
-      }
-      case "--ctstate":
-      case "--state":
-        matches.push({ kind: "ctstate", states: takes().toLowerCase().split(","), negate });
-        break;
-      case "--comment":
-        comment = takes();
-        break;
-      case "-m":
-      case "--match":
-        takes();
-        break;
-      case "-j":
-      case "--jump": {
-        targetSeen = true;
-        const t = takes();
-        if (t === "ACCEPT") verdict = { kind: "accept" };
-        else if (t === "DROP" || t === "REJECT") verdict = { kind: "drop" };
-        else if (t === "RETURN") verdict = { kind: "return" };
-        else if (isChain(t)) verdict = { kind: "jump", chain: t };
-        else verdict = NON_TERMINAL.has(t) ? null : { kind: "unknown", what: `-j ${t}` };
-        break;
-      }
-      case "-g":
-      case "--goto":
-        verdict = { kind: "goto", chain: takes() };
-        break;
-      default:
-        // After -j come the target's own options (--reject-with, --log-prefix): not matches.
-        if (w.startsWith("-") && targetSeen) {
-          if (arg !== "" && !arg.startsWith("-")) i++;
-        } else if (w.startsWith("-")) {
-          // An option we do not model, with its value when it has one.
-          const value = arg !== "" && !arg.startsWith("-") && arg !== "!" ? takes() : "";
-          matches.push({ kind: "unknown", what: `${w} ${value}`.trim() });
-        }
+    } else if (w.startsWith("-")) {
+      // After -j come the target's own options (--reject-with, --log-prefix): not matches.
+      // Before it, an option we do not model is a match we cannot judge.
+      if (!st.targetSeen)
+        st.matches.push({ kind: "unknown", what: `${w} ${hasValue ? arg : ""}`.trim() });
+      if (hasValue) i++;
     }
-    negate = false;
+    st.negate = false;
   }
-  return { handle, matches, verdict, comment, text: words.join(" ") };
+  return {
+    handle,
+    matches: st.matches,
+    verdict: st.verdict,
+    comment: st.comment,
+    text: words.join(" "),
+  };
 }
 
 /** The chains of one `*-save` dump; `family` is "ip" (iptables) or "ip6" (ip6tables). */

@@ -109,7 +109,7 @@ const pktText = (p: Packet): string => `${p.proto}/${p.dport} (IPv${p.family})`;
 /** Where the chosen backend's accept lives: those chains' verdicts do not count against it. */
 function holder(
   type: FirewallType,
-  variant: "iptables-nft" | "iptables-legacy",
+  variant: Variant,
   cfg: PlanConfig,
   fw: FirewalldState,
   jumpChain: string | null,
@@ -172,7 +172,7 @@ function openToAll(rs: Ruleset, cfg: PlanConfig, type: FirewallType): string[] {
 }
 
 /** The iptables program for the variant that holds the host's rules. */
-function iptablesExe(cfg: PlanConfig, variant: "iptables-nft" | "iptables-legacy"): string {
+function iptablesExe(cfg: PlanConfig, variant: Variant): string {
   if (cfg.exe !== null && /iptables/.test(cfg.exe.value)) return cfg.exe.value;
   if (variant === "iptables-legacy") return "/usr/sbin/iptables-legacy";
   return cfg.exists("/usr/sbin/iptables-nft") ? "/usr/sbin/iptables-nft" : "/usr/sbin/iptables";
@@ -191,91 +191,104 @@ export class PlanError extends FwknopTsError {
   }
 }
 
+type Variant = "iptables-nft" | "iptables-legacy";
+
+/** Which iptables: FIREWALL_EXE's own variant, else the one that holds the host's rules. */
+function variantOf(cfg: PlanConfig, xt: readonly Chain[]): Variant {
+  if (cfg.exe !== null && /iptables/.test(cfg.exe.value))
+    return cfg.exe.legacy === true || /legacy/.test(cfg.exe.value)
+      ? "iptables-legacy"
+      : "iptables-nft";
+  const legacyOnly = xt.length > 0 && xt.every((c) => c.origin === "iptables-legacy");
+  return legacyOnly ? "iptables-legacy" : "iptables-nft";
+}
+
+/** FIREWALL_TYPE, or auto's choice (see the header) and why; throws when firewalld is missing. */
+function chooseType(
+  cfg: PlanConfig,
+  fw: FirewalldState,
+  xt: readonly Chain[],
+): { type: FirewallType; reason: string } {
+  const exe = cfg.exe;
+  const exeNames = (re: RegExp): boolean => exe !== null && re.test(exe.value);
+  if (cfg.type !== "auto") return { type: cfg.type, reason: "FIREWALL_TYPE" };
+  if (fw.running)
+    return {
+      type: "firewalld",
+      reason: `auto: firewalld is running (backend ${fw.backend ?? "unknown"}, default zone ${fw.defaultZone ?? "unknown"})`,
+    };
+  if (exeNames(/firewall-cmd/) || (exe === null && cfg.firewdVars.length > 0)) {
+    const what =
+      exe !== null
+        ? `${exe.where}: FIREWALL_EXE ${exe.value}`
+        : `${cfg.firewdVars.join(", ")} (with no FIREWALL_EXE)`;
+    throw new PlanError(
+      `${what} asks for firewalld, but firewalld is not running`,
+      "Start firewalld, or remove FIREWALL_EXE and the FIREWD_* lines to let fwknopd use nftables or iptables (or set FIREWALL_TYPE)",
+    );
+  }
+  if (exe !== null && exeNames(/(^|\/)nft[^/]*$/))
+    return { type: "nftables", reason: `auto: FIREWALL_EXE ${exe.value}` };
+  if (xt.length > 0 || cfg.iptVars.length > 0 || exeNames(/iptables/)) {
+    const why = [
+      ...xt.map(describeXt),
+      ...cfg.iptVars.map((v) => `${v} set`),
+      ...(exe !== null && exeNames(/iptables/) ? [`FIREWALL_EXE ${exe.value}`] : []),
+    ];
+    return { type: "iptables", reason: `auto: ${why.join(", ")}` };
+  }
+  return { type: "nftables", reason: "auto: no firewalld, no iptables rules" };
+}
+
+/** auto on nftables: the one native chain that would drop a grant, which our accept must lead. */
+function findJumpChain(host: HostFirewall, cfg: PlanConfig): Chain | null {
+  const own = holder("nftables", "iptables-nft", cfg, host.firewalld, null);
+  const { blocking } = judge(host.ruleset, grantPackets(cfg), own);
+  const native = blocking.filter((c) => !XT(c));
+  if (native.length > 1)
+    throw new PlanError(
+      `several nftables chains would drop a granted packet: ${native.map(chainName).join("; ")}`,
+      "fwknopd can put its accept into one of them: name it with NFT_JUMP_CHAIN and accept granted packets in the others yourself",
+    );
+  return native[0] ?? null;
+}
+
 /**
  * The plan, or a PlanError when fwknopd must not start: a configured firewall that is not there
  * (FIREWALL_EXE firewall-cmd with no firewalld), or, for auto, several host chains to hook into.
  * Blockers of an explicit choice are returned, not thrown: the caller decides with --force-firewall.
  */
 export function planFirewall(host: HostFirewall, cfg: PlanConfig): FirewallPlan {
-  const rs = host.ruleset;
   const fw = host.firewalld;
-  const xt = iptablesInput(rs);
-  const legacyOnly = xt.length > 0 && xt.every((c) => c.origin === "iptables-legacy");
-  const exeNames = (re: RegExp): boolean => cfg.exe !== null && re.test(cfg.exe.value);
-  const exeVariant =
-    cfg.exe !== null && /iptables/.test(cfg.exe.value)
-      ? cfg.exe.legacy === true || /legacy/.test(cfg.exe.value)
-        ? "iptables-legacy"
-        : "iptables-nft"
-      : null;
-  const variant: "iptables-nft" | "iptables-legacy" =
-    exeVariant ?? (legacyOnly ? "iptables-legacy" : "iptables-nft");
-  let type: FirewallType;
-  let reason: string;
+  const xt = iptablesInput(host.ruleset);
+  const variant = variantOf(cfg, xt);
+  const chosen = chooseType(cfg, fw, xt);
+  const { type } = chosen;
+  let { reason } = chosen;
   let jumpChain = cfg.nftJumpChain;
-
-  if (cfg.type !== "auto") {
-    type = cfg.type;
-    reason = "FIREWALL_TYPE";
-  } else if (fw.running) {
-    type = "firewalld";
-    reason = `auto: firewalld is running (backend ${fw.backend ?? "unknown"}, default zone ${fw.defaultZone ?? "unknown"})`;
-  } else if (exeNames(/firewall-cmd/) || (cfg.exe === null && cfg.firewdVars.length > 0)) {
-    const what =
-      cfg.exe !== null
-        ? `${cfg.exe.where}: FIREWALL_EXE ${cfg.exe.value}`
-        : `${cfg.firewdVars.join(", ")} (with no FIREWALL_EXE)`;
-    throw new PlanError(
-      `${what} asks for firewalld, but firewalld is not running`,
-      "Start firewalld, or remove FIREWALL_EXE and the FIREWD_* lines to let fwknopd use nftables or iptables (or set FIREWALL_TYPE)",
-    );
-  } else if (exeNames(/(^|\/)nft[^/]*$/)) {
-    type = "nftables";
-    reason = `auto: FIREWALL_EXE ${cfg.exe?.value ?? ""}`;
-  } else if (xt.length > 0 || cfg.iptVars.length > 0 || exeNames(/iptables/)) {
-    type = "iptables";
-    const why = [
-      ...xt.map(describeXt),
-      ...cfg.iptVars.map((v) => `${v} set`),
-      ...(exeNames(/iptables/) && cfg.exe !== null ? [`FIREWALL_EXE ${cfg.exe.value}`] : []),
-    ];
-    reason = `auto: ${why.join(", ")}`;
-  } else {
-    type = "nftables";
-    reason = "auto: no firewalld, no iptables rules";
-  }
-  if (cfg.type === "auto" && type === "nftables") {
-    if (jumpChain === null) {
-      const own = holder("nftables", variant, cfg, fw, null);
-      const { blocking } = judge(rs, grantPackets(cfg), own);
-      const native = blocking.filter((c) => !XT(c));
-      if (native.length > 1)
-        throw new PlanError(
-          `several nftables chains would drop a granted packet: ${native.map(chainName).join("; ")}`,
-          "fwknopd can put its accept into one of them: name it with NFT_JUMP_CHAIN and accept granted packets in the others yourself",
-        );
-      if (native.length === 1 && native[0] !== undefined) {
-        jumpChain = chainName(native[0]);
-        reason += `; ${jumpChain} drops what is not allowed, our accept goes at its top`;
-      }
+  if (cfg.type === "auto" && type === "nftables" && jumpChain === null) {
+    const found = findJumpChain(host, cfg);
+    if (found !== null) {
+      jumpChain = chainName(found);
+      reason += `; ${jumpChain} drops what is not allowed, our accept goes at its top`;
     }
   }
+  const nftJump = type === "nftables" ? jumpChain : null;
   const { blockers, warnings } = judge(
-    rs,
+    host.ruleset,
     grantPackets(cfg),
-    holder(type, variant, cfg, fw, type === "nftables" ? jumpChain : null),
+    holder(type, variant, cfg, fw, nftJump),
   );
-  const open = openToAll(rs, cfg, type);
   if (type === "firewalld" && !fw.running)
     warnings.push("firewalld does not answer on the system bus");
   return {
     type,
     exe: type === "iptables" ? iptablesExe(cfg, variant) : null,
-    jumpChain: type === "nftables" ? jumpChain : null,
+    jumpChain: nftJump,
     reason,
     blockers,
     warnings: [...host.unread.map((u) => `not read: ${u}`), ...warnings],
-    openToAll: open,
+    openToAll: openToAll(host.ruleset, cfg, type),
     openToAllFix:
       type === "nftables"
         ? "set NFT_PROTECT_PORTS Y, or drop them in your own firewall"

@@ -10,6 +10,7 @@ import { probeFirewalld } from "../firewalld.js";
 import { parseIptablesSave } from "./iptables-save.js";
 import type { FirewalldState, HostFirewall } from "./plan.js";
 import { parseNftRuleset, type Ruleset } from "./ruleset.js";
+import { EnvironmentError, messageOf } from "../../../errors.js";
 
 export interface ProbeOptions {
   exec: Exec;
@@ -61,10 +62,10 @@ export async function probeHost(o: ProbeOptions): Promise<HostFirewall> {
   else {
     const r = await o.exec(o.nft, ["-j", "list", "ruleset"]);
     try {
-      if (r.code !== 0) throw new Error(r.stderr.trim());
+      if (r.code !== 0) throw new EnvironmentError(r.stderr.trim());
       ruleset = parseNftRuleset(r.stdout);
     } catch (e) {
-      unread.push(`nftables ruleset (${o.nft} -j list ruleset: ${(e as Error).message})`);
+      unread.push(`nftables ruleset (${o.nft} -j list ruleset: ${messageOf(e)})`);
     }
   }
   for (const [family, prog] of LEGACY) {

@@ -156,6 +156,53 @@ function xtVerdict(name: string): Verdict | null {
   return { kind: "unknown", what: `xt target ${name}` };
 }
 
+/** What one statement of a rule adds: a match, a verdict, and its words for messages. */
+interface Statement {
+  match?: Match;
+  verdict?: Verdict | null;
+  text?: string;
+}
+
+const SIMPLE_VERDICTS: Record<string, Verdict> = {
+  accept: { kind: "accept" },
+  drop: { kind: "drop" },
+  return: { kind: "return" },
+  reject: { kind: "drop" },
+};
+
+/** Statements that neither match nor decide here: counters, logging, marks, notrack. */
+const QUIET = new Set(["counter", "log", "comment", "mangle", "meta", "notrack"]);
+
+/** One statement of nft's JSON rule (libnftables-json(5), "STATEMENTS"). */
+function statement(key: string, val: unknown): Statement {
+  const simple = SIMPLE_VERDICTS[key];
+  if (simple !== undefined) return { verdict: simple, text: key };
+  if (key === "match") {
+    const m = parseMatch(obj(val) ?? {});
+    return { match: m, text: matchText(m) };
+  }
+  if (key === "jump" || key === "goto") {
+    const target = str(obj(val)?.target);
+    const verdict: Verdict =
+      target === null ? { kind: "unknown", what: key } : { kind: key, chain: target };
+    return { verdict, text: `${key} ${target ?? "?"}` };
+  }
+  if (key === "xt") {
+    const t = obj(val);
+    const name = str(t?.name) ?? "?";
+    return t?.type === "target"
+      ? { verdict: xtVerdict(name), text: name }
+      : { match: { kind: "unknown", what: `xt match ${name}` }, text: `-m ${name}` };
+  }
+  if (QUIET.has(key)) return {};
+  // Whether this packet is over a limit is unknown: the rule may or may not apply.
+  if (key === "limit") return { match: { kind: "unknown", what: "limit" }, text: key };
+  if (key === "vmap" || key === "queue")
+    return { verdict: { kind: "unknown", what: key }, text: key };
+  // Statements that end no walk here: set updates, NAT (nat chains are not judged), ...
+  return { text: key };
+}
+
 /** One rule of nft's JSON listing. */
 export function parseRule(r: Json): Rule {
   const matches: Match[] = [];
@@ -165,75 +212,10 @@ export function parseRule(r: Json): Rule {
     const x = obj(e);
     if (x === null) continue;
     const key = Object.keys(x)[0] ?? "";
-    const val = x[key];
-    switch (key) {
-      case "match": {
-        const m = parseMatch(obj(val) ?? {});
-        matches.push(m);
-        parts.push(matchText(m));
-        break;
-      }
-      case "accept":
-        verdict = { kind: "accept" };
-        parts.push(key);
-        break;
-      case "drop":
-        verdict = { kind: "drop" };
-        parts.push(key);
-        break;
-      case "return":
-        verdict = { kind: "return" };
-        parts.push(key);
-        break;
-      case "reject":
-        verdict = { kind: "drop" };
-        parts.push("reject");
-        break;
-      case "jump":
-      case "goto": {
-        const target = str(obj(val)?.target);
-        verdict =
-          target === null
-            ? { kind: "unknown", what: key }
-            : key === "jump"
-              ? { kind: "jump", chain: target }
-              : { kind: "goto", chain: target };
-        parts.push(`${key} ${target ?? "?"}`);
-        break;
-      }
-      case "xt": {
-        const t = obj(val);
-        const name = str(t?.name) ?? "?";
-        if (t?.type === "target") {
-          verdict = xtVerdict(name);
-          parts.push(name);
-        } else {
-          matches.push({ kind: "unknown", what: `xt match ${name}` });
-          parts.push(`-m ${name}`);
-        }
-        break;
-      }
-      case "counter":
-      case "log":
-      case "comment":
-      case "mangle":
-      case "meta":
-      case "notrack":
-        break;
-      case "limit":
-        // Whether this packet is over the limit is unknown: the rule may or may not apply.
-        matches.push({ kind: "unknown", what: "limit" });
-        parts.push("limit");
-        break;
-      case "vmap":
-      case "queue":
-        verdict = { kind: "unknown", what: key };
-        parts.push(key);
-        break;
-      default:
-        // Statements that end no walk here: set updates, NAT (nat chains are not judged), ...
-        parts.push(key);
-    }
+    const st = statement(key, x[key]);
+    if (st.match !== undefined) matches.push(st.match);
+    if (st.verdict !== undefined) verdict = st.verdict;
+    if (st.text !== undefined) parts.push(st.text);
   }
   return {
     handle: typeof r.handle === "number" ? r.handle : 0,

@@ -1,0 +1,141 @@
+/**
+ * fwknopd's one-shot commands (server/fwknopd.c:main's early exits and cmd_opts.h): key
+ * generation, -K/-R/-S against a running daemon, -D and the parse-only checks, and the firewall
+ * commands (--fw-check, --fw-list, --fw-list-all, --fw-flush). Each returns the exit status.
+ */
+import { randomBytes } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { stanzaSummary } from "../config/access-conf.js";
+import { ConfigError } from "../errors.js";
+import type { StatusGrant } from "../server/daemon/daemon.js";
+import { fwCheck, resolveFirewall } from "../server/firewall-choice.js";
+import type { LoadedConfig } from "../server/load-config.js";
+import type { ServerArgs } from "../server/options.js";
+import { runningPid } from "../server/pid-file.js";
+import { ReplayCache } from "../server/replay/replay-cache.js";
+import { generateKeys, parseDigestName } from "../spa/index.js";
+import { loadLogged } from "./fwknopd-serve.js";
+
+export const out = (s: string): void => void process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
+export const err = (s: string): void => void process.stderr.write(s.endsWith("\n") ? s : `${s}\n`);
+const nowSecs = (): number => Math.floor(Date.now() / 1000);
+
+/** --key-gen / --key-gen-file: C's output format. */
+export function keyGen(args: ServerArgs): number {
+  const t = args.hmacDigestType === null ? "sha256" : parseDigestName(args.hmacDigestType);
+  if (t === undefined)
+    throw new ConfigError(
+      "<command line>",
+      0,
+      `--hmac-digest-type '${args.hmacDigestType ?? ""}': unknown type`,
+    );
+  const k = generateKeys(
+    (n) => randomBytes(n),
+    t,
+    args.keyLen ?? undefined,
+    args.hmacKeyLen ?? undefined,
+  );
+  const text = `KEY_BASE64: ${k.keyBase64}\nHMAC_KEY_BASE64: ${k.hmacKeyBase64}\n`;
+  if (args.keyGenFile !== null) {
+    writeFileSync(args.keyGenFile, text, { mode: 0o600 });
+    out(`[+] Wrote Rijndael and HMAC keys to: ${args.keyGenFile}`);
+  } else out(text);
+  return 0;
+}
+
+async function waitGone(pid: number, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return true;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+function printStatus(cfg: LoadedConfig): number {
+  const pid = runningPid(cfg.daemon.pidFile);
+  if (pid === null) {
+    out("No running fwknopd detected.");
+    return 1;
+  }
+  out(`Detected fwknopd is running (pid=${pid}).`);
+  try {
+    const st = JSON.parse(readFileSync(join(cfg.daemon.runDir, "fwknopd.status.json"), "utf8")) as {
+      grants: StatusGrant[];
+    };
+    const now = nowSecs();
+    const live = st.grants.filter((g) => g.expiresAt > now);
+    out(`Live grants: ${live.length}`);
+    for (const g of live)
+      out(
+        `  ${g.user.padEnd(16)} ${g.address.padEnd(39)} ${`${g.proto}/${g.port}`.padEnd(10)} stanza #${g.stanza}  ${g.expiresAt - now} s left`,
+      );
+  } catch {
+    out("Live grants: (no status published yet)");
+  }
+  return 0;
+}
+
+/** -S, -R, -K: the daemon named by the pid file. */
+export async function controlRunning(args: ServerArgs): Promise<number> {
+  const cfg = loadLogged(args, () => undefined);
+  if (args.status) return printStatus(cfg);
+  const pid = runningPid(cfg.daemon.pidFile);
+  if (pid === null) {
+    err("No running fwknopd detected.");
+    return 1;
+  }
+  if (args.restart) {
+    process.kill(pid, "SIGHUP");
+    out(`Sent restart signal to fwknopd (pid=${pid})`);
+    return 0;
+  }
+  process.kill(pid, "SIGTERM");
+  if (!(await waitGone(pid, 4000))) process.kill(pid, "SIGKILL");
+  out(`Killed fwknopd (pid=${pid})`);
+  return 0;
+}
+
+/** -D, --exit-parse-config, --exit-parse-digest-cache. */
+export function dumpOrParse(args: ServerArgs): number {
+  const cfg = loadLogged(args, err);
+  if (args.dumpConfig) {
+    out(
+      `Current fwknopd config settings:\n${cfg.conf.dump()}\n\nFirewall: ${cfg.firewallType}\n\nCurrent fwknopd access settings:`,
+    );
+    for (const s of cfg.stanzas) out(`${stanzaSummary(s)}\n`);
+  }
+  if (args.exitParseDigestCache) {
+    const rc = new ReplayCache({ path: cfg.daemon.digestFile, retentionSecs: null, nowSecs });
+    const st = rc.open();
+    rc.close();
+    out(`${cfg.daemon.digestFile}: ${st.loaded} digests, ${st.invalid} invalid lines`);
+  }
+  return 0;
+}
+
+/** --fw-check, --fw-list, --fw-list-all, --fw-flush: with the backend the daemon would use here. */
+export async function firewallCommand(args: ServerArgs): Promise<number> {
+  if (args.fwCheck) {
+    const r = await fwCheck(loadLogged(args, err));
+    out(r.text);
+    return r.ok ? 0 : 1;
+  }
+  // Listing never refuses: it shows what there is, even where a grant would open nothing.
+  const cfg = await resolveFirewall(loadLogged(args, err), true, () => undefined);
+  const fw = cfg.daemon.makeFirewall();
+  try {
+    if (args.fwFlush) {
+      await fw.flush();
+      out(`Flushed fwknopd's ${fw.name} rules.`);
+    } else out(await fw.listText(args.fwListAll));
+  } finally {
+    await fw.close();
+  }
+  return 0;
+}

@@ -1,0 +1,193 @@
+/**
+ * fwknopd serving: in the foreground (-f), or as the detached child of a daemonising parent
+ * (--daemon-child) that returns once the child says it is serving, or with the child's reason.
+ * Node has no fork(): the parent starts this script again (exec.ts:forkDetached).
+ */
+import { mkdirSync } from "node:fs";
+import { messageOf } from "../errors.js";
+import { forkDetached } from "../exec.js";
+import { Daemon } from "../server/daemon/daemon.js";
+import { resolveFirewall } from "../server/firewall-choice.js";
+import { loadConfig, type LoadedConfig } from "../server/load-config.js";
+import { createLogger, type Logger } from "../server/log.js";
+import type { ServerArgs } from "../server/options.js";
+import { acquirePidFile, releasePidFile } from "../server/pid-file.js";
+import { rotateDigestCache } from "../server/replay/replay-cache.js";
+import { FWKNOP_TS_VERSION } from "../version.js";
+
+const nowSecs = (): number => Math.floor(Date.now() / 1000);
+
+/** What the detached child tells its parent: serving, or why not. */
+interface ChildReport {
+  ready?: boolean;
+  error?: string;
+}
+
+/** The configuration with its warnings logged. */
+export function loadLogged(args: ServerArgs, log: (s: string) => void): LoadedConfig {
+  const cfg = loadConfig(args);
+  for (const w of cfg.warnings) log(w);
+  return cfg;
+}
+
+/** One running daemon: its configuration, signals, and an ordered shutdown. */
+class Service {
+  private stopping = false;
+  private resolveDone: (code: number) => void = () => undefined;
+  readonly done = new Promise<number>((r) => (this.resolveDone = r));
+  readonly daemon: Daemon;
+
+  constructor(
+    private cfg: LoadedConfig,
+    private readonly args: ServerArgs,
+    private readonly logger: Logger,
+  ) {
+    this.daemon = new Daemon(cfg.daemon, {
+      nowSecs,
+      nowMs: () => Date.now(),
+      logger,
+      onLimit: () => void this.shutdown("packet limit"),
+    });
+  }
+
+  private info(s: string): void {
+    this.logger.log("info", s);
+  }
+
+  async shutdown(why: string): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.info(`Shutting Down fwknopd (${why}).`);
+    try {
+      await this.daemon.stop();
+    } catch (e) {
+      this.logger.log("err", `error during shutdown: ${messageOf(e)}`);
+    }
+    releasePidFile(this.cfg.daemon.pidFile);
+    this.logger.close();
+    this.resolveDone(0);
+  }
+
+  /** SIGHUP: the new configuration, or the running one kept with the reason logged. */
+  reload(): void {
+    try {
+      this.cfg = loadLogged(this.args, (s) => {
+        this.info(s);
+      });
+      this.daemon.reload(this.cfg.daemon);
+      // The backend stays; what changed on the host since the start is said (issue 11, -R).
+      if (!this.args.test)
+        resolveFirewall(this.cfg, false, (level, line) => {
+          this.logger.log(level, line);
+        }).catch((e: unknown) => {
+          this.logger.log("err", `After reload: ${messageOf(e)}`);
+        });
+    } catch (e) {
+      this.logger.log("err", `Reload failed, keeping the running configuration: ${messageOf(e)}`);
+    }
+  }
+
+  listen(): void {
+    process.on("SIGTERM", () => void this.shutdown("SIGTERM"));
+    process.on("SIGINT", () => void this.shutdown("SIGINT"));
+    process.on("SIGUSR1", () => undefined);
+    process.on("SIGUSR2", () => undefined);
+    process.on("SIGHUP", () => {
+      this.reload();
+    });
+  }
+
+  async start(): Promise<void> {
+    this.info(
+      `Starting fwknopd ${FWKNOP_TS_VERSION} (fwknop-ts), firewall: ${this.cfg.firewallType}, ${this.cfg.daemon.stanzas.length} access stanza(s)`,
+    );
+    try {
+      await this.daemon.start();
+      if (this.args.pcapFile !== null) {
+        await this.daemon.processPcapFile(this.args.pcapFile);
+        void this.shutdown("end of pcap file");
+      }
+    } catch (e) {
+      this.logger.log("err", `fwknopd failed to start: ${messageOf(e)}`);
+      await this.daemon.stop().catch(() => undefined);
+      releasePidFile(this.cfg.daemon.pidFile);
+      throw e;
+    }
+  }
+}
+
+/** Everything before the daemon starts: configuration, firewall plan, run dir, pid file. */
+async function prepare(args: ServerArgs, logger: Logger): Promise<LoadedConfig> {
+  const info = (s: string): void => {
+    logger.log("info", s);
+  };
+  let cfg = loadLogged(args, info);
+  if (!args.test)
+    cfg = await resolveFirewall(cfg, args.forceFirewall, (level, line) => {
+      logger.log(level, line);
+    });
+  mkdirSync(cfg.daemon.runDir, { recursive: true, mode: 0o700 });
+  if (args.rotateDigestCache && rotateDigestCache(cfg.daemon.digestFile))
+    info(`Rotated digest cache to ${cfg.daemon.digestFile}-old`);
+  acquirePidFile(cfg.daemon.pidFile);
+  return cfg;
+}
+
+/** Tell a daemonising parent how the start went, then let it go. */
+function report(r: ChildReport): void {
+  if (process.send === undefined) return;
+  process.send(r);
+  process.disconnect();
+}
+
+export async function serve(args: ServerArgs, argv: readonly string[]): Promise<number> {
+  const foreground = args.foreground || args.test || args.pcapFile !== null;
+  if (!foreground && !args.daemonChild) return daemonize(argv);
+  const logger = createLogger({
+    stderr: foreground,
+    syslog: !foreground || args.syslogEnable,
+    identity: "fwknopd",
+    facility: "LOG_DAEMON",
+    verbosity: args.verbose,
+  });
+  let service: Service;
+  try {
+    service = new Service(await prepare(args, logger), args, logger);
+    service.listen();
+    await service.start();
+  } catch (e) {
+    // Whatever stopped the start (a config error included) reaches the parent, which prints it
+    // and exits at once; the open IPC channel would otherwise keep this child alive.
+    report({ error: messageOf(e) });
+    logger.close();
+    throw e;
+  }
+  report({ ready: true });
+  return service.done;
+}
+
+/** Start ourselves again in the background (exec.ts:forkDetached); return once it is serving. */
+async function daemonize(argv: readonly string[]): Promise<number> {
+  const script = process.argv[1] ?? "";
+  const child = forkDetached(script, [...argv, "--daemon-child"]);
+  const msg = await new Promise<ChildReport>((resolve) => {
+    const t = setTimeout(() => {
+      resolve({ error: "no answer within 30 s" });
+    }, 30_000);
+    child.once("message", (m) => {
+      clearTimeout(t);
+      resolve(m as ChildReport);
+    });
+    child.once("exit", (code) => {
+      clearTimeout(t);
+      resolve({ error: `exited with status ${code ?? "?"}` });
+    });
+  });
+  child.unref();
+  if (child.connected) child.disconnect();
+  if (msg.ready === true) return 0;
+  process.stderr.write(
+    `fwknopd: failed to start in the background: ${msg.error ?? "unknown"} (run with -f to see why)\n`,
+  );
+  return 1;
+}
