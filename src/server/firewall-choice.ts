@@ -2,7 +2,6 @@
  * The backend for this host (issue 11): read the host's firewall, plan, and refuse to start when
  * a grant would open nothing. Used at start, on SIGHUP, by --fw-list/--fw-flush and --fw-check.
  */
-import { basename } from "node:path";
 import { EnvironmentError } from "../errors.js";
 import { runProgram, type Exec } from "../exec.js";
 import {
@@ -13,6 +12,7 @@ import {
   type HostFirewall,
 } from "./firewall/host/plan.js";
 import { probeHost } from "./firewall/host/probe.js";
+import { exeFor } from "./firewall-config.js";
 import { NftLibrary } from "./native/libnftables.js";
 import { fwCheckReport } from "./firewall/host/report.js";
 import type { LoadedConfig } from "./load-config.js";
@@ -26,13 +26,8 @@ export class FirewallRefusedError extends EnvironmentError {
   }
 }
 
-function nftProgram(cfg: LoadedConfig): string {
-  const exe = cfg.planConfig.exe?.value;
-  return exe !== undefined && basename(exe).startsWith("nft") ? exe : "/usr/sbin/nft";
-}
-
 export function readHost(cfg: LoadedConfig, exec: Exec = runProgram): Promise<HostFirewall> {
-  const nft = nftProgram(cfg);
+  const nft = exeFor("nftables", cfg.planConfig.exe?.value ?? null);
   // In-process only when we would use the library for grants too (the default nft, not wrapped).
   const inProcess = nft === "/usr/sbin/nft" && cfg.conf.bool("NFT_USE_LIBNFTABLES");
   return probeHost({
@@ -42,11 +37,8 @@ export function readHost(cfg: LoadedConfig, exec: Exec = runProgram): Promise<Ho
   });
 }
 
-/** The plan, or the reason fwknopd cannot start (a PlanError's text). */
-export function planOrError(
-  host: HostFirewall,
-  cfg: LoadedConfig,
-): FirewallPlan | { error: string } {
+/** The plan, or the reason fwknopd cannot start (a PlanError's text), for the report. */
+function planOrError(host: HostFirewall, cfg: LoadedConfig): FirewallPlan | { error: string } {
   try {
     return planFirewall(host, cfg.planConfig);
   } catch (e) {
@@ -65,9 +57,8 @@ export async function resolveFirewall(
   log: (level: "info" | "warning", line: string) => void,
   exec: Exec = runProgram,
 ): Promise<LoadedConfig> {
-  const host = await readHost(cfg, exec);
-  const plan = planOrError(host, cfg);
-  if ("error" in plan) throw new FirewallRefusedError(`firewall: ${plan.error}`);
+  // A PlanError (no firewalld where the configuration asks for it, ...) stops the start as is.
+  const plan = planFirewall(await readHost(cfg, exec), cfg.planConfig);
   for (const w of plan.warnings) log("warning", `Firewall: ${w}`);
   if (plan.openToAll.length > 0)
     log(
@@ -78,7 +69,7 @@ export async function resolveFirewall(
     const text = `a grant by the ${plan.type} backend would open nothing: ${plan.blockers.join("; ")}`;
     if (!force)
       throw new FirewallRefusedError(
-        `firewall: ${text}. ${blockerFix(plan.type, plan)} (fwknopd --fw-check shows the host)`,
+        `firewall: ${text}. ${blockerFix(plan)} (fwknopd --fw-check shows the host)`,
       );
     log("warning", `Firewall: --force-firewall: starting although ${text}`);
   }

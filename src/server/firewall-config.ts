@@ -77,7 +77,7 @@ export interface FirewallParts {
  * FIREWALL_EXE when it is a program of this backend, else the backend's default: auto may pick
  * firewalld (it is running) although FIREWALL_EXE names iptables, and the other way round.
  */
-function exeFor(type: FirewallType, configured: string | null): string {
+export function exeFor(type: FirewallType, configured: string | null): string {
   const fits: Record<FirewallType, RegExp> = {
     nftables: /^nft/,
     iptables: /iptables/,

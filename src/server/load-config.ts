@@ -31,8 +31,6 @@ export interface LoadedConfig {
   stanzas: AccessStanza[];
   daemon: DaemonConfig;
   firewallType: FirewallType;
-  /** The plan read from the host (withPlan), or null when the host was not read (-D, -t). */
-  plan: FirewallPlan | null;
   warnings: string[];
   /** What plan.ts needs to know of the configuration. */
   planConfig: PlanConfig;
@@ -165,16 +163,13 @@ export function loadConfig(args: ServerArgs): LoadedConfig {
     stanzas,
     daemon,
     firewallType: fwType,
-    plan: null,
     warnings,
     planConfig: planConfigOf(conf, stanzas, names),
     withPlan: (plan: FirewallPlan): LoadedConfig => {
-      const p = parts(plan);
-      const { nat, flushAtInit, flushAtExit, makeFirewall } = p;
+      const { nat, flushAtInit, flushAtExit, makeFirewall } = parts(plan);
       return {
         ...loaded,
         firewallType: plan.type,
-        plan,
         daemon: {
           ...daemon,
           nat,

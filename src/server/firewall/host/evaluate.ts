@@ -131,7 +131,7 @@ function walk(
 }
 
 /** The filter-type base chains on `hook` that see packets of this family, lowest priority first. */
-export function baseChains(rs: Ruleset, hook: string, family: 4 | 6): Chain[] {
+function baseChains(rs: Ruleset, hook: string, family: 4 | 6): Chain[] {
   const fams = family === 4 ? ["ip", "inet"] : ["ip6", "inet"];
   return rs.chains
     .filter((c) => c.base !== null && c.base.hook === hook && c.base.type === "filter")
@@ -140,7 +140,7 @@ export function baseChains(rs: Ruleset, hook: string, family: 4 | 6): Chain[] {
 }
 
 /** What one base chain does with the packet (its policy at the end). */
-export function evaluateChain(
+function evaluateChain(
   rs: Ruleset,
   chain: Chain,
   p: Packet,

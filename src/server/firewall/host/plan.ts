@@ -297,7 +297,8 @@ export function planFirewall(host: HostFirewall, cfg: PlanConfig): FirewallPlan 
 }
 
 /** What to change so a blocked grant opens, for the refusal message. */
-export function blockerFix(type: FirewallType, plan: FirewallPlan): string {
+export function blockerFix(plan: FirewallPlan): string {
+  const type = plan.type;
   const auto = "remove FIREWALL_TYPE to let fwknopd choose";
   if (type === "nftables")
     return `Set NFT_JUMP_CHAIN to that chain (if it is an nftables chain), use FIREWALL_TYPE iptables for iptables hosts, or ${auto}; --force-firewall starts anyway`;

@@ -45,7 +45,7 @@ export function fwCheckReport(
   else {
     lines.push("  grants: WOULD NOT OPEN:");
     for (const b of plan.blockers) lines.push(`    ${b}`);
-    lines.push(`    fix: ${blockerFix(plan.type, plan)}`);
+    lines.push(`    fix: ${blockerFix(plan)}`);
   }
   for (const w of plan.warnings) lines.push(`  warning: ${w}`);
   if (plan.openToAll.length > 0)

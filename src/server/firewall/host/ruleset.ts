@@ -300,11 +300,6 @@ export function parseNftRuleset(json: string): Ruleset {
   return { chains: all, tables };
 }
 
-/** The chains of one table, by name. */
-export function chainIn(rs: Ruleset, family: string, table: string, name: string): Chain | null {
-  return rs.chains.find((c) => c.family === family && c.table === table && c.name === name) ?? null;
-}
-
 /** "family table chain" as messages name a chain. */
 export const chainName = (c: Pick<Chain, "family" | "table" | "name">): string =>
   `${c.family} ${c.table} ${c.name}`;
