@@ -157,8 +157,6 @@ export function runPiped(
     extraFds?: readonly ExtraFd[];
     env?: NodeJS.ProcessEnv;
     maxOutput?: number;
-    /** Run as this user and group (the caller must be allowed to switch). */
-    runAs?: { uid: number; gid: number };
   },
 ): Promise<PipedResult> {
   const extraFds = opts.extraFds ?? [];
@@ -169,7 +167,6 @@ export function runPiped(
       child = spawn(file, args, {
         stdio: ["pipe", "pipe", "pipe", ...extraFds.map(() => "pipe" as const)],
         env: opts.env ?? process.env,
-        ...(opts.runAs !== undefined ? { uid: opts.runAs.uid, gid: opts.runAs.gid } : {}),
       });
     } catch (e) {
       resolve({
