@@ -3,6 +3,8 @@
  * backend"). Pure: the host as probe.ts read it and the configuration's firewall facts in, a plan
  * out. For FIREWALL_TYPE auto:
  *   firewalld running -> firewalld (whatever FIREWALL_EXE says);
+ *   FIREWALL_EXE firewall-cmd (or FIREWD_* lines and no FIREWALL_EXE) -> PlanError, no firewalld;
+ *   FIREWALL_EXE naming nft -> nftables;
  *   iptables rules or a non-accept INPUT policy (iptables-nft or legacy), or IPT_* chain lines in
  *     fwknopd.conf, or FIREWALL_EXE naming iptables -> iptables, with the binary of the variant
  *     that holds the rules;
