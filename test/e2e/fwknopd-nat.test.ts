@@ -138,7 +138,8 @@ for (const fw of ["iptables", "nftables"] as const) {
         await waitFor(async () => (await banner(2222)) === `${PEER}${CLIENT_IP}`, 3000),
         d.logs(),
       );
-      assert.match(d.logs(), /to tcp\/2222 \(DNAT to 198\.18\.1\.2:22\)/);
+      // The connection can get through before the log line has come down the pipe.
+      assert.ok(await d.waitForLog(/to tcp\/2222 \(DNAT to 198\.18\.1\.2:22\)/), d.logs());
       // Three seconds, then new connections are no longer translated.
       assert.ok(await waitFor(async () => (await banner(2222)) === null, 8000), d.logs());
       if (fw === "iptables")
@@ -185,7 +186,7 @@ for (const fw of ["iptables", "nftables"] as const) {
         await waitFor(async () => (await banner(40022)) === `${PEER}${CLIENT_IP}`, 3000),
         d.logs(),
       );
-      assert.match(d.logs(), /to tcp\/40022 \(local NAT to 198\.18\.0\.1:1234\)/);
+      assert.ok(await d.waitForLog(/to tcp\/40022 \(local NAT to 198\.18\.0\.1:1234\)/), d.logs());
     });
 
     it("refuses hostile NAT host fields, which reach no firewall and no shell", async () => {

@@ -182,7 +182,10 @@ describe("GPG: clients -> our fwknopd (nftables)", () => {
     );
     assert.match(readFileSync(pkt, "latin1"), /^hF/);
     assert.ok(await opens(rig, 1237), `not opened:\n${d.logs()}`);
-    assert.match(d.logs(), new RegExp(`Incoming SPA data signed by '${client.id8}'`));
+    assert.ok(
+      await d.waitForLog(new RegExp(`Incoming SPA data signed by '${client.id8}'`)),
+      d.logs(),
+    );
   });
 
   it("a good signature from a key outside GPG_FINGERPRINT_ID is refused", async () => {
