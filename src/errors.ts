@@ -47,7 +47,8 @@ export class ConfigError extends FwknopTsError {
     readonly line: number,
     readonly detail: string,
   ) {
-    super(`${file}:${line}: ${detail}`);
+    // Line 0 stands for the whole file (cannot read it, not a regular file): no ":0".
+    super(line > 0 ? `${file}:${line}: ${detail}` : `${file}: ${detail}`);
     this.name = "ConfigError";
   }
 }

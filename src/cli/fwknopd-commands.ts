@@ -7,10 +7,10 @@ import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stanzaSummary } from "../config/access-conf.js";
-import { ConfigError } from "../errors.js";
+import { ConfigError, exitStatusOf } from "../errors.js";
 import type { StatusGrant } from "../server/daemon/daemon.js";
 import { fwCheck, resolveFirewall } from "../server/firewall-choice.js";
-import type { LoadedConfig } from "../server/load-config.js";
+import { loadConfig, loadControlPaths, type ControlPaths } from "../server/load-config.js";
 import type { ServerArgs } from "../server/options.js";
 import { runningPid } from "../server/pid-file.js";
 import { ReplayCache } from "../server/replay/replay-cache.js";
@@ -57,15 +57,15 @@ async function waitGone(pid: number, ms: number): Promise<boolean> {
   return false;
 }
 
-function printStatus(cfg: LoadedConfig): number {
-  const pid = runningPid(cfg.daemon.pidFile);
+function printStatus(paths: ControlPaths): number {
+  const pid = runningPid(paths.pidFile);
   if (pid === null) {
     out("No running fwknopd detected.");
     return 1;
   }
   out(`Detected fwknopd is running (pid=${pid}).`);
   try {
-    const st = JSON.parse(readFileSync(join(cfg.daemon.runDir, "fwknopd.status.json"), "utf8")) as {
+    const st = JSON.parse(readFileSync(join(paths.runDir, "fwknopd.status.json"), "utf8")) as {
       grants: StatusGrant[];
     };
     const now = nowSecs();
@@ -81,20 +81,36 @@ function printStatus(cfg: LoadedConfig): number {
   return 0;
 }
 
-/** -S, -R, -K: the daemon named by the pid file. */
+/**
+ * -R: the signal goes in any case (the daemon decides, and logs why it keeps its configuration),
+ * but a configuration that will not load is said here too, with a non-zero exit.
+ */
+function restart(args: ServerArgs, pid: number): number {
+  process.kill(pid, "SIGHUP");
+  out(`Sent restart signal to fwknopd (pid=${pid})`);
+  try {
+    loadConfig(args);
+    return 0;
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    err(
+      `fwknopd: ${e.message}\nfwknopd: the running fwknopd keeps its configuration until this is fixed.`,
+    );
+    return exitStatusOf(e);
+  }
+}
+
+/** -S, -R, -K: the daemon named by the pid file; access.conf is not needed (C). */
 export async function controlRunning(args: ServerArgs): Promise<number> {
-  const cfg = loadLogged(args, () => undefined);
-  if (args.status) return printStatus(cfg);
-  const pid = runningPid(cfg.daemon.pidFile);
+  const paths = loadControlPaths(args);
+  if (paths.warning !== null) err(`fwknopd: warning: ${paths.warning}`);
+  if (args.status) return printStatus(paths);
+  const pid = runningPid(paths.pidFile);
   if (pid === null) {
     err("No running fwknopd detected.");
     return 1;
   }
-  if (args.restart) {
-    process.kill(pid, "SIGHUP");
-    out(`Sent restart signal to fwknopd (pid=${pid})`);
-    return 0;
-  }
+  if (args.restart) return restart(args, pid);
   process.kill(pid, "SIGTERM");
   if (!(await waitGone(pid, 4000))) process.kill(pid, "SIGKILL");
   out(`Killed fwknopd (pid=${pid})`);
@@ -127,7 +143,8 @@ export async function firewallCommand(args: ServerArgs): Promise<number> {
     return r.ok ? 0 : 1;
   }
   // Listing never refuses: it shows what there is, even where a grant would open nothing.
-  const cfg = await resolveFirewall(loadLogged(args, err), true, () => undefined);
+  const loaded = loadLogged(args, err, { accessOptional: true });
+  const cfg = await resolveFirewall(loaded, true, () => undefined);
   const fw = cfg.daemon.makeFirewall();
   try {
     if (args.fwFlush) {

@@ -4,7 +4,7 @@
  * Node has no fork(): the parent starts this script again (exec.ts:forkDetached).
  */
 import { mkdirSync } from "node:fs";
-import { messageOf } from "../errors.js";
+import { exitStatusOf, messageOf } from "../errors.js";
 import { forkDetached } from "../exec.js";
 import { Daemon } from "../server/daemon/daemon.js";
 import { resolveFirewall } from "../server/firewall-choice.js";
@@ -21,11 +21,17 @@ const nowSecs = (): number => Math.floor(Date.now() / 1000);
 interface ChildReport {
   ready?: boolean;
   error?: string;
+  /** The exit status the child would have had in the foreground (errors.ts, by blame). */
+  status?: number;
 }
 
 /** The configuration with its warnings logged. */
-export function loadLogged(args: ServerArgs, log: (s: string) => void): LoadedConfig {
-  const cfg = loadConfig(args);
+export function loadLogged(
+  args: ServerArgs,
+  log: (s: string) => void,
+  opts: { accessOptional?: boolean } = {},
+): LoadedConfig {
+  const cfg = loadConfig(args, opts);
   for (const w of cfg.warnings) log(w);
   return cfg;
 }
@@ -158,7 +164,7 @@ export async function serve(args: ServerArgs, argv: readonly string[]): Promise<
   } catch (e) {
     // Whatever stopped the start (a config error included) reaches the parent, which prints it
     // and exits at once; the open IPC channel would otherwise keep this child alive.
-    report({ error: messageOf(e) });
+    report({ error: messageOf(e), status: exitStatusOf(e) });
     logger.close();
     throw e;
   }
@@ -166,28 +172,40 @@ export async function serve(args: ServerArgs, argv: readonly string[]): Promise<
   return service.done;
 }
 
-/** Start ourselves again in the background (exec.ts:forkDetached); return once it is serving. */
+/** How long a daemonising parent waits for its child's word (firewalld can take seconds). */
+const CHILD_ANSWER_MS = 30_000;
+
+/**
+ * Start ourselves again in the background (exec.ts:forkDetached); return once it is serving.
+ * A child that could not start says why and the parent prints it as -f would, with the same
+ * exit status; one that says nothing in time is ended, so no half-started daemon stays behind.
+ */
 async function daemonize(argv: readonly string[]): Promise<number> {
   const script = process.argv[1] ?? "";
   const child = forkDetached(script, [...argv, "--daemon-child"]);
   const msg = await new Promise<ChildReport>((resolve) => {
     const t = setTimeout(() => {
-      resolve({ error: "no answer within 30 s" });
-    }, 30_000);
+      child.kill("SIGKILL");
+      resolve({
+        error: `failed to start in the background: no answer within ${CHILD_ANSWER_MS / 1000} s (run with -f to see why)`,
+      });
+    }, CHILD_ANSWER_MS);
     child.once("message", (m) => {
       clearTimeout(t);
       resolve(m as ChildReport);
     });
-    child.once("exit", (code) => {
+    child.once("exit", (code, signal) => {
       clearTimeout(t);
-      resolve({ error: `exited with status ${code ?? "?"}` });
+      resolve({
+        error: `failed to start in the background: exited with ${signal ?? `status ${code ?? "?"}`} (run with -f to see why)`,
+        status: code ?? 1,
+      });
     });
   });
   child.unref();
   if (child.connected) child.disconnect();
   if (msg.ready === true) return 0;
-  process.stderr.write(
-    `fwknopd: failed to start in the background: ${msg.error ?? "unknown"} (run with -f to see why)\n`,
-  );
-  return 1;
+  const text = msg.error ?? "failed to start in the background (run with -f to see why)";
+  process.stderr.write(`${text.startsWith("fwknopd") ? text : `fwknopd: ${text}`}\n`);
+  return msg.status !== undefined && msg.status !== 0 ? msg.status : 1;
 }

@@ -3,7 +3,7 @@
  * files), command-line overrides, access.conf (or --access-folder), the firewall backend choice.
  * Reads files only; nothing here touches a firewall (the backend is built on demand).
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { parseAccessConf, type AccessStanza } from "../config/access-conf.js";
 import {
   filePermissionWarning,
@@ -11,6 +11,7 @@ import {
   type ServerConfig,
 } from "../config/fwknopd-conf.js";
 import { FWKNOPD_VARS, type VarName } from "../config/fwknopd-vars.js";
+import { ConfigError } from "../errors.js";
 import type { DaemonConfig } from "./daemon-config.js";
 import type { FirewallPlan, FirewallType, PlanConfig } from "./firewall/host/plan.js";
 import {
@@ -52,8 +53,11 @@ function gpgWarnings(stanzas: readonly ServedStanza[]): string[] {
 }
 
 /** fwknopd.conf with the command line's overrides applied (C: the command line wins). */
-function readFwknopdConf(args: ServerArgs): { conf: ServerConfig; warnings: string[] } {
-  const { config: conf, warnings } = parseFwknopdConf(args.configFile, args.overrides);
+function readFwknopdConf(
+  args: ServerArgs,
+  readFile?: (path: string) => string,
+): { conf: ServerConfig; warnings: string[] } {
+  const { config: conf, warnings } = parseFwknopdConf(args.configFile, args.overrides, readFile);
   const cli = (name: VarName, v: string | null): void => {
     if (v !== null) conf.set(name, v, null);
   };
@@ -148,9 +152,63 @@ function daemonConfigOf(
   };
 }
 
-export function loadConfig(args: ServerArgs): LoadedConfig {
+/** Where a running daemon is found (-K, -R, -S): the pid file and the run directory. */
+export interface ControlPaths {
+  pidFile: string;
+  runDir: string;
+  /** Why fwknopd.conf was only partly read, or null. */
+  warning: string | null;
+}
+
+/** The two lines a control command needs; every other line is blanked (line numbers stay). */
+function pathLinesOnly(path: string): string {
+  return readFileSync(path, "utf8")
+    .split("\n")
+    .map((l) => (/^\s*(FWKNOP_RUN_DIR|FWKNOP_PID_FILE)\s/.test(l) ? l : ""))
+    .join("\n");
+}
+
+/**
+ * -K, -R and -S need only the pid file, as in C: access.conf is not read at all, and a
+ * fwknopd.conf that no longer parses (edited since the daemon started) costs only a warning, its
+ * FWKNOP_RUN_DIR and FWKNOP_PID_FILE lines still being honoured.
+ */
+export function loadControlPaths(args: ServerArgs): ControlPaths {
+  const paths = (conf: ServerConfig): Omit<ControlPaths, "warning"> => ({
+    pidFile: conf.value("FWKNOP_PID_FILE"),
+    runDir: conf.value("FWKNOP_RUN_DIR"),
+  });
+  try {
+    return { ...paths(readFwknopdConf(args).conf), warning: null };
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    let conf: ServerConfig;
+    try {
+      conf = readFwknopdConf(args, pathLinesOnly).conf;
+    } catch {
+      conf = readFwknopdConf(args, () => "").conf;
+    }
+    const p = paths(conf);
+    return { ...p, warning: `${e.message} (looking for fwknopd through ${p.pidFile})` };
+  }
+}
+
+/**
+ * The whole configuration. `accessOptional` (--fw-list, --fw-flush): an access.conf that does
+ * not parse is a warning and the firewall is listed or flushed without its stanzas.
+ */
+export function loadConfig(
+  args: ServerArgs,
+  opts: { accessOptional?: boolean } = {},
+): LoadedConfig {
   const { conf, warnings } = readFwknopdConf(args);
-  const stanzas = readAccess(args, conf, warnings);
+  let stanzas: AccessStanza[] = [];
+  try {
+    stanzas = readAccess(args, conf, warnings);
+  } catch (e) {
+    if (opts.accessOptional !== true || !(e instanceof ConfigError)) throw e;
+    warnings.push(`${e.message} (going on without the access stanzas)`);
+  }
   const gpgDefaults = { homeDir: conf.value("GPG_HOME_DIR"), exe: conf.value("GPG_EXE") };
   const served = stanzas.map((s) => serveStanza(s, gpgDefaults));
   warnings.push(...gpgWarnings(served));

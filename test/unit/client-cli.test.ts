@@ -178,7 +178,7 @@ describe("fwknop bad input: one line naming the flag or file:line, exit 1", () =
     [
       "unreadable rc file",
       ["-A", "tcp/22", ...base, "--rc-file", "/nonexistent-dir/rc", "-T"],
-      /^fwknop: \/nonexistent-dir\/rc:0: cannot create rc file/,
+      /^fwknop: \/nonexistent-dir\/rc: cannot create rc file/,
     ],
     [
       "missing stanza",

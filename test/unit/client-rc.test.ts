@@ -164,7 +164,7 @@ describe("key sources", () => {
       "-T",
     ]);
     assert.equal(missing.code, 1);
-    assert.match(missing.err, /keys:0: no key for destination '203\.0\.113\.1'/);
+    assert.match(missing.err, /keys: no key for destination '203\.0\.113\.1'/);
   });
 
   it("asks for keys that are not configured", async () => {
