@@ -68,6 +68,9 @@ function readFwknopdConf(
   cli("PCAP_FILTER", args.pcapFilter);
   cli("ACCESS_FILE", args.accessFile);
   cli("ACCESS_FOLDER", args.accessFolder);
+  cli("GPG_HOME_DIR", args.gpgHomeDir);
+  cli("GPG_EXE", args.gpgExe);
+  cli("SUDO_EXE", args.sudoExe);
   if (args.udpServer) conf.set("ENABLE_UDP_SERVER", "Y", null);
   return { conf, warnings };
 }

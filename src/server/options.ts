@@ -44,6 +44,10 @@ export interface ServerArgs {
   help: boolean;
   exitParseConfig: boolean;
   exitParseDigestCache: boolean;
+  /** --gpg-home-dir, --gpg-exe, --sudo-exe: GPG_HOME_DIR, GPG_EXE, SUDO_EXE (C: command line wins). */
+  gpgHomeDir: string | null;
+  gpgExe: string | null;
+  sudoExe: string | null;
   /** Internal: the detached child of a daemonising parent. */
   daemonChild: boolean;
 }
@@ -88,6 +92,9 @@ export function defaultServerArgs(): ServerArgs {
     help: false,
     exitParseConfig: false,
     exitParseDigestCache: false,
+    gpgHomeDir: null,
+    gpgExe: null,
+    sudoExe: null,
     daemonChild: false,
   };
 }
@@ -195,7 +202,7 @@ export const SERVER_OPTIONS: readonly ServerOption[] = [
   {
     long: "pcap-any-direction",
     arg: "none",
-    help: "Accepted for compatibility.",
+    help: "pcap: also take SPA packets leaving the interface, not only arriving ones.",
     set: (a) => void (a.pcapAnyDirection = true),
   },
   {
@@ -302,33 +309,38 @@ export const SERVER_OPTIONS: readonly ServerOption[] = [
   {
     long: "gpg-home-dir",
     arg: "required",
-    help: "GPG_HOME_DIR (GPG comes later).",
-    set: () => undefined,
+    help: "GPG_HOME_DIR: the keyring of stanzas without their own.",
+    set: (a, v) => void (a.gpgHomeDir = v),
   },
-  { long: "gpg-exe", arg: "required", help: "GPG_EXE (GPG comes later).", set: () => undefined },
+  {
+    long: "gpg-exe",
+    arg: "required",
+    help: "GPG_EXE: the gpg program of stanzas without their own.",
+    set: (a, v) => void (a.gpgExe = v),
+  },
   {
     long: "sudo-exe",
     arg: "required",
-    help: "SUDO_EXE (commands come later).",
-    set: () => undefined,
+    help: "SUDO_EXE: sudo for ENABLE_CMD_SUDO_EXEC commands.",
+    set: (a, v) => void (a.sudoExe = v),
   },
   {
     long: "no-ipt-check-support",
     arg: "none",
-    help: "Accepted for compatibility.",
+    help: "Accepted for compatibility (iptables -C is only used to find our jump rule).",
     set: () => undefined,
   },
   {
     long: "no-firewd-check-support",
     arg: "none",
-    help: "Accepted for compatibility.",
+    help: "Accepted for compatibility (firewalld is driven over D-Bus).",
     set: () => undefined,
   },
   {
     long: "locale",
     short: "l",
     arg: "required",
-    help: "Accepted for compatibility.",
+    help: "Accepted for compatibility (messages are in English).",
     set: () => undefined,
   },
   {

@@ -48,6 +48,17 @@ describe("fwknopd command line", () => {
     assert.ok(!r.out.includes(KEY) && !r.out.includes(HKEY), "a key was printed");
   });
 
+  it("--gpg-home-dir, --gpg-exe and --sudo-exe set their variables over fwknopd.conf", async () => {
+    const r = await fwknopd([
+      ...["-D", "-c", conf, "-a", access],
+      ...["--gpg-home-dir", "/srv/keyring", "--gpg-exe", "/opt/gpg", "--sudo-exe", "/opt/sudo"],
+    ]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /GPG_HOME_DIR += {2}'\/srv\/keyring'$/m);
+    assert.match(r.out, /GPG_EXE += {2}'\/opt\/gpg'$/m);
+    assert.match(r.out, /SUDO_EXE += {2}'\/opt\/sudo'$/m);
+  });
+
   it("--exit-parse-config checks the files and exits 0", async () => {
     const r = await fwknopd(["--exit-parse-config", "-c", conf, "-a", access]);
     assert.equal(r.code, 0, r.err);

@@ -32,7 +32,7 @@ export const TRANSPORT_OPTIONS: readonly ClientOption[] = [
     rc: "SPA_SERVER_PROTO",
     metavar: "PROTO",
     group: "transport",
-    help: "udp (default), tcp or http; udpraw, tcpraw and icmp come later.",
+    help: "udp (default), tcp or http (udpraw, tcpraw and icmp: not supported yet).",
     set: (c, v, bad) => {
       const p = v.toLowerCase() as ServerProto;
       if (!PROTOS.includes(p))
@@ -69,14 +69,14 @@ export const TRANSPORT_OPTIONS: readonly ClientOption[] = [
     metavar: "IP",
     group: "transport",
     help: "Spoof the source address (raw modes only).",
-    set: later("-Q (spoofed source)", "it needs the raw modes, which come later"),
+    set: later("-Q (spoofed source)", "it needs the raw modes (-P udpraw, tcpraw or icmp)"),
   },
   {
     long: "spoof-src",
     arg: "required",
     group: "transport",
     help: "",
-    set: later("-Q (spoofed source)", "it needs the raw modes, which come later"),
+    set: later("-Q (spoofed source)", "it needs the raw modes (-P udpraw, tcpraw or icmp)"),
   },
   {
     long: "http-proxy",
@@ -105,14 +105,14 @@ export const TRANSPORT_OPTIONS: readonly ClientOption[] = [
     arg: "required",
     group: "transport",
     help: "ICMP type for -P icmp.",
-    set: later("--icmp-type", "-P icmp comes later"),
+    set: later("--icmp-type", "it goes with -P icmp"),
   },
   {
     long: "icmp-code",
     arg: "required",
     group: "transport",
     help: "ICMP code for -P icmp.",
-    set: later("--icmp-code", "-P icmp comes later"),
+    set: later("--icmp-code", "it goes with -P icmp"),
   },
   {
     long: "server-resolve-ipv4",
