@@ -7,6 +7,8 @@ import { mkdirSync } from "node:fs";
 import { exitStatusOf, messageOf } from "../errors.js";
 import { forkDetached } from "../exec.js";
 import { Daemon } from "../server/daemon/daemon.js";
+import { startMetricsServer, type MetricsServer } from "../server/metrics/http.js";
+import { prometheusMetrics, type PrometheusMetrics } from "../server/metrics/prometheus.js";
 import { resolveFirewall } from "../server/firewall-choice.js";
 import { loadConfig, type LoadedConfig } from "../server/load-config.js";
 import { createLogger, type Logger } from "../server/log.js";
@@ -42,18 +44,38 @@ class Service {
   private resolveDone: (code: number) => void = () => undefined;
   readonly done = new Promise<number>((r) => (this.resolveDone = r));
   readonly daemon: Daemon;
+  private readonly prometheus: PrometheusMetrics | null;
+  private metricsServer: MetricsServer | null = null;
 
   constructor(
     private cfg: LoadedConfig,
     private readonly args: ServerArgs,
     private readonly logger: Logger,
   ) {
+    this.prometheus =
+      cfg.conf.value("METRICS_LISTEN") === null
+        ? null
+        : prometheusMetrics({
+            activeGrants: () => this.daemon.liveGrants().length,
+            replayCacheEntries: () => this.daemon.replayEntries,
+          });
     this.daemon = new Daemon(cfg.daemon, {
       nowSecs,
       nowMs: () => Date.now(),
       logger,
       onLimit: () => void this.shutdown("packet limit"),
+      ...(this.prometheus !== null ? { metrics: this.prometheus.metrics } : {}),
     });
+  }
+
+  /** METRICS_LISTEN: /metrics and /healthz once the daemon serves (a taken port stops the start). */
+  private async startMetrics(): Promise<void> {
+    const at = this.cfg.conf.value("METRICS_LISTEN");
+    if (this.prometheus === null || at === null) return;
+    this.metricsServer = await startMetricsServer(at.host, at.port, this.prometheus.registry, () =>
+      this.daemon.health(),
+    );
+    this.info(`Metrics: ${this.metricsServer.url}/metrics and /healthz`);
   }
 
   private info(s: string): void {
@@ -65,6 +87,7 @@ class Service {
     this.stopping = true;
     this.info(`Shutting Down fwknopd (${why}).`);
     try {
+      await this.metricsServer?.close();
       await this.daemon.stop();
     } catch (e) {
       this.logger.log("err", `error during shutdown: ${messageOf(e)}`);
@@ -109,12 +132,14 @@ class Service {
     );
     try {
       await this.daemon.start();
+      await this.startMetrics();
       if (this.args.pcapFile !== null) {
         await this.daemon.processPcapFile(this.args.pcapFile);
         void this.shutdown("end of pcap file");
       }
     } catch (e) {
       this.logger.log("err", `fwknopd failed to start: ${messageOf(e)}`);
+      await this.metricsServer?.close();
       await this.daemon.stop().catch(() => undefined);
       releasePidFile(this.cfg.daemon.pidFile);
       throw e;

@@ -8,6 +8,7 @@ import { readFileSync, statSync } from "node:fs";
 import { ConfigError, InternalError } from "../errors.js";
 import { isValidIpv4 } from "../spa/index.js";
 import { NFT_NAME, parseChainSpec, parseNftChainRef, type ChainSpec } from "./chain-spec.js";
+import { parseListenAddress } from "./listen-address.js";
 import { expandVarRef, isBadLine, readConfLines } from "./conf-lines.js";
 import { camelCase, type FwknopdSettings, type SettingOf } from "./fwknopd-settings.js";
 import { FWKNOPD_VARS, VAR_BY_NAME, type VarDef, type VarName } from "./fwknopd-vars.js";
@@ -140,6 +141,8 @@ export class ServerConfig {
         return this.chainOf(d.name, v);
       case "facility":
         return v.toUpperCase();
+      case "listen":
+        return parseListenAddress(v);
       case "absdir":
       case "firewall":
       case "nftfamily":
@@ -217,6 +220,11 @@ function checkValue(def: VarDef, value: string, origin: Origin | null): void {
       if (parseNftChainRef(value) === null)
         no('expected "family table chain", e.g. "inet filter input"');
       return;
+    case "listen": {
+      const a = parseListenAddress(value);
+      if (typeof a === "string") no(a);
+      return;
+    }
     case "path":
     case "string":
       if (value === "") no("empty value");
@@ -224,8 +232,28 @@ function checkValue(def: VarDef, value: string, origin: Origin | null): void {
   }
 }
 
+/** METRICS_LISTEN on the SPA port would put the metrics where every client knocks. */
+function checkMetricsPort(config: ServerConfig): void {
+  const m = config.value("METRICS_LISTEN");
+  if (m === null) return;
+  const clash =
+    m.port === config.value("UDPSERV_PORT")
+      ? "UDPSERV_PORT"
+      : config.value("ENABLE_TCP_SERVER") && m.port === config.value("TCPSERV_PORT")
+        ? "TCPSERV_PORT"
+        : null;
+  if (clash === null) return;
+  const o = config.origin("METRICS_LISTEN");
+  throw new ConfigError(
+    o?.file ?? COMMAND_LINE,
+    o?.line ?? 0,
+    `METRICS_LISTEN '${config.get("METRICS_LISTEN") ?? ""}': port ${m.port} is the SPA port (${clash}); give the metrics a port of their own`,
+  );
+}
+
 /** Checks across variables, from server/config_init.c:validate_options. */
 function validateOptions(config: ServerConfig): void {
+  checkMetricsPort(config);
   const snat = config.get("SNAT_TRANSLATE_IP");
   if (
     snat !== null &&

@@ -5,6 +5,7 @@
  * is `| null` until set.
  */
 import type { ChainSpec } from "./chain-spec.js";
+import type { ListenAddress } from "./listen-address.js";
 import type { FWKNOPD_VARS, VarKind } from "./fwknopd-vars.js";
 
 interface KindValue {
@@ -19,6 +20,7 @@ interface KindValue {
   nftname: string;
   nftfamily: "inet" | "ip" | "ip6";
   nftjump: string;
+  listen: ListenAddress;
 }
 
 type Word<W extends string> = Capitalize<Lowercase<W>>;

@@ -442,6 +442,36 @@ describe("fwknopd.conf: malformed files name file, line and value", () => {
     ],
     ["unset $VAR", "PCAP_FILTER $LOCALE x\n", 1, /^PCAP_FILTER '\$LOCALE x': \$LOCALE is not set$/],
     ["known name without a value", "# x\nUDPSERV_PORT ;\n", 2, /^UDPSERV_PORT: missing value$/],
+    [
+      "METRICS_LISTEN without a port",
+      "METRICS_LISTEN 127.0.0.1\n",
+      1,
+      /^METRICS_LISTEN '127\.0\.0\.1': expected ADDRESS:PORT/,
+    ],
+    [
+      "METRICS_LISTEN with a host name",
+      "METRICS_LISTEN localhost:9930\n",
+      1,
+      /^METRICS_LISTEN 'localhost:9930': 'localhost' is not an IP address$/,
+    ],
+    [
+      "METRICS_LISTEN IPv6 without brackets",
+      "METRICS_LISTEN ::1:9930\n",
+      1,
+      /expected ADDRESS:PORT/,
+    ],
+    [
+      "METRICS_LISTEN on the SPA port",
+      "UDPSERV_PORT 9930\nMETRICS_LISTEN [::1]:9930\n",
+      2,
+      /^METRICS_LISTEN '\[::1\]:9930': port 9930 is the SPA port \(UDPSERV_PORT\)/,
+    ],
+    [
+      "METRICS_LISTEN on the TCP server's port",
+      "ENABLE_TCP_SERVER Y\nTCPSERV_PORT 9000\nMETRICS_LISTEN 0.0.0.0:9000\n",
+      3,
+      /port 9000 is the SPA port \(TCPSERV_PORT\)/,
+    ],
   ];
   for (const [what, text, line, re] of cases)
     it(what, () => {

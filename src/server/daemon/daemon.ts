@@ -32,6 +32,7 @@ import type { ReplayMeta } from "../replay/replay-cache.js";
 import { ReplayGuard, replayMeta } from "./replay-guard.js";
 import { STATUS_FILE_NAME, StatusFile, type StatusGrant } from "./status-file.js";
 import { messageOf } from "../../errors.js";
+import { NO_METRICS, type DaemonMetrics } from "../metrics/daemon-metrics.js";
 
 export type { StatusGrant };
 
@@ -46,12 +47,23 @@ export interface DaemonDeps {
   onLimit: () => void;
   /** The engine for a stanza's gpg and keyring; the gpg binary by default. */
   gpgEngine?: (exe: string, homeDir: string) => GpgEngine;
+  /** What is counted (METRICS_LISTEN); nothing by default. */
+  metrics?: DaemonMetrics;
+}
+
+/** /healthz: the listeners are up and the firewall backend started (or -t needs none). */
+export interface DaemonHealth {
+  ok: boolean;
+  parts: { listeners: boolean; firewall: boolean };
 }
 
 export class Daemon {
   private listeners: Listener[] = [];
   /** Null in --test mode: no firewall is touched. */
   private grants: GrantLifecycle | null = null;
+  /** The backend's name, for the grants metric. */
+  private backend = "none";
+  private readonly metrics: DaemonMetrics;
   private packets = 0;
   /** What processSpa is given for every packet, made once per configuration, not per packet. */
   private pipelineSettings: PipelineSettings;
@@ -74,6 +86,7 @@ export class Daemon {
       this.log(line, level);
     };
     this.pipelineSettings = pipelineSettingsOf(cfg);
+    this.metrics = deps.metrics ?? NO_METRICS;
     this.replay = new ReplayGuard({ nowSecs: deps.nowSecs, log });
     this.actions = new Actions(join(cfg.runDir, "cmd-cycle-pending.json"), {
       nowSecs: deps.nowSecs,
@@ -112,7 +125,9 @@ export class Daemon {
     const cfg = this.cfg;
     this.replay.open(cfg);
     if (!cfg.testMode) {
-      this.grants = new GrantLifecycle(cfg.makeFirewall(), {
+      const fw = cfg.makeFirewall();
+      this.backend = fw.name;
+      this.grants = new GrantLifecycle(fw, {
         nowSecs: this.deps.nowSecs,
         log: (line, level = "info") => {
           this.log(line, level);
@@ -155,10 +170,13 @@ export class Daemon {
 
   private onPayload(d: Datagram): void {
     const cfg = this.cfg;
+    const arrived = performance.now();
+    this.metrics.packet();
     let data = d.data;
     if (cfg.http.enabled) {
       const h = unwrapHttpSpa(data, cfg.http.allowAnyUserAgent);
       if (h.kind === "refused") {
+        this.metrics.refused("http");
         this.log(`[${d.srcIp}] ${h.why}`);
         return;
       }
@@ -180,11 +198,11 @@ export class Daemon {
         this.replay.holdWhile(
           decision.digest,
           decision.decision.then((settled) => {
-            this.settle(settled, d);
+            this.settle(settled, d, arrived);
           }),
         ),
       );
-    } else this.settle(decision, d);
+    } else this.settle(decision, d, arrived);
     this.countPacket();
   }
 
@@ -192,8 +210,9 @@ export class Daemon {
    * Act on a decision: burn the digest of a refused authentic packet, grant, or run commands.
    * The replay record is built only for those (junk, the common case, needs none).
    */
-  private settle(decision: Settled, d: Datagram): void {
+  private settle(decision: Settled, d: Datagram, arrived: number): void {
     if (decision.kind === "refuse") {
+      this.metrics.refused(decision.reason);
       // Stanza-level refusals were logged as each stanza was tried; junk that never reached a
       // stanza is logged only at debug level (a flood must not flood the log).
       if (decision.stanza === null)
@@ -208,19 +227,23 @@ export class Daemon {
           this.log(`Digest cache write failed: ${messageOf(e)}`, "err");
         });
     } else if (decision.kind === "grant") {
-      this.track(this.grant(decision, replayMeta(d)));
+      this.track(this.grant(decision, replayMeta(d), arrived));
     } else {
       this.track(this.runDecision(decision, replayMeta(d)));
     }
   }
 
-  private async grant(g: Granted, meta: ReplayMeta): Promise<void> {
+  private async grant(g: Granted, meta: ReplayMeta, arrived: number): Promise<void> {
     try {
       // In the file before the port opens: a crash cannot make the same packet valid again.
       await this.replay.remember(g, meta);
       if (this.grants === null) return;
-      if (await this.grants.open(g, meta.srcIp)) this.status.changed();
+      if (await this.grants.open(g, meta.srcIp)) {
+        this.metrics.granted(this.backend, g.grants.length, (performance.now() - arrived) / 1000);
+        this.status.changed();
+      }
     } catch (e) {
+      this.metrics.firewallError();
       this.log(`[${meta.srcIp}] (stanza #${g.stanza}) grant failed: ${messageOf(e)}`, "err");
     }
   }
@@ -267,6 +290,20 @@ export class Daemon {
       stanza: g.stanza,
       expiresAt: g.expiresAt,
     }));
+  }
+
+  /** For /healthz. */
+  health(): DaemonHealth {
+    const parts = {
+      listeners: this.listeners.length > 0,
+      firewall: this.grants !== null || this.cfg.testMode,
+    };
+    return { ok: parts.listeners && parts.firewall, parts };
+  }
+
+  /** For the replay cache gauge. */
+  get replayEntries(): number {
+    return this.replay.entries;
   }
 
   /** For `fwknopd --status`: written atomically (throttled after grants, see StatusFile). */

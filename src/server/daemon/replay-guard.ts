@@ -30,6 +30,11 @@ export class ReplayGuard {
 
   constructor(private readonly deps: ReplayGuardDeps) {}
 
+  /** Digests held (0 with replay detection off). */
+  get entries(): number {
+    return this.cache?.size ?? 0;
+  }
+
   /** ENABLE_DIGEST_PERSISTENCE N: no cache, nothing is ever a replay (as C). */
   get enabled(): boolean {
     return this.cache !== null;
