@@ -10,6 +10,7 @@ import { Daemon } from "../server/daemon/daemon.js";
 import { startMetricsServer, type MetricsServer } from "../server/metrics/http.js";
 import { prometheusMetrics, type PrometheusMetrics } from "../server/metrics/prometheus.js";
 import { resolveFirewall } from "../server/firewall-choice.js";
+import { countedProblem } from "../server/firewall-config.js";
 import { loadConfig, type LoadedConfig } from "../server/load-config.js";
 import { createLogger, type Logger } from "../server/log.js";
 import type { ServerArgs } from "../server/options.js";
@@ -157,6 +158,8 @@ async function prepare(args: ServerArgs, logger: Logger): Promise<LoadedConfig> 
     cfg = await resolveFirewall(cfg, args.forceFirewall, (level, line) => {
       logger.log(level, line);
     });
+  const counted = countedProblem(cfg.stanzas, cfg.firewallType);
+  if (counted !== null) throw counted;
   mkdirSync(cfg.daemon.runDir, { recursive: true, mode: 0o700 });
   if (args.rotateDigestCache && rotateDigestCache(cfg.daemon.digestFile))
     info(`Rotated digest cache to ${cfg.daemon.digestFile}-old`);

@@ -65,6 +65,11 @@ export interface AccessStanza {
   forceMasquerade: boolean;
   forwardAll: boolean;
   disableDnat: boolean;
+  /**
+   * MAX_CONNECTIONS (ours): new connections a grant admits; 1 is one-shot, 0 (the default) C's
+   * window, where every connection from the address is let in until the grant ends.
+   */
+  maxConnections: number;
   gpg: GpgStanza;
   /** CMD_* lines as written (kept for src/server/load-config.ts; prefer the typed fields). */
   cmd: Record<string, string>;
@@ -110,6 +115,7 @@ export function newStanza(file: string, line: number, source: AddressList): Acce
     forceMasquerade: false,
     forwardAll: false,
     disableDnat: false,
+    maxConnections: 0,
     gpg: {
       use: false,
       homeDir: null,
@@ -164,6 +170,11 @@ export function validateStanza(s: AccessStanza, warnings: string[]): void {
     if (s.forwardAll) s.forceNat = { ip: "0.0.0.0", port: 0 };
     else fail("FORCE_SNAT/FORCE_MASQUERADE requires either FORCE_NAT or FORWARD_ALL");
   }
+
+  if (s.maxConnections > 0 && s.forceNat !== null)
+    fail(
+      "MAX_CONNECTIONS counts plain access only; it cannot be used with FORCE_NAT or FORWARD_ALL",
+    );
 
   if (!s.requireSourceAddress)
     warnings.push(`${where}: Warning: REQUIRE_SOURCE_ADDRESS not enabled for this stanza`);
@@ -248,6 +259,8 @@ export function stanzaSummary(s: AccessStanza): string {
     ["GPG_IGNORE_SIG_VERIFY_ERROR", yn(s.gpg.ignoreSigVerifyError)],
     ["GPG_REMOTE_ID", s.gpg.remoteIds?.join(", ") ?? NOT],
     ["GPG_FINGERPRINT_ID", s.gpg.fingerprintIds?.join(", ") ?? NOT],
+    // Ours, so listed only when set: C's layout stays as it was for C's variables.
+    ...(s.maxConnections > 0 ? [["MAX_CONNECTIONS", s.maxConnections] as [string, number]] : []),
   ];
   return [
     `SOURCE (${s.number}):  ${s.source.text}   (${s.file}:${s.line})`,

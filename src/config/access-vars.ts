@@ -38,6 +38,8 @@ export interface StanzaVar {
 
 /** 2 << 22: RCHK_MAX_FW_TIMEOUT and RCHK_MAX_CMD_CYCLE_TIMER (server/fwknopd_common.h). */
 const MAX_TIMER = 8388608;
+/** MAX_CONNECTIONS: a token-bucket burst in the kernel; more than this is a window anyway. */
+const MAX_COUNTED = 1000;
 
 const v = (
   name: string,
@@ -276,6 +278,13 @@ export const STANZA_VARS: readonly StanzaVar[] = [
       s.gpg.fingerprintIds = parseStringList(val, bad);
     },
     { inKeysFile: true },
+  ),
+  v(
+    "MAX_CONNECTIONS",
+    "new connections each grant admits (ours; 1: one-shot; 0: C's window, the default)",
+    (s, val, { bad }) => {
+      s.maxConnections = parseIntIn(val, 0, MAX_COUNTED, bad);
+    },
   ),
 ];
 

@@ -12,6 +12,7 @@ import { runProgram } from "../exec.js";
 import { FirewalldBackend } from "./firewall/firewalld.js";
 import type { FirewallPlan, FirewallType, PlanConfig } from "./firewall/host/plan.js";
 import { IptablesBackend } from "./firewall/iptables.js";
+import type { CountedOptions } from "./firewall/nft-counted.js";
 import { NftablesBackend } from "./firewall/nftables.js";
 import type { FirewallBackend, NatSettings } from "./firewall/types.js";
 
@@ -170,6 +171,32 @@ interface BuildContext {
 
 const natOn = (n: NatSettings): boolean => n.forwarding || n.localNat;
 
+/**
+ * MAX_CONNECTIONS is counted by nftables in the kernel (nft-counted.ts); the iptables and
+ * firewalld backends have no such grant, so a stanza asking for one stops the start, named.
+ */
+export function countedProblem(
+  stanzas: readonly AccessStanza[],
+  backend: FirewallType,
+): ConfigError | null {
+  const s = stanzas.find((x) => x.maxConnections > 0);
+  if (s === undefined || backend === "nftables") return null;
+  return new ConfigError(
+    s.file,
+    s.line,
+    `MAX_CONNECTIONS ${s.maxConnections}: counted grants need the nftables backend, and fwknopd uses ${backend} here (remove MAX_CONNECTIONS, or run with FIREWALL_TYPE nftables)`,
+  );
+}
+
+/** MAX_CONNECTIONS in any stanza: the counts to set up and how long a meter entry must live. */
+export function countedOf(stanzas: readonly AccessStanza[]): CountedOptions | null {
+  const counted = stanzas.filter((s) => s.maxConnections > 0);
+  if (counted.length === 0) return null;
+  const counts = [...new Set(counted.map((s) => s.maxConnections).filter((n) => n > 1))];
+  const longest = Math.max(...counted.map((s) => Math.max(s.fwAccessTimeout, s.maxFwTimeout)));
+  return { counts: counts.sort((a, b) => a - b), meterTimeout: longest + 60 };
+}
+
 function nftablesFrom(c: BuildContext): NftablesBackend {
   const { conf } = c;
   return new NftablesBackend(
@@ -185,6 +212,7 @@ function nftablesFrom(c: BuildContext): NftablesBackend {
           ? { port: conf.value("UDPSERV_PORT"), perSecond: conf.value("NFT_SPA_RATE_LIMIT") }
           : null,
       protect: conf.value("NFT_PROTECT_PORTS") ? protectedPorts(c.stanzas) : [],
+      counted: countedOf(c.stanzas),
       ipv6: conf.value("ENABLE_IPV6"),
       useLibrary: conf.value("NFT_USE_LIBNFTABLES"),
     },

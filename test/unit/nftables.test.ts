@@ -22,6 +22,7 @@ function backend(answer: (argv: readonly string[]) => ExecResult): NftablesBacke
       nat: false,
       spaLimit: null,
       forwardJumpChain: null,
+      counted: null,
       useLibrary: false,
     },
     exec,

@@ -4,8 +4,18 @@
  * `nft -j list set`. Pure: no process is started here.
  */
 import { parseNftChainRef } from "../../config/chain-spec.js";
+import {
+  countedRules,
+  countedSetDecls,
+  countedSetNames,
+  countSet,
+  MARK_STATEMENT,
+  meterSet,
+  onceSet,
+  type CountedOptions,
+} from "./nft-counted.js";
 import type { Grant } from "./types.js";
-import { InternalError } from "../../errors.js";
+import { EnvironmentError, InternalError } from "../../errors.js";
 
 export interface NftOptions {
   /** The nft program as an argv prefix: ["/usr/sbin/nft"], or wrapped, e.g. ["ip", "netns", "exec", NS, "nft"]. */
@@ -27,6 +37,8 @@ export interface NftOptions {
   spaLimit: { port: number; perSecond: number } | null;
   /** "family table chain" of the admin's forward chain for the forward accept, or null. */
   forwardJumpChain: string | null;
+  /** MAX_CONNECTIONS in some stanza: the counted sets and rules (nft-counted.ts), else null. */
+  counted: CountedOptions | null;
   /** NFT_USE_LIBNFTABLES: element changes through libnftables in-process when it loads. */
   useLibrary: boolean;
 }
@@ -75,6 +87,8 @@ export interface Element {
   key: string;
   value: string | null;
   expiresAt: number;
+  /** A counted grant's meter (nft-counted.ts), whose entry for this key restarts with the grant. */
+  meter?: string;
 }
 
 /** The comment on our rules in an admin's chain, by which we find them again. */
@@ -115,6 +129,9 @@ export class NftRules {
       `add set ${this.input.where} ${p}allow4 { type ipv4_addr . inet_proto . inet_service; flags timeout; }`,
       `add set ${this.input.where} ${p}allow6 { type ipv6_addr . inet_proto . inet_service; flags timeout; }`,
       `add set ${this.input.where} ${p}marker { type inet_service; }`,
+      ...(this.opts.counted !== null
+        ? countedSetDecls(this.input.where, p, this.opts.counted)
+        : []),
       ...this.limitSets(),
       ...(flush ? [`flush set ${this.set(4)}`, `flush set ${this.set(6)}`] : []),
     ];
@@ -129,11 +146,7 @@ export class NftRules {
       ...sets,
       `add chain ${chain} { type filter hook input priority filter - 5; policy accept; }`,
       `flush chain ${chain}`,
-      ...this.limitRules().map((r) => `add rule ${chain} ${r}`),
-      `add rule ${chain} ip saddr . meta l4proto . th dport @allow4 accept`,
-      ...(this.opts.ipv6
-        ? [`add rule ${chain} ip6 saddr . meta l4proto . th dport @allow6 accept`]
-        : []),
+      ...[...this.limitRules(), ...this.grantRules()].map((r) => `add rule ${chain} ${r}`),
     ];
     if (this.opts.protect.length > 0) {
       const elems = this.opts.protect.map((x) => `${x.proto} . ${x.port}`).join(", ");
@@ -153,16 +166,38 @@ export class NftRules {
   /** Jump placement: our rules at the top of the admin's input chain, in the order they run. */
   jumpRules(chain: string): string[] {
     const at = `${this.input.where} ${chain}`;
+    return [...this.limitRules(), ...this.grantRules()]
+      .reverse()
+      .map((r) => `insert rule ${at} ${r} comment "${RULE_COMMENT}"`);
+  }
+
+  /**
+   * The accepts of granted flows, in order: the allow sets (C's window), then the counted grants.
+   * Each marks the connection it admits (nft-counted.ts: CT_MARK_BIT) so it can be attributed.
+   */
+  private grantRules(): string[] {
+    const p = this.input.prefix;
     return [
+      `ip saddr . meta l4proto . th dport @${p}allow4 ${MARK_STATEMENT} accept`,
       ...(this.opts.ipv6
-        ? [
-            `insert rule ${at} ip6 saddr . meta l4proto . th dport @${this.input.prefix}allow6 accept comment "${RULE_COMMENT}"`,
-          ]
+        ? [`ip6 saddr . meta l4proto . th dport @${p}allow6 ${MARK_STATEMENT} accept`]
         : []),
-      `insert rule ${at} ip saddr . meta l4proto . th dport @${this.input.prefix}allow4 accept comment "${RULE_COMMENT}"`,
-      ...this.limitRules()
-        .reverse()
-        .map((r) => `insert rule ${at} ${r} comment "${RULE_COMMENT}"`),
+      ...(this.opts.counted !== null ? countedRules(p, this.opts.ipv6, this.opts.counted) : []),
+    ];
+  }
+
+  /** The sets a grant of this family can be in, with the count each admits (0: window). */
+  grantSets(family: 4 | 6): Array<{ set: string; maxConnections: number }> {
+    const at = (name: string): string => `${this.input.where} ${this.input.prefix}${name}`;
+    const c = this.opts.counted;
+    return [
+      { set: this.set(family), maxConnections: 0 },
+      ...(c === null
+        ? []
+        : [
+            { set: at(onceSet(family)), maxConnections: 1 },
+            ...c.counts.map((n) => ({ set: at(countSet(family, n)), maxConnections: n })),
+          ]),
     ];
   }
 
@@ -253,6 +288,9 @@ export class NftRules {
       `delete set ${this.input.where} ${p}allow4`,
       `delete set ${this.input.where} ${p}allow6`,
       `delete set ${this.input.where} ${p}marker`,
+      ...(this.opts.counted !== null
+        ? countedSetNames(p, this.opts.counted).map((n) => `delete set ${this.input.where} ${n}`)
+        : []),
       ...(this.opts.spaLimit !== null
         ? [
             `delete set ${this.input.where} ${p}spa_rate4`,
@@ -265,6 +303,22 @@ export class NftRules {
   /** NFT_FORWARD_JUMP_CHAIN, --fw-flush: our forward sets in the admin's table. */
   deleteFwdSets(): string[] {
     return FWD_OBJECTS.map(([n]) => `delete set ${this.fwd.where} ${this.fwd.prefix}${n}`);
+  }
+
+  /** Plain access: the allow set, or with MAX_CONNECTIONS the one-shot or counted set. */
+  private plainElement(g: Grant): Element {
+    const key = `${g.address} . ${g.proto} . ${g.port}`;
+    const m = g.maxConnections ?? 0;
+    const at = (name: string): string => `${this.input.where} ${this.input.prefix}${name}`;
+    const c = this.opts.counted;
+    const base = { key, value: null, expiresAt: g.expiresAt };
+    if (m === 0) return { set: this.set(g.family), ...base };
+    if (c === null || (m > 1 && !c.counts.includes(m)))
+      throw new EnvironmentError(
+        `MAX_CONNECTIONS ${m} came with a reload; its nftables sets are made at start: restart fwknopd`,
+      );
+    if (m === 1) return { set: at(onceSet(g.family)), ...base };
+    return { set: at(countSet(g.family, m)), meter: at(meterSet(g.family, m)), ...base };
   }
 
   /**
@@ -283,7 +337,7 @@ export class NftRules {
       expiresAt: g.expiresAt,
     });
     const n = g.nat;
-    if (n === undefined) return [e(this.set(g.family), `${g.address} . ${g.proto} . ${g.port}`)];
+    if (n === undefined) return [this.plainElement(g)];
     const out: Element[] = [];
     const flow = `${g.address} . ${n.toAddress} . ${g.proto} . ${n.toPort}`;
     const fwd = `${this.fwd.where} ${this.fwd.prefix}`;

@@ -103,7 +103,15 @@ export class NftablesBackend implements FirewallBackend {
 
   async grant(grants: readonly Grant[], nowSecs: number): Promise<void> {
     const bySet = new Map<string, string[]>();
-    for (const x of grants.flatMap((g) => this.rules.elementsOf(g))) {
+    const elements = grants.flatMap((g) => this.rules.elementsOf(g));
+    // A counted grant starts with a full meter: an earlier grant's spent entry goes first (added
+    // then deleted in one transaction, so one that is not there is no error).
+    for (const x of elements)
+      if (x.meter !== undefined)
+        await this.channel.run(
+          `add element ${x.meter} { ${x.key} }; delete element ${x.meter} { ${x.key} }`,
+        );
+    for (const x of elements) {
       const t = `${x.key} timeout ${Math.max(1, x.expiresAt - nowSecs)}s`;
       const list = bySet.get(x.set) ?? [];
       list.push(x.value === null ? t : `${t} : ${x.value}`);
@@ -133,26 +141,27 @@ export class NftablesBackend implements FirewallBackend {
    */
   async list(nowSecs: number): Promise<Grant[]> {
     const out: Grant[] = [];
-    for (const fam of [4, 6] as const) {
-      const argv = [...this.pre, "-j", "list", "set", ...this.rules.set(fam).split(" ")];
-      const r = await this.exec(this.bin, argv);
-      if (r.code !== 0) {
-        if (NOT_THERE.test(r.stderr)) continue;
-        throw new CommandError([this.bin, ...argv], r.code, r.stderr);
+    for (const fam of [4, 6] as const)
+      for (const { set, maxConnections } of this.rules.grantSets(fam)) {
+        const argv = [...this.pre, "-j", "list", "set", ...set.split(" ")];
+        const r = await this.exec(this.bin, argv);
+        if (r.code !== 0) {
+          if (NOT_THERE.test(r.stderr)) continue;
+          throw new CommandError([this.bin, ...argv], r.code, r.stderr);
+        }
+        for (const e of parseSetElements(r.stdout))
+          out.push({
+            stanza: 0,
+            user: "",
+            address: e.address,
+            family: fam,
+            proto: e.proto,
+            port: e.port,
+            expiresAt: nowSecs + e.expiresSecs,
+            destination: null,
+            ...(maxConnections > 0 ? { maxConnections } : {}),
+          });
       }
-      for (const e of parseSetElements(r.stdout)) {
-        out.push({
-          stanza: 0,
-          user: "",
-          address: e.address,
-          family: fam,
-          proto: e.proto,
-          port: e.port,
-          expiresAt: nowSecs + e.expiresSecs,
-          destination: null,
-        });
-      }
-    }
     return out;
   }
 
@@ -174,13 +183,11 @@ export class NftablesBackend implements FirewallBackend {
       if (rn.code === 0) text += rn.stdout;
     }
     if (!all && input.chain !== null) {
-      const r6 = await this.exec(this.bin, [
-        ...this.pre,
-        "list",
-        "set",
-        ...this.rules.set(6).split(" "),
-      ]);
-      if (r6.code === 0) text += r6.stdout;
+      const sets = [...this.rules.grantSets(4).slice(1), ...this.rules.grantSets(6)];
+      for (const { set } of sets) {
+        const r6 = await this.exec(this.bin, [...this.pre, "list", "set", ...set.split(" ")]);
+        if (r6.code === 0) text += r6.stdout;
+      }
     }
     return text;
   }

@@ -22,6 +22,11 @@ export interface Grant {
    * "0.0.0.0"): firewalld grants in the zone of the interface that holds it.
    */
   spaDestination?: string;
+  /**
+   * MAX_CONNECTIONS (ours): the grant admits this many new connections, then no more (1: the
+   * first connection consumes it). Absent: C's window, every connection until expiresAt.
+   */
+  maxConnections?: number;
   /** NAT access (message types 2/4/5/6 or FORCE_NAT); absent for plain access. */
   nat?: GrantNat;
   /**

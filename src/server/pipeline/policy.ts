@@ -215,6 +215,12 @@ function accessDecision(p: PolicyInput, ruleIp: string): Settled {
         Refusal.NatTarget,
         `NAT access needs an IPv4 client address, not ${ruleIp}`,
       );
+    if (s.maxConnections > 0)
+      return refused(
+        p,
+        Refusal.NatNotEnabled,
+        "NAT access is not counted: this stanza sets MAX_CONNECTIONS, so it grants plain access only",
+      );
     const nat = natFor(s, spa, p.settings.nat ?? NO_NAT, isLocalNat(spa));
     if (typeof nat === "string") return refused(p, Refusal.NatTarget, nat);
     grants = [{ ...base, proto: first.proto, port: first.port, nat }];
@@ -224,6 +230,7 @@ function accessDecision(p: PolicyInput, ruleIp: string): Settled {
       proto: r.proto,
       port: r.port,
       spaDestination: p.inc.dstIp,
+      ...(s.maxConnections > 0 ? { maxConnections: s.maxConnections } : {}),
     }));
   return {
     kind: "grant",
