@@ -71,10 +71,18 @@ function printStatus(paths: ControlPaths): number {
     const now = nowSecs();
     const live = st.grants.filter((g) => g.expiresAt > now);
     out(`Live grants: ${live.length}`);
-    for (const g of live)
+    for (const g of live) {
+      const id = g.id !== undefined ? `#${g.id} `.padEnd(6) : "";
+      const counted =
+        g.maxConnections !== undefined ? `, ${g.maxConnections} connection(s) at most` : "";
       out(
-        `  ${g.user.padEnd(16)} ${g.address.padEnd(39)} ${`${g.proto}/${g.port}`.padEnd(10)} stanza #${g.stanza}  ${g.expiresAt - now} s left`,
+        `  ${id}${g.user.padEnd(16)} ${g.address.padEnd(39)} ${`${g.proto}/${g.port}`.padEnd(10)} stanza #${g.stanza}  ${g.expiresAt - now} s left${counted}`,
       );
+      if (g.connections !== undefined)
+        out(
+          `        ${g.connections} connection(s) admitted${(g.recent ?? []).length > 0 ? `, latest from ${(g.recent ?? []).join(", ")}` : ""}`,
+        );
+    }
   } catch {
     out("Live grants: (no status published yet)");
   }

@@ -286,6 +286,12 @@ export const FWKNOPD_VARS = [
     "fdatasync each replay digest before its grant (N: written before, synced right after)",
     { ours: true },
   ),
+  b(
+    "LOG_GRANT_CONNECTIONS",
+    "Y",
+    "nftables: log each connection a grant admits, with the grant's user and stanza, and list them in --status (needs conntrack from conntrack-tools)",
+    { ours: true },
+  ),
   k(
     "METRICS_LISTEN",
     "listen",

@@ -33,6 +33,8 @@ export interface DaemonConfig {
   /** -C: exit after this many packets (0 = no limit). */
   packetLimit: number;
   stanzas: ServedStanza[];
+  /** LOG_GRANT_CONNECTIONS: attribute each admitted connection to its grant (nftables). */
+  logConnections: boolean;
   /** Why this backend (firewall-choice.ts), for the start-up line; null when not read. */
   firewallReason: string | null;
   /** Built lazily so -t and -D never touch a firewall. */

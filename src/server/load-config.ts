@@ -149,6 +149,7 @@ function daemonConfigOf(
     // Two gpg processes keep two cores busy; a short queue absorbs a burst of honest clients.
     gpg: { concurrent: 2, queued: 8, timeoutMs: 5000 },
     packetLimit: args.packetLimit,
+    logConnections: conf.value("LOG_GRANT_CONNECTIONS"),
     stanzas,
     firewallReason: null,
     makeFirewall: fw.makeFirewall,

@@ -75,6 +75,14 @@ for (const p of PLACEMENTS)
       await knockWith(once);
       assert.ok(await d.waitForLog(/Added access[^\n]*\n[^]*Added access/), d.logs());
       assert.equal(await connections(rig, 3), 1);
+      // Attribution: each admitted connection is logged with its grant, within a second.
+      const admitted = (): string[] =>
+        d
+          .logs()
+          .match(
+            /Connection tcp 198\.18\.0\.2:\d+ -> 198\.18\.0\.1:1234 admitted by grant #\d+ for user 'root' \(stanza #1, SPA from 198\.18\.0\.2\)/g,
+          ) ?? [];
+      assert.ok(await waitFor(() => admitted().length === 2, 1000), d.logs());
     });
 
     it("MAX_CONNECTIONS 3 admits exactly three new connections, and a new knock three more", async () => {
@@ -84,6 +92,13 @@ for (const p of PLACEMENTS)
       await knockWith(three);
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(await connections(rig, 5), 3);
+      await new Promise((r) => setTimeout(r, 500));
+      const st = await d.command(["--status"]);
+      assert.equal(st.code, 0, st.stderr);
+      assert.match(
+        st.stdout,
+        /#\d+ +root .*tcp\/1234 +stanza #2 .*, 3 connection\(s\) at most\n +3 connection\(s\) admitted, latest from 198\.18\.0\.2:\d+, 198\.18\.0\.2:\d+, 198\.18\.0\.2:\d+/,
+      );
     });
   });
 

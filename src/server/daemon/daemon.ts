@@ -10,6 +10,7 @@ import type { GpgEngine } from "../../spa/index.js";
 import { Actions } from "../actions/actions.js";
 import type { DaemonConfig } from "../daemon-config.js";
 import { GpgRunner } from "../gpg-runner.js";
+import { startAttribution } from "../grants/attribution.js";
 import { GrantLifecycle } from "../grants/lifecycle.js";
 import { unwrapHttpSpa } from "../listen/http.js";
 import { listenPcap, readPcapFile } from "../listen/pcap.js";
@@ -64,6 +65,9 @@ export class Daemon {
   /** The backend's name, for the grants metric. */
   private backend = "none";
   private readonly metrics: DaemonMetrics;
+  /** Grant numbers (attribution, --status). */
+  private grantIds = 0;
+  private attribution: ReturnType<typeof startAttribution> = null;
   private packets = 0;
   /** What processSpa is given for every packet, made once per configuration, not per packet. */
   private pipelineSettings: PipelineSettings;
@@ -135,6 +139,18 @@ export class Daemon {
       });
       await this.grants.start(cfg);
       this.pipelineSettings = pipelineSettingsOf(cfg, this.grants.noNat);
+      const grants = this.grants;
+      this.attribution = startAttribution(
+        fw.name,
+        cfg.logConnections,
+        () => grants.list(),
+        (line, level) => {
+          this.log(line, level);
+        },
+        () => {
+          this.status.changed();
+        },
+      );
     } else {
       this.log("--test mode enabled: no firewall changes will be made");
     }
@@ -238,7 +254,8 @@ export class Daemon {
       // In the file before the port opens: a crash cannot make the same packet valid again.
       await this.replay.remember(g, meta);
       if (this.grants === null) return;
-      if (await this.grants.open(g, meta.srcIp)) {
+      const grants = g.grants.map((x) => ({ ...x, id: ++this.grantIds, spaSource: meta.srcIp }));
+      if (await this.grants.open({ ...g, grants }, meta.srcIp)) {
         this.metrics.granted(this.backend, g.grants.length, (performance.now() - arrived) / 1000);
         this.status.changed();
       }
@@ -282,14 +299,20 @@ export class Daemon {
   }
 
   liveGrants(): StatusGrant[] {
-    return (this.grants?.list() ?? []).map((g) => ({
-      user: g.user,
-      address: g.address,
-      proto: g.proto,
-      port: g.port,
-      stanza: g.stanza,
-      expiresAt: g.expiresAt,
-    }));
+    return (this.grants?.list() ?? []).map((g) => {
+      const conns = this.attribution?.attribution.of(g) ?? null;
+      return {
+        user: g.user,
+        address: g.address,
+        proto: g.proto,
+        port: g.port,
+        stanza: g.stanza,
+        expiresAt: g.expiresAt,
+        ...(g.id !== undefined ? { id: g.id } : {}),
+        ...(g.maxConnections !== undefined ? { maxConnections: g.maxConnections } : {}),
+        ...(conns !== null ? { connections: conns.count, recent: conns.recent } : {}),
+      };
+    });
   }
 
   /** For /healthz. */
@@ -318,6 +341,7 @@ export class Daemon {
     await Promise.allSettled([...this.inFlight]);
     this.status.stop();
     this.actions.stop();
+    await this.attribution?.watch.close();
     await this.grants?.stop(this.cfg.flushAtExit);
     await this.replay.close();
   }

@@ -13,6 +13,13 @@ export interface StatusGrant {
   port: number;
   stanza: number;
   expiresAt: number;
+  /** The daemon's grant number (absent for grants found at start). */
+  id?: number;
+  /** MAX_CONNECTIONS of the grant, when counted. */
+  maxConnections?: number;
+  /** Connections the grant admitted (LOG_GRANT_CONNECTIONS), and the latest of them. */
+  connections?: number;
+  recent?: string[];
 }
 
 const STATUS_MIN_INTERVAL_MS = 100;

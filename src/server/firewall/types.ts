@@ -27,6 +27,10 @@ export interface Grant {
    * first connection consumes it). Absent: C's window, every connection until expiresAt.
    */
   maxConnections?: number;
+  /** The daemon's number for this grant (attribution, --status); absent for grants found at start. */
+  id?: number;
+  /** The address the SPA packet came from (it may ask access for another, with -a). */
+  spaSource?: string;
   /** NAT access (message types 2/4/5/6 or FORCE_NAT); absent for plain access. */
   nat?: GrantNat;
   /**

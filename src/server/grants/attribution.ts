@@ -1,0 +1,92 @@
+/**
+ * Which grant let each connection in, and a log line for each (issue 14: many clients behind one
+ * address). The connections come from conn-watch.ts; the grant is the live one for the
+ * connection's source, protocol and port. The last few connections of each live grant are kept
+ * for `fwknopd --status`; a grant's list goes when the grant does.
+ */
+import type { Grant } from "../firewall/types.js";
+import { ConnWatch, conntrackProgram, type AdmittedConn } from "./conn-watch.js";
+
+/** Connections kept per grant for --status (the log has them all). */
+const KEPT_PER_GRANT = 16;
+
+export interface GrantConnections {
+  /** Admitted since the grant opened. */
+  count: number;
+  /** The latest, "address:port", oldest first. */
+  recent: string[];
+}
+
+const hostPort = (addr: string, port: number): string =>
+  addr.includes(":") ? `[${addr}]:${port}` : `${addr}:${port}`;
+
+export class Attribution {
+  private readonly byGrant = new Map<number, GrantConnections>();
+  private pruneAt = 64;
+
+  constructor(
+    private readonly liveGrants: () => readonly Grant[],
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** A connection was admitted: find its grant, log it, keep it. */
+  admitted(c: AdmittedConn): void {
+    const grant = this.liveGrants()
+      .filter((g) => g.address === c.src && g.proto === c.proto && g.port === c.dport)
+      .reduce<Grant | null>((a, g) => (a === null || (g.id ?? 0) > (a.id ?? 0) ? g : a), null);
+    const conn = `${c.proto} ${hostPort(c.src, c.sport)} -> ${hostPort(c.dst, c.dport)}`;
+    if (grant === null) {
+      this.log(`Connection ${conn} admitted by a grant that has since ended`);
+      return;
+    }
+    const id = grant.id ?? 0;
+    this.log(
+      `Connection ${conn} admitted by grant #${id} for user '${grant.user}' (stanza #${grant.stanza}, SPA from ${grant.spaSource ?? grant.address})`,
+    );
+    const kept = this.byGrant.get(id) ?? { count: 0, recent: [] };
+    kept.count++;
+    kept.recent.push(hostPort(c.src, c.sport));
+    if (kept.recent.length > KEPT_PER_GRANT) kept.recent.shift();
+    this.byGrant.set(id, kept);
+    this.prune();
+  }
+
+  /** The connections of a live grant, for --status. */
+  of(grant: Grant): GrantConnections | null {
+    return grant.id === undefined ? null : (this.byGrant.get(grant.id) ?? null);
+  }
+
+  /** Lists of grants no longer live go (bounded by the live grants, not by the traffic). */
+  private prune(): void {
+    if (this.byGrant.size < this.pruneAt) return;
+    const live = new Set(this.liveGrants().map((g) => g.id));
+    for (const id of this.byGrant.keys()) if (!live.has(id)) this.byGrant.delete(id);
+    this.pruneAt = Math.max(64, 2 * this.byGrant.size);
+  }
+}
+
+/** Attribution with its watcher, or why there is none (said once at start). */
+export function startAttribution(
+  backend: string,
+  enabled: boolean,
+  liveGrants: () => readonly Grant[],
+  log: (line: string, level?: "info" | "warning") => void,
+  onChange: () => void,
+): { attribution: Attribution; watch: ConnWatch } | null {
+  if (!enabled || backend !== "nftables") return null;
+  const program = conntrackProgram();
+  if (program === null) {
+    log(
+      "Connections admitted by grants are not logged: conntrack is not installed (apt-get install conntrack), or set LOG_GRANT_CONNECTIONS N",
+      "warning",
+    );
+    return null;
+  }
+  const attribution = new Attribution(liveGrants, log);
+  const watch = new ConnWatch((c) => {
+    attribution.admitted(c);
+    onChange();
+  }, log);
+  watch.start(program);
+  return { attribution, watch };
+}
