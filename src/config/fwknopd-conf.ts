@@ -145,6 +145,7 @@ export class ServerConfig {
       case "nftfamily":
       case "nftjump":
       case "nftname":
+      case "logformat":
       case "path":
       case "string":
         return v;
@@ -216,6 +217,9 @@ function checkValue(def: VarDef, value: string, origin: Origin | null): void {
     case "nftjump":
       if (parseNftChainRef(value) === null)
         no('expected "family table chain", e.g. "inet filter input"');
+      return;
+    case "logformat":
+      if (value !== "text" && value !== "json") no("expected text or json");
       return;
     case "path":
     case "string":

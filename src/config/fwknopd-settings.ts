@@ -19,6 +19,7 @@ interface KindValue {
   nftname: string;
   nftfamily: "inet" | "ip" | "ip6";
   nftjump: string;
+  logformat: "text" | "json";
 }
 
 type Word<W extends string> = Capitalize<Lowercase<W>>;

@@ -17,7 +17,8 @@ export type VarKind =
   | "firewall"
   | "nftname"
   | "nftfamily"
-  | "nftjump";
+  | "nftjump"
+  | "logformat";
 
 /** A default may depend on other variables (ENABLE_SPA_PACKET_AGING on PCAP_FILE). */
 export type DefaultFn = (isSet: (name: string) => boolean) => string;
@@ -283,6 +284,13 @@ export const FWKNOPD_VARS = [
     "DIGEST_SYNC_BEFORE_GRANT",
     "N",
     "fdatasync each replay digest before its grant (N: written before, synced right after)",
+    { ours: true },
+  ),
+  k(
+    "LOG_FORMAT",
+    "logformat",
+    "text",
+    "log lines as text (C's wording, the default) or json (one object a line: ts, level, event, the known fields, msg), on stderr and syslog alike",
     { ours: true },
   ),
 ] as const satisfies readonly VarDef[];
