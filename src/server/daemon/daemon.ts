@@ -18,24 +18,23 @@ import type { Datagram, Listener } from "../listen/types.js";
 import { listenUdp } from "../listen/udp.js";
 import { listenUdpBatch } from "../listen/udp-batch.js";
 import { LogBudget } from "../log-limit.js";
-import type { Logger } from "../log.js";
+import type { EventFields, EventLog, Level, Logger } from "../log.js";
 import { processSpa } from "../pipeline.js";
 import type {
   CommandDecision,
   CycleDecision,
   Granted,
+  PacketLogFields,
   PipelineSettings,
   Settled,
 } from "../pipeline/types.js";
-import { Refusal } from "../refusals.js";
+import { REFUSAL_LEVEL, Refusal } from "../refusals.js";
 import type { ReplayMeta } from "../replay/replay-cache.js";
 import { ReplayGuard, replayMeta } from "./replay-guard.js";
 import { STATUS_FILE_NAME, StatusFile, type StatusGrant } from "./status-file.js";
 import { messageOf } from "../../errors.js";
 
 export type { StatusGrant };
-
-type LogLevel = Parameters<Logger["log"]>[0];
 
 export interface DaemonDeps {
   nowSecs: () => number;
@@ -55,8 +54,8 @@ export class Daemon {
   private packets = 0;
   /** What processSpa is given for every packet, made once per configuration, not per packet. */
   private pipelineSettings: PipelineSettings;
-  private readonly logPacketLine = (line: string): void => {
-    this.packetLog(line, "info");
+  private readonly logPacketLine = (line: string, about: PacketLogFields): void => {
+    this.packetLog(about.level, about.event, packetFields(about), line);
   };
   /** 200 per-packet lines a second, bursts of 1,000. */
   private readonly packetLogBudget = new LogBudget(200, 1000);
@@ -70,7 +69,7 @@ export class Daemon {
     private cfg: DaemonConfig,
     private readonly deps: DaemonDeps,
   ) {
-    const log = (line: string, level: LogLevel = "info"): void => {
+    const log = (line: string, level: Level = "info"): void => {
       this.log(line, level);
     };
     this.pipelineSettings = pipelineSettingsOf(cfg);
@@ -90,18 +89,27 @@ export class Daemon {
   }
 
   /** A line about one packet: subject to the flood budget (see LogBudget). */
-  private packetLog(line: string, level: LogLevel): void {
+  private readonly packetLog: EventLog = (level, event, fields, text) => {
     if (level === "debug") {
-      this.log(line, level);
+      this.deps.logger.event(level, event, fields, text);
       return;
     }
     const t = this.packetLogBudget.take();
-    if (t.note !== null) this.log(t.note, "warning");
-    if (t.ok) this.log(line, level);
+    if (t.note !== null) this.deps.logger.event("warning", "log_suppressed", {}, t.note);
+    if (t.ok) this.deps.logger.event(level, event, fields, text);
+  };
+
+  private log(line: string, level: Level = "info"): void {
+    this.deps.logger.log(level, line);
   }
 
-  private log(line: string, level: LogLevel = "info"): void {
-    this.deps.logger.log(level, line);
+  private event(
+    level: Level,
+    event: Parameters<EventLog>[1],
+    fields: EventFields,
+    text: string,
+  ): void {
+    this.deps.logger.event(level, event, fields, text);
   }
 
   get statusFile(): string {
@@ -117,6 +125,7 @@ export class Daemon {
         log: (line, level = "info") => {
           this.log(line, level);
         },
+        event: this.deps.logger.event,
       });
       await this.grants.start(cfg);
       this.pipelineSettings = pipelineSettingsOf(cfg, this.grants.noNat);
@@ -143,14 +152,20 @@ export class Daemon {
     if (cfg.tcp.enabled) this.listeners.push(await listenTcp(cfg.tcp.port, cfg.ipv6, onPayload));
     if (cfg.pcap.enabled && cfg.pcapFile === null)
       this.listeners.push(await listenPcap(cfg.pcap, onPayload));
-    for (const l of this.listeners) this.log(`Listening: ${l.description}`);
+    for (const l of this.listeners)
+      this.event("info", "listening", {}, `Listening: ${l.description}`);
   }
 
   /** SIGHUP: new stanzas and settings; live grants and the firewall stay as they are. */
   reload(cfg: DaemonConfig): void {
     this.cfg = { ...cfg, makeFirewall: this.cfg.makeFirewall };
     this.pipelineSettings = pipelineSettingsOf(cfg, this.grants?.noNat ?? null);
-    this.log(`Reloaded configuration: ${cfg.stanzas.length} access stanza(s)`);
+    this.event(
+      "info",
+      "reload",
+      {},
+      `Reloaded configuration: ${cfg.stanzas.length} access stanza(s)`,
+    );
   }
 
   private onPayload(d: Datagram): void {
@@ -198,10 +213,12 @@ export class Daemon {
       // stanza is logged only at debug level (a flood must not flood the log).
       if (decision.stanza === null)
         this.packetLog(
-          decision.message,
           decision.reason === Refusal.NoSourceMatch || decision.reason === Refusal.Replay
-            ? "info"
+            ? REFUSAL_LEVEL[decision.reason]
             : "debug",
+          "spa_rejected",
+          { src: d.srcIp, reason: decision.reason },
+          decision.message,
         );
       if (decision.digest !== null && this.replay.enabled)
         this.replay.remember(decision, replayMeta(d)).catch((e: unknown) => {
@@ -221,7 +238,12 @@ export class Daemon {
       if (this.grants === null) return;
       if (await this.grants.open(g, meta.srcIp)) this.status.changed();
     } catch (e) {
-      this.log(`[${meta.srcIp}] (stanza #${g.stanza}) grant failed: ${messageOf(e)}`, "err");
+      this.event(
+        "err",
+        "grant_failed",
+        { user: g.user, stanza: g.stanza, src: meta.srcIp, reason: messageOf(e) },
+        `[${meta.srcIp}] (stanza #${g.stanza}) grant failed: ${messageOf(e)}`,
+      );
     }
   }
 
@@ -253,7 +275,13 @@ export class Daemon {
   private countPacket(): void {
     this.packets++;
     if (this.cfg.packetLimit > 0 && this.packets >= this.cfg.packetLimit) {
-      this.log(`Incoming packet count limit of ${this.cfg.packetLimit} reached`);
+      // C: "* Incoming packet count limit of %i reached" at LOG_WARNING.
+      this.event(
+        "warning",
+        "packet_limit",
+        {},
+        `Incoming packet count limit of ${this.cfg.packetLimit} reached`,
+      );
       this.deps.onLimit();
     }
   }
@@ -296,5 +324,15 @@ function pipelineSettingsOf(cfg: DaemonConfig, noNat: string | null = null): Pip
       noNat === null
         ? cfg.nat
         : { ...cfg.nat, forwarding: false, localNat: false, unsupported: noNat },
+  };
+}
+
+/** The fields of a packet line that the structured log shows. */
+function packetFields(about: PacketLogFields): EventFields {
+  return {
+    src: about.src,
+    ...(about.stanza !== null ? { stanza: about.stanza } : {}),
+    ...(about.user !== undefined ? { user: about.user } : {}),
+    ...(about.reason !== undefined ? { reason: about.reason } : {}),
   };
 }
