@@ -30,6 +30,8 @@ export interface Logger {
   /** A line that is only text (event "message"). */
   log(level: Level, line: string): void;
   event: EventLog;
+  /** Would a line at this level be written (-v)? Lets the packet path skip building it. */
+  wants(level: Level): boolean;
   /** SYSLOG_IDENTITY, SYSLOG_FACILITY and LOG_FORMAT from the configuration just read. */
   configure(c: LogSettings): void;
   close(): void;
@@ -99,6 +101,7 @@ export function createLogger(o: LoggerOptions): Logger {
   };
   return {
     event,
+    wants: (level) => SEVERITY[level] <= threshold,
     log(level, line) {
       event(level, "message", {}, line);
     },

@@ -55,7 +55,8 @@ export class Daemon {
   /** What processSpa is given for every packet, made once per configuration, not per packet. */
   private pipelineSettings: PipelineSettings;
   private readonly logPacketLine = (line: string, about: PacketLogFields): void => {
-    this.packetLog(about.level, about.event, packetFields(about), line);
+    if (this.packetLineAllowed(about.level))
+      this.deps.logger.event(about.level, about.event, packetFields(about), line);
   };
   /** 200 per-packet lines a second, bursts of 1,000. */
   private readonly packetLogBudget = new LogBudget(200, 1000);
@@ -88,16 +89,17 @@ export class Daemon {
     this.gpg = new GpgRunner({ ...cfg.gpg, ...(deps.gpgEngine ? { engine: deps.gpgEngine } : {}) });
   }
 
-  /** A line about one packet: subject to the flood budget (see LogBudget). */
-  private readonly packetLog: EventLog = (level, event, fields, text) => {
-    if (level === "debug") {
-      this.deps.logger.event(level, event, fields, text);
-      return;
-    }
+  /**
+   * May a line about one packet be written: its level is shown, and (above debug) the flood
+   * budget allows it (see LogBudget). Asked before the line's fields are built.
+   */
+  private packetLineAllowed(level: Level): boolean {
+    if (!this.deps.logger.wants(level)) return false;
+    if (level === "debug") return true;
     const t = this.packetLogBudget.take();
     if (t.note !== null) this.deps.logger.event("warning", "log_suppressed", {}, t.note);
-    if (t.ok) this.deps.logger.event(level, event, fields, text);
-  };
+    return t.ok;
+  }
 
   private log(line: string, level: Level = "info"): void {
     this.deps.logger.log(level, line);
@@ -209,13 +211,16 @@ export class Daemon {
    */
   private settle(decision: Settled, d: Datagram): void {
     if (decision.kind === "refuse") {
-      // Stanza-level refusals were logged as each stanza was tried; junk that never reached a
-      // stanza is logged only at debug level (a flood must not flood the log).
-      if (decision.stanza === null)
-        this.packetLog(
-          decision.reason === Refusal.NoSourceMatch || decision.reason === Refusal.Replay
-            ? REFUSAL_LEVEL[decision.reason]
-            : "debug",
+      // Stanza-level refusals were logged as each stanza was tried. Of the rest, no stanza for
+      // the source and a replay are logged at C's level (warning), within the flood budget;
+      // junk that never reached a stanza only at debug level (a flood must not flood the log).
+      const level =
+        decision.reason === Refusal.NoSourceMatch || decision.reason === Refusal.Replay
+          ? REFUSAL_LEVEL[decision.reason]
+          : "debug";
+      if (decision.stanza === null && this.packetLineAllowed(level))
+        this.deps.logger.event(
+          level,
           "spa_rejected",
           { src: d.srcIp, reason: decision.reason },
           decision.message,

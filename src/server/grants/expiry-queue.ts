@@ -75,7 +75,7 @@ export class ExpiryQueue {
     const h = this.heap;
     for (let p = i; ;) {
       let m = p;
-      for (const c of [2 * p + 1, 2 * p + 2]) {
+      for (let c = 2 * p + 1; c <= 2 * p + 2; c++) {
         const cv = h[c];
         const mv = h[m];
         if (cv !== undefined && mv !== undefined && cv.at < mv.at) m = c;
