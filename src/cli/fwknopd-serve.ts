@@ -13,6 +13,7 @@ import { resolveFirewall } from "../server/firewall-choice.js";
 import { countedProblem } from "../server/firewall-config.js";
 import { loadConfig, type LoadedConfig } from "../server/load-config.js";
 import { createLogger, type Logger } from "../server/log.js";
+import { logWithConfig } from "../server/log-config.js";
 import type { ServerArgs } from "../server/options.js";
 import { acquirePidFile, releasePidFile } from "../server/pid-file.js";
 import { rotateDigestCache } from "../server/replay/replay-cache.js";
@@ -76,17 +77,13 @@ class Service {
     this.metricsServer = await startMetricsServer(at.host, at.port, this.prometheus.registry, () =>
       this.daemon.health(),
     );
-    this.info(`Metrics: ${this.metricsServer.url}/metrics and /healthz`);
-  }
-
-  private info(s: string): void {
-    this.logger.log("info", s);
+    this.logger.log("info", `Metrics: ${this.metricsServer.url}/metrics and /healthz`);
   }
 
   async shutdown(why: string): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    this.info(`Shutting Down fwknopd (${why}).`);
+    this.logger.event("info", "stop", { reason: why }, `Shutting Down fwknopd (${why}).`);
     try {
       await this.metricsServer?.close();
       await this.daemon.stop();
@@ -101,9 +98,9 @@ class Service {
   /** SIGHUP: the new configuration, or the running one kept with the reason logged. */
   reload(): void {
     try {
-      this.cfg = loadLogged(this.args, (s) => {
-        this.info(s);
-      });
+      const cfg = loadConfig(this.args);
+      logWithConfig(this.logger, cfg);
+      this.cfg = cfg;
       this.daemon.reload(this.cfg.daemon);
       // The backend stays; what changed on the host since the start is said (issue 11, -R).
       if (!this.args.test)
@@ -113,7 +110,9 @@ class Service {
           this.logger.log("err", `After reload: ${messageOf(e)}`);
         });
     } catch (e) {
-      this.logger.log("err", `Reload failed, keeping the running configuration: ${messageOf(e)}`);
+      const why = messageOf(e);
+      const text = `Reload failed, keeping the running configuration: ${why}`;
+      this.logger.event("err", "reload_failed", { reason: why }, text);
     }
   }
 
@@ -128,7 +127,10 @@ class Service {
   }
 
   async start(): Promise<void> {
-    this.info(
+    this.logger.event(
+      "info",
+      "start",
+      {},
       `Starting fwknopd ${FWKNOP_TS_VERSION} (fwknop-ts), firewall: ${this.cfg.firewallType}, ${this.cfg.daemon.stanzas.length} access stanza(s)`,
     );
     try {
@@ -139,7 +141,8 @@ class Service {
         void this.shutdown("end of pcap file");
       }
     } catch (e) {
-      this.logger.log("err", `fwknopd failed to start: ${messageOf(e)}`);
+      const why = messageOf(e);
+      this.logger.event("err", "start_failed", { reason: why }, `fwknopd failed to start: ${why}`);
       await this.metricsServer?.close();
       await this.daemon.stop().catch(() => undefined);
       releasePidFile(this.cfg.daemon.pidFile);
@@ -153,7 +156,8 @@ async function prepare(args: ServerArgs, logger: Logger): Promise<LoadedConfig> 
   const info = (s: string): void => {
     logger.log("info", s);
   };
-  let cfg = loadLogged(args, info);
+  let cfg = loadConfig(args);
+  logWithConfig(logger, cfg);
   if (!args.test)
     cfg = await resolveFirewall(cfg, args.forceFirewall, (level, line) => {
       logger.log(level, line);
@@ -180,8 +184,6 @@ export async function serve(args: ServerArgs, argv: readonly string[]): Promise<
   const logger = createLogger({
     stderr: foreground,
     syslog: !foreground || args.syslogEnable,
-    identity: "fwknopd",
-    facility: "LOG_DAEMON",
     verbosity: args.verbose,
   });
   let service: Service;

@@ -148,6 +148,7 @@ export class ServerConfig {
       case "nftfamily":
       case "nftjump":
       case "nftname":
+      case "logformat":
       case "path":
       case "string":
         return v;
@@ -225,6 +226,9 @@ function checkValue(def: VarDef, value: string, origin: Origin | null): void {
       if (typeof a === "string") no(a);
       return;
     }
+    case "logformat":
+      if (value !== "text" && value !== "json") no("expected text or json");
+      return;
     case "path":
     case "string":
       if (value === "") no("empty value");

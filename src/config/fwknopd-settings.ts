@@ -21,6 +21,7 @@ interface KindValue {
   nftfamily: "inet" | "ip" | "ip6";
   nftjump: string;
   listen: ListenAddress;
+  logformat: "text" | "json";
 }
 
 type Word<W extends string> = Capitalize<Lowercase<W>>;

@@ -18,7 +18,8 @@ export type VarKind =
   | "nftname"
   | "nftfamily"
   | "nftjump"
-  | "listen";
+  | "listen"
+  | "logformat";
 
 /** A default may depend on other variables (ENABLE_SPA_PACKET_AGING on PCAP_FILE). */
 export type DefaultFn = (isSet: (name: string) => boolean) => string;
@@ -297,6 +298,13 @@ export const FWKNOPD_VARS = [
     "listen",
     null,
     "ADDRESS:PORT for Prometheus /metrics and /healthz over HTTP (off when unset; never the SPA port)",
+    { ours: true },
+  ),
+  k(
+    "LOG_FORMAT",
+    "logformat",
+    "text",
+    "log lines as text (C's wording, the default) or json (one object a line: ts, level, event, the known fields, msg), on stderr and syslog alike",
     { ours: true },
   ),
 ] as const satisfies readonly VarDef[];

@@ -1,8 +1,10 @@
 /**
  * Why the server refused a packet: one enum for the log line, the metric label and the test
  * assertion. The messages keep C fwknopd's wording where scripts grep for it
- * (server/incoming_spa.c, test/test-fwknop.pl).
+ * (server/incoming_spa.c, test/test-fwknop.pl), and the lines C's log level.
  */
+import type { Level } from "./log-format.js";
+
 export const Refusal = {
   TooSmall: "too_small",
   TooLarge: "too_large",
@@ -29,3 +31,35 @@ export const Refusal = {
 } as const;
 
 export type RefusalReason = (typeof Refusal)[keyof typeof Refusal];
+
+/**
+ * The level each refusal is logged at: C's log_msg() level for the same event
+ * (server/incoming_spa.c, replay_cache.c:is_replay), ours where C has no such refusal.
+ * Junk refused before any stanza (the first four) is logged at debug, as C's preprocess errors.
+ */
+export const REFUSAL_LEVEL: Readonly<Record<RefusalReason, Level>> = {
+  too_small: "debug",
+  too_large: "debug",
+  not_base64: "debug",
+  salted_prefix: "debug",
+  // "No stanza encryption mode match for encryption type": LOG_ERR in C.
+  gpg_data: "err",
+  no_source_match: "warning",
+  replay: "warning",
+  stanza_expired: "info",
+  // C logs the fko error at debug and "Non-corresponding HMAC for this stanza" at info.
+  hmac_mismatch: "info",
+  decrypt_failed: "warning",
+  packet_age: "warning",
+  bad_allow_ip: "warning",
+  source_required: "warning",
+  username: "warning",
+  nat_not_enabled: "warning",
+  nat_target: "warning",
+  command_not_enabled: "warning",
+  port_denied: "warning",
+  test_mode: "warning",
+  gpg_busy: "warning",
+  gpg_signature: "warning",
+  gpg_signer: "warning",
+};

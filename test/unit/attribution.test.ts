@@ -54,7 +54,7 @@ describe("attribution to the live grant", () => {
     ];
     const a = new Attribution(
       () => grants,
-      (l) => lines.push(l),
+      (_f, l) => lines.push(l),
     );
     a.admitted({ proto: "tcp", src: "198.18.0.2", sport: 40000, dst: "198.18.0.1", dport: 1234 });
     assert.deepEqual(lines, [
@@ -68,7 +68,7 @@ describe("attribution to the live grant", () => {
     const lines: string[] = [];
     const a = new Attribution(
       () => [],
-      (l) => lines.push(l),
+      (_f, l) => lines.push(l),
     );
     a.admitted({ proto: "udp", src: "fd00::2", sport: 5, dst: "fd00::1", dport: 53 });
     assert.deepEqual(lines, [

@@ -250,7 +250,7 @@ describe("fwknopd.conf", () => {
 
   it("accepts our own variables", () => {
     const s = parse(
-      "FIREWALL_TYPE nftables\nNFT_TABLE fw_knop\nNFT_FAMILY ip6\nNFT_JUMP_CHAIN inet filter input\nNFT_PROTECT_PORTS Y\nENABLE_IPV6 N\nSYSLOG_FACILITY log_local3\n",
+      "FIREWALL_TYPE nftables\nNFT_TABLE fw_knop\nNFT_FAMILY ip6\nNFT_JUMP_CHAIN inet filter input\nNFT_PROTECT_PORTS Y\nENABLE_IPV6 N\nSYSLOG_FACILITY log_local3\nLOG_FORMAT json;\n",
     ).config.toSettings();
     assert.equal(s.firewallType, "nftables");
     assert.equal(s.nftTable, "fw_knop");
@@ -259,6 +259,8 @@ describe("fwknopd.conf", () => {
     assert.equal(s.nftProtectPorts, true);
     assert.equal(s.enableIpv6, false);
     assert.equal(s.syslogFacility, "LOG_LOCAL3");
+    assert.equal(s.logFormat, "json");
+    assert.equal(parse("").config.value("LOG_FORMAT"), "text");
   });
 
   it("checks SNAT_TRANSLATE_IP only when SNAT is on, as C", () => {
@@ -402,6 +404,12 @@ describe("fwknopd.conf: malformed files name file, line and value", () => {
       "SYSLOG_FACILITY LOG_USER\n",
       1,
       /^SYSLOG_FACILITY 'LOG_USER': expected LOG_DAEMON/,
+    ],
+    [
+      "log format",
+      "LOG_FORMAT text\nLOG_FORMAT JSON;\n",
+      2,
+      /^LOG_FORMAT 'JSON': expected text or json$/,
     ],
     [
       "firewall type",

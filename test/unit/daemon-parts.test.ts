@@ -188,7 +188,11 @@ describe("grant lifecycle", () => {
   it("reconciles leftovers at start, opens and logs grants, flushes and closes at stop", async () => {
     const fw = new FakeFirewall([grant("10.0.0.1", 22, NOW - 5), grant("10.0.0.2", 22, NOW + 60)]);
     const lines: string[] = [];
-    const lc = new GrantLifecycle(fw, { nowSecs: () => NOW, log: (l) => lines.push(l) });
+    const lc = new GrantLifecycle(fw, {
+      nowSecs: () => NOW,
+      log: (l) => lines.push(l),
+      event: (level, event, _f, text) => lines.push(`${level} ${event}: ${text}`),
+    });
     await lc.start(startCfg);
     assert.deepEqual(fw.calls, ["init false", "revoke 10.0.0.1:22"]);
     assert.match(
@@ -200,7 +204,7 @@ describe("grant lifecycle", () => {
     assert.ok(await lc.open(granted([grant("198.18.0.2", 22, NOW + 30)]), "198.18.0.2"));
     assert.match(
       lines.join("\n"),
-      /Added access for user 'alice' \(stanza #1\) from 198\.18\.0\.2 to tcp\/22 via nftables, expires at 1800000030 \(30 s\)/,
+      /info grant_added: Added access for user 'alice' \(stanza #1\) from 198\.18\.0\.2 to tcp\/22 via nftables, expires at 1800000030 \(30 s\)/,
     );
     assert.deepEqual(
       lc.list().map((g) => g.address),
@@ -208,6 +212,14 @@ describe("grant lifecycle", () => {
     );
     await lc.stop(true);
     assert.deepEqual(fw.calls.slice(-2), ["flush", "close"]);
+    // Each live grant the flush removed has its line, soonest expiry first.
+    assert.deepEqual(
+      lines.filter((l) => l.includes("grant_revoked")),
+      [
+        "info grant_revoked: Removed access for 198.18.0.2 tcp/22 (stanza #1, user 'alice') with expire time of 1800000030: flushed at exit",
+        "info grant_revoked: Removed access for 10.0.0.2 tcp/22 (stanza #1, user 'alice') with expire time of 1800000060: flushed at exit",
+      ],
+    );
   });
 
   it("takes the firewall's NAT refusal, and warns when NAT is switched on", async () => {
@@ -215,6 +227,7 @@ describe("grant lifecycle", () => {
     const lc = new GrantLifecycle(new FakeFirewall([], "rich rules"), {
       nowSecs: () => NOW,
       log: (l) => lines.push(l),
+      event: (_l, _e, _f, text) => lines.push(text),
     });
     await lc.start({ ...startCfg, flushAtInit: true });
     assert.equal(lc.noNat, "rich rules");

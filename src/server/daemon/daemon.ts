@@ -19,25 +19,24 @@ import type { Datagram, Listener } from "../listen/types.js";
 import { listenUdp } from "../listen/udp.js";
 import { listenUdpBatch } from "../listen/udp-batch.js";
 import { LogBudget } from "../log-limit.js";
-import type { Logger } from "../log.js";
+import type { EventFields, EventLog, Level, Logger } from "../log.js";
 import { processSpa } from "../pipeline.js";
 import type {
   CommandDecision,
   CycleDecision,
   Granted,
+  PacketLogFields,
   PipelineSettings,
   Settled,
 } from "../pipeline/types.js";
-import { Refusal } from "../refusals.js";
+import { REFUSAL_LEVEL, Refusal } from "../refusals.js";
 import type { ReplayMeta } from "../replay/replay-cache.js";
 import { ReplayGuard, replayMeta } from "./replay-guard.js";
-import { STATUS_FILE_NAME, StatusFile, type StatusGrant } from "./status-file.js";
+import { STATUS_FILE_NAME, StatusFile, statusGrantOf, type StatusGrant } from "./status-file.js";
 import { messageOf } from "../../errors.js";
 import { NO_METRICS, type DaemonMetrics } from "../metrics/daemon-metrics.js";
 
 export type { StatusGrant };
-
-type LogLevel = Parameters<Logger["log"]>[0];
 
 export interface DaemonDeps {
   nowSecs: () => number;
@@ -71,8 +70,9 @@ export class Daemon {
   private packets = 0;
   /** What processSpa is given for every packet, made once per configuration, not per packet. */
   private pipelineSettings: PipelineSettings;
-  private readonly logPacketLine = (line: string): void => {
-    this.packetLog(line, "info");
+  private readonly logPacketLine = (line: string, about: PacketLogFields): void => {
+    if (this.packetLineAllowed(about.level))
+      this.deps.logger.event(about.level, about.event, packetFields(about), line);
   };
   /** 200 per-packet lines a second, bursts of 1,000. */
   private readonly packetLogBudget = new LogBudget(200, 1000);
@@ -86,7 +86,7 @@ export class Daemon {
     private cfg: DaemonConfig,
     private readonly deps: DaemonDeps,
   ) {
-    const log = (line: string, level: LogLevel = "info"): void => {
+    const log = (line: string, level: Level = "info"): void => {
       this.log(line, level);
     };
     this.pipelineSettings = pipelineSettingsOf(cfg);
@@ -106,19 +106,29 @@ export class Daemon {
     this.gpg = new GpgRunner({ ...cfg.gpg, ...(deps.gpgEngine ? { engine: deps.gpgEngine } : {}) });
   }
 
-  /** A line about one packet: subject to the flood budget (see LogBudget). */
-  private packetLog(line: string, level: LogLevel): void {
-    if (level === "debug") {
-      this.log(line, level);
-      return;
-    }
+  /**
+   * May a line about one packet be written: its level is shown, and (above debug) the flood
+   * budget allows it (see LogBudget). Asked before the line's fields are built.
+   */
+  private packetLineAllowed(level: Level): boolean {
+    if (!this.deps.logger.wants(level)) return false;
+    if (level === "debug") return true;
     const t = this.packetLogBudget.take();
-    if (t.note !== null) this.log(t.note, "warning");
-    if (t.ok) this.log(line, level);
+    if (t.note !== null) this.deps.logger.event("warning", "log_suppressed", {}, t.note);
+    return t.ok;
   }
 
-  private log(line: string, level: LogLevel = "info"): void {
+  private log(line: string, level: Level = "info"): void {
     this.deps.logger.log(level, line);
+  }
+
+  private event(
+    level: Level,
+    event: Parameters<EventLog>[1],
+    fields: EventFields,
+    text: string,
+  ): void {
+    this.deps.logger.event(level, event, fields, text);
   }
 
   get statusFile(): string {
@@ -136,6 +146,7 @@ export class Daemon {
         log: (line, level = "info") => {
           this.log(line, level);
         },
+        event: this.deps.logger.event,
       });
       await this.grants.start(cfg);
       this.pipelineSettings = pipelineSettingsOf(cfg, this.grants.noNat);
@@ -146,6 +157,9 @@ export class Daemon {
         () => grants.list(),
         (line, level) => {
           this.log(line, level);
+        },
+        (fields, text) => {
+          this.deps.logger.event("info", "connection_admitted", fields, text);
         },
         () => {
           this.status.changed();
@@ -174,14 +188,20 @@ export class Daemon {
     if (cfg.tcp.enabled) this.listeners.push(await listenTcp(cfg.tcp.port, cfg.ipv6, onPayload));
     if (cfg.pcap.enabled && cfg.pcapFile === null)
       this.listeners.push(await listenPcap(cfg.pcap, onPayload));
-    for (const l of this.listeners) this.log(`Listening: ${l.description}`);
+    for (const l of this.listeners)
+      this.event("info", "listening", {}, `Listening: ${l.description}`);
   }
 
   /** SIGHUP: new stanzas and settings; live grants and the firewall stay as they are. */
   reload(cfg: DaemonConfig): void {
     this.cfg = { ...cfg, makeFirewall: this.cfg.makeFirewall };
     this.pipelineSettings = pipelineSettingsOf(cfg, this.grants?.noNat ?? null);
-    this.log(`Reloaded configuration: ${cfg.stanzas.length} access stanza(s)`);
+    this.event(
+      "info",
+      "reload",
+      {},
+      `Reloaded configuration: ${cfg.stanzas.length} access stanza(s)`,
+    );
   }
 
   private onPayload(d: Datagram): void {
@@ -229,14 +249,19 @@ export class Daemon {
   private settle(decision: Settled, d: Datagram, arrived: number): void {
     if (decision.kind === "refuse") {
       this.metrics.refused(decision.reason);
-      // Stanza-level refusals were logged as each stanza was tried; junk that never reached a
-      // stanza is logged only at debug level (a flood must not flood the log).
-      if (decision.stanza === null)
-        this.packetLog(
+      // Stanza-level refusals were logged as each stanza was tried. Of the rest, no stanza for
+      // the source and a replay are logged at C's level (warning), within the flood budget;
+      // junk that never reached a stanza only at debug level (a flood must not flood the log).
+      const level =
+        decision.reason === Refusal.NoSourceMatch || decision.reason === Refusal.Replay
+          ? REFUSAL_LEVEL[decision.reason]
+          : "debug";
+      if (decision.stanza === null && this.packetLineAllowed(level))
+        this.deps.logger.event(
+          level,
+          "spa_rejected",
+          { src: d.srcIp, reason: decision.reason },
           decision.message,
-          decision.reason === Refusal.NoSourceMatch || decision.reason === Refusal.Replay
-            ? "info"
-            : "debug",
         );
       if (decision.digest !== null && this.replay.enabled)
         this.replay.remember(decision, replayMeta(d)).catch((e: unknown) => {
@@ -261,7 +286,12 @@ export class Daemon {
       }
     } catch (e) {
       this.metrics.firewallError();
-      this.log(`[${meta.srcIp}] (stanza #${g.stanza}) grant failed: ${messageOf(e)}`, "err");
+      this.event(
+        "err",
+        "grant_failed",
+        { user: g.user, stanza: g.stanza, src: meta.srcIp, reason: messageOf(e) },
+        `[${meta.srcIp}] (stanza #${g.stanza}) grant failed: ${messageOf(e)}`,
+      );
     }
   }
 
@@ -293,26 +323,21 @@ export class Daemon {
   private countPacket(): void {
     this.packets++;
     if (this.cfg.packetLimit > 0 && this.packets >= this.cfg.packetLimit) {
-      this.log(`Incoming packet count limit of ${this.cfg.packetLimit} reached`);
+      // C: "* Incoming packet count limit of %i reached" at LOG_WARNING.
+      this.event(
+        "warning",
+        "packet_limit",
+        {},
+        `Incoming packet count limit of ${this.cfg.packetLimit} reached`,
+      );
       this.deps.onLimit();
     }
   }
 
   liveGrants(): StatusGrant[] {
-    return (this.grants?.list() ?? []).map((g) => {
-      const conns = this.attribution?.attribution.of(g) ?? null;
-      return {
-        user: g.user,
-        address: g.address,
-        proto: g.proto,
-        port: g.port,
-        stanza: g.stanza,
-        expiresAt: g.expiresAt,
-        ...(g.id !== undefined ? { id: g.id } : {}),
-        ...(g.maxConnections !== undefined ? { maxConnections: g.maxConnections } : {}),
-        ...(conns !== null ? { connections: conns.count, recent: conns.recent } : {}),
-      };
-    });
+    return (this.grants?.list() ?? []).map((g) =>
+      statusGrantOf(g, this.attribution?.attribution.of(g) ?? null),
+    );
   }
 
   /** For /healthz. */
@@ -357,5 +382,15 @@ function pipelineSettingsOf(cfg: DaemonConfig, noNat: string | null = null): Pip
       noNat === null
         ? cfg.nat
         : { ...cfg.nat, forwarding: false, localNat: false, unsupported: noNat },
+  };
+}
+
+/** The fields of a packet line that the structured log shows. */
+function packetFields(about: PacketLogFields): EventFields {
+  return {
+    src: about.src,
+    ...(about.stanza !== null ? { stanza: about.stanza } : {}),
+    ...(about.user !== undefined ? { user: about.user } : {}),
+    ...(about.reason !== undefined ? { reason: about.reason } : {}),
   };
 }

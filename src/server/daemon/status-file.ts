@@ -3,6 +3,8 @@
  * as JSON, written atomically (temporary file, then rename) and throttled.
  */
 import { renameSync, writeFileSync } from "node:fs";
+import type { Grant } from "../firewall/types.js";
+import type { GrantConnections } from "../grants/attribution.js";
 
 export const STATUS_FILE_NAME = "fwknopd.status.json";
 
@@ -20,6 +22,21 @@ export interface StatusGrant {
   /** Connections the grant admitted (LOG_GRANT_CONNECTIONS), and the latest of them. */
   connections?: number;
   recent?: string[];
+}
+
+/** A live grant as --status shows it, with the connections it admitted when they are known. */
+export function statusGrantOf(g: Grant, conns: GrantConnections | null): StatusGrant {
+  return {
+    user: g.user,
+    address: g.address,
+    proto: g.proto,
+    port: g.port,
+    stanza: g.stanza,
+    expiresAt: g.expiresAt,
+    ...(g.id !== undefined ? { id: g.id } : {}),
+    ...(g.maxConnections !== undefined ? { maxConnections: g.maxConnections } : {}),
+    ...(conns !== null ? { connections: conns.count, recent: conns.recent } : {}),
+  };
 }
 
 const STATUS_MIN_INTERVAL_MS = 100;

@@ -5,6 +5,7 @@
  * for `fwknopd --status`; a grant's list goes when the grant does.
  */
 import type { Grant } from "../firewall/types.js";
+import type { EventFields } from "../log-format.js";
 import { ConnWatch, conntrackProgram, type AdmittedConn } from "./conn-watch.js";
 
 /** Connections kept per grant for --status (the log has them all). */
@@ -26,7 +27,8 @@ export class Attribution {
 
   constructor(
     private readonly liveGrants: () => readonly Grant[],
-    private readonly log: (line: string) => void,
+    /** One info line per connection, with its fields for LOG_FORMAT json. */
+    private readonly log: (fields: EventFields, text: string) => void,
   ) {}
 
   /** A connection was admitted: find its grant, log it, keep it. */
@@ -35,12 +37,14 @@ export class Attribution {
       .filter((g) => g.address === c.src && g.proto === c.proto && g.port === c.dport)
       .reduce<Grant | null>((a, g) => (a === null || (g.id ?? 0) > (a.id ?? 0) ? g : a), null);
     const conn = `${c.proto} ${hostPort(c.src, c.sport)} -> ${hostPort(c.dst, c.dport)}`;
+    const fields = { src: c.src, sport: c.sport, dst: c.dst, proto: c.proto, port: c.dport };
     if (grant === null) {
-      this.log(`Connection ${conn} admitted by a grant that has since ended`);
+      this.log(fields, `Connection ${conn} admitted by a grant that has since ended`);
       return;
     }
     const id = grant.id ?? 0;
     this.log(
+      { ...fields, grant: id, user: grant.user, stanza: grant.stanza },
       `Connection ${conn} admitted by grant #${id} for user '${grant.user}' (stanza #${grant.stanza}, SPA from ${grant.spaSource ?? grant.address})`,
     );
     const kept = this.byGrant.get(id) ?? { count: 0, recent: [] };
@@ -71,6 +75,7 @@ export function startAttribution(
   enabled: boolean,
   liveGrants: () => readonly Grant[],
   log: (line: string, level?: "info" | "warning") => void,
+  event: (fields: EventFields, text: string) => void,
   onChange: () => void,
 ): { attribution: Attribution; watch: ConnWatch } | null {
   if (!enabled || backend !== "nftables") return null;
@@ -82,7 +87,7 @@ export function startAttribution(
     );
     return null;
   }
-  const attribution = new Attribution(liveGrants, log);
+  const attribution = new Attribution(liveGrants, event);
   const watch = new ConnWatch((c) => {
     attribution.admitted(c);
     onChange();

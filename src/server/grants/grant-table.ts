@@ -6,29 +6,39 @@
  * few firewall calls. (libnftables answers in-process within the same turn: without the deferral
  * every grant of a burst was its own transaction, and a 5,000/s burst opened 1,600 grants/s
  * instead of 3,000+; measured with bench/grants.ts.)
- * Backends that do not expire grants themselves (iptables, firewalld) get a timer for the next
- * expiry; nftables expires set elements in the kernel.
+ * Expiry: one timer for the soonest grant of an ExpiryQueue (a heap), on every backend. Backends
+ * that do not expire grants themselves (iptables, firewalld's passthrough) have them removed
+ * then; nftables set elements and firewalld's timed rich rules are removed by the firewall, and
+ * the timer only logs it, as C logs each removal.
  */
 import type { FirewallBackend, Grant } from "../firewall/types.js";
 import { grantKey } from "../firewall/types.js";
+import type { EventLog } from "../log.js";
 import { messageOf } from "../../errors.js";
+import { ExpiryQueue } from "./expiry-queue.js";
+import { logExpired } from "./grant-log.js";
 
 interface Waiter {
   grants: Grant[];
   done: (err: Error | null) => void;
 }
 
+/** After a failed removal, the next attempt. */
+const RETRY_MS = 1000;
+
 export class GrantTable {
   private readonly live = new Map<string, Grant>();
+  private readonly due = new ExpiryQueue((d) => this.live.get(d.key)?.expiresAt === d.at);
   private queue: Waiter[] = [];
   private applying = false;
   private applyScheduled = false;
   private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
 
   constructor(
     private readonly fw: FirewallBackend,
     private readonly nowSecs: () => number,
-    private readonly log: (line: string) => void,
+    private readonly log: EventLog,
   ) {}
 
   /** Live grants, soonest expiry first. */
@@ -80,7 +90,7 @@ export class GrantTable {
     try {
       if (replacing.length > 0) await this.fw.revoke(replacing);
       await this.fw.grant([...wanted.values()], now);
-      for (const [k, g] of wanted) this.live.set(k, g);
+      for (const [k, g] of wanted) this.setLive(k, g);
       this.schedule();
     } catch (e) {
       err = e as Error;
@@ -92,48 +102,59 @@ export class GrantTable {
 
   /** Take over grants found in the firewall at start (left by a previous run). */
   adopt(grants: readonly Grant[]): void {
-    for (const g of grants) this.live.set(grantKey(g), g);
+    for (const g of grants) this.setLive(grantKey(g), g);
     this.schedule();
   }
 
-  private schedule(): void {
+  private setLive(key: string, g: Grant): void {
+    this.live.set(key, g);
+    this.due.push(g.expiresAt, key);
+  }
+
+  /** One timer, for the soonest expiry (or a retry after a failed removal). */
+  private schedule(retryMs: number | null = null): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    const now = this.nowSecs();
-    let next = Infinity;
-    for (const g of this.live.values()) next = Math.min(next, g.expiresAt);
-    if (next === Infinity) return;
-    const ms = Math.max(0, (next - now) * 1000);
+    if (this.stopped) return;
+    const next = this.due.peek();
+    if (next === null && retryMs === null) return;
+    // nowSecs() is whole seconds: the timer fires within a second after the expiry time, as the
+    // kernel does for a set element whose timeout was counted from that second.
+    const ms = retryMs ?? Math.max(0, ((next?.at ?? 0) - this.nowSecs()) * 1000) + 50;
     this.timer = setTimeout(() => {
       void this.expire();
-    }, ms + 50);
+    }, ms);
     this.timer.unref();
   }
 
-  /** Remove what has expired (from the firewall unless it does that itself). */
+  /** Remove what has expired (from the firewall unless it does that itself), each logged. */
   async expire(): Promise<void> {
-    const now = this.nowSecs();
-    const gone = [...this.live.entries()].filter(([, g]) => g.expiresAt <= now);
-    for (const [k] of gone) this.live.delete(k);
+    const gone: Grant[] = [];
+    for (const d of this.due.takeDue(this.nowSecs())) {
+      const g = this.live.get(d.key);
+      if (g === undefined) continue; // a second entry for the same grant and time
+      this.live.delete(d.key);
+      gone.push(g);
+    }
     if (gone.length > 0 && !this.fw.expiresItself) {
       try {
-        await this.fw.revoke(gone.map(([, g]) => g));
-        for (const [, g] of gone)
-          this.log(
-            `Removed expired access for ${g.address} ${g.proto}/${g.port} (stanza #${g.stanza}, expired at ${g.expiresAt})`,
-          );
+        await this.fw.revoke(gone);
       } catch (e) {
-        this.log(`Error removing expired access: ${messageOf(e)}`);
-        for (const [k, g] of gone) this.live.set(k, g); // try again at the next tick
-        const retry = setTimeout(() => void this.expire(), 1000);
-        retry.unref();
+        this.log("err", "firewall_error", {}, `Error removing expired access: ${messageOf(e)}`);
+        for (const g of gone) this.setLive(grantKey(g), g); // again at the next attempt
+        this.schedule(RETRY_MS);
         return;
       }
     }
+    logExpired(this.log, this.fw, gone);
+    this.due.compact(this.live.size, () =>
+      [...this.live].map(([key, g]) => ({ at: g.expiresAt, key })),
+    );
     this.schedule();
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
   }

@@ -5,14 +5,17 @@
  */
 import type { DaemonConfig } from "../daemon-config.js";
 import type { FirewallBackend, Grant } from "../firewall/types.js";
-import type { Logger } from "../log.js";
+import type { EventLog, Level } from "../log.js";
 import type { Granted } from "../pipeline/types.js";
+import { grantFields, logRevoked } from "./grant-log.js";
 import { GrantTable } from "./grant-table.js";
 import { describeNat, resolveNatNames, type Lookup } from "./nat-names.js";
 
 export interface GrantLifecycleDeps {
   nowSecs: () => number;
-  log: (line: string, level?: Parameters<Logger["log"]>[0]) => void;
+  log: (line: string, level?: Level) => void;
+  /** Lines about grants, with their fields (grant-log.ts). */
+  event: EventLog;
   /** For NAT host names; the system resolver by default. */
   lookup?: Lookup;
 }
@@ -34,11 +37,12 @@ export class GrantLifecycle {
   async start(cfg: Pick<DaemonConfig, "flushAtInit" | "firewallReason" | "nat">): Promise<void> {
     const fw = this.fw;
     await fw.init(cfg.flushAtInit);
-    this.table = new GrantTable(fw, this.deps.nowSecs, (l) => {
-      this.deps.log(l);
-    });
+    this.table = new GrantTable(fw, this.deps.nowSecs, this.deps.event);
     if (!cfg.flushAtInit) await this.reconcile(this.table);
-    this.deps.log(
+    this.deps.event(
+      "info",
+      "firewall",
+      {},
       `Firewall backend: ${fw.name}${fw.detail !== undefined ? `, ${fw.detail}` : ""}${cfg.firewallReason !== null ? ` (${cfg.firewallReason})` : ""}${cfg.flushAtInit ? " (flushed at init)" : ""}`,
     );
     if (fw.noNat !== undefined) {
@@ -83,7 +87,10 @@ export class GrantLifecycle {
     if (grants === null) return false;
     await table.add(grants);
     for (const x of grants)
-      this.deps.log(
+      this.deps.event(
+        "info",
+        "grant_added",
+        grantFields(x),
         `Added access for user '${g.user}' (stanza #${g.stanza}) from ${x.address} to ${x.proto}/${x.port}${describeNat(x)} via ${this.fw.name}, expires at ${x.expiresAt} (${g.timeout} s)`,
       );
     return true;
@@ -94,12 +101,18 @@ export class GrantLifecycle {
     return this.table?.list() ?? [];
   }
 
-  /** Expiry timers stopped, then the firewall flushed (FLUSH_*_AT_EXIT) and closed. */
+  /**
+   * Expiry timers stopped, then the firewall flushed (FLUSH_*_AT_EXIT; each live grant logged as
+   * revoked) and closed. Without the flush, grants stay until their time: the kernel or firewalld
+   * ends them, or the next start reconciles them.
+   */
   async stop(flushAtExit: boolean): Promise<void> {
     this.table?.stop();
     if (flushAtExit) {
+      const live = this.list();
       await this.fw.flush();
-      this.deps.log("Flushed firewall rules at exit");
+      logRevoked(this.deps.event, live, "flushed at exit");
+      this.deps.event("info", "firewall_flushed", {}, "Flushed firewall rules at exit");
     }
     await this.fw.close();
   }

@@ -5,13 +5,20 @@
 import type { GpgOpened } from "../../gpg/open.js";
 import { shortKeyId } from "../../gpg/status.js";
 import { fkoErrorText } from "../../spa/fko-errors.js";
+import type { GpgSignature } from "../../spa/index.js";
 import type { OpenedSpa } from "../../spa/packet.js";
 import { Reject, type RejectReason, type Result } from "../../spa/reasons.js";
 import { signatureProblem, signerRefusal } from "../gpg-policy.js";
 import { Refusal } from "../refusals.js";
 import { checkPolicy } from "./policy.js";
 import type { ResolvedGpg, ServedStanza } from "./served-stanza.js";
-import { replayDigest, stanzaRefused, stanzaTag, type StanzaRun } from "./stanza-run.js";
+import {
+  logRefusal,
+  replayDigest,
+  stanzaRefused,
+  stanzaTag,
+  type StanzaRun,
+} from "./stanza-run.js";
 import type { Settled } from "./types.js";
 
 /** `digest`: the wire's replay digest (replayGate passed before gpg ran). */
@@ -48,9 +55,7 @@ export function afterGpg(
     );
   const tag = stanzaTag(ctx, s);
   if (g.requireSig && sig !== null) {
-    ctx.log(
-      `${tag} Incoming SPA data signed by '${shortKeyId(sig) ?? ""}' (fingerprint '${sig.fingerprint ?? ""}').`,
-    );
+    logSigner(ctx, s, sig, spa.username);
     const who = signerRefusal(sig, g);
     const burn = ctx.settings.testMode ? null : digest;
     if (who !== null) return stanzaRefused(ctx, s, Refusal.GpgSigner, who, burn, inner);
@@ -66,8 +71,16 @@ export function afterGpg(
     digest,
     innerDigest: inner,
   });
-  if (r.kind === "refuse") ctx.log(r.message);
+  if (r.kind === "refuse") logRefusal(ctx, r);
   return r;
+}
+
+/** server/incoming_spa.c:handle_gpg_sigs logs who signed, at LOG_INFO. */
+function logSigner(ctx: StanzaRun, s: ServedStanza, sig: GpgSignature, user: string): void {
+  ctx.log(
+    `${stanzaTag(ctx, s)} Incoming SPA data signed by '${shortKeyId(sig) ?? ""}' (fingerprint '${sig.fingerprint ?? ""}').`,
+    { level: "info", event: "spa_signed", src: ctx.inc.srcIp, stanza: s.number, user },
+  );
 }
 
 /** A failed gpg run as libfko words it. */

@@ -68,6 +68,7 @@ function refused(p: PolicyInput, reason: RefusalReason, message: string): Refuse
     reason,
     stanza: p.stanza.number,
     message: `${p.tag} ${message}`,
+    user: p.spa.username,
     digest: p.settings.testMode ? null : p.digest,
     innerDigest: p.innerDigest,
   };

@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { b64NoPad } from "../../spa/base64.js";
-import { Refusal, type RefusalReason } from "../refusals.js";
+import { REFUSAL_LEVEL, Refusal, type RefusalReason } from "../refusals.js";
 import type { ServedStanza } from "./served-stanza.js";
 import {
   refuse,
@@ -70,6 +70,18 @@ export function stanzaRefused(
     digest,
     innerDigest,
   };
-  ctx.log(r.message);
+  logRefusal(ctx, r);
   return r;
+}
+
+/** A stanza's refusal, at C's level for it (refusals.ts). */
+export function logRefusal(ctx: StanzaRun, r: Refused): void {
+  ctx.log(r.message, {
+    level: REFUSAL_LEVEL[r.reason],
+    event: "spa_rejected",
+    src: ctx.inc.srcIp,
+    stanza: r.stanza,
+    user: r.user,
+    reason: r.reason,
+  });
 }

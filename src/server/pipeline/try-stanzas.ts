@@ -15,7 +15,7 @@ import { Refusal } from "../refusals.js";
 import { afterGpg } from "./after-gpg.js";
 import { checkPolicy } from "./policy.js";
 import type { ResolvedGpg, ServedStanza } from "./served-stanza.js";
-import { replayGate, stanzaRefused, stanzaTag, type StanzaRun } from "./stanza-run.js";
+import { logRefusal, replayGate, stanzaRefused, stanzaTag, type StanzaRun } from "./stanza-run.js";
 import type { Decision, Refused, Settled } from "./types.js";
 
 /**
@@ -79,7 +79,7 @@ function tryStanza(ctx: StanzaRun, s: ServedStanza, i: number): Decision {
   const { inc, settings, nowSecs } = ctx;
   const tag = stanzaTag(ctx, s);
   const r = checkPolicy({ stanza: s, spa, inc, settings, nowSecs, tag, digest, innerDigest: null });
-  if (r.kind === "refuse") ctx.log(r.message);
+  if (r.kind === "refuse") logRefusal(ctx, r);
   return r;
 }
 

@@ -4,6 +4,7 @@ import type { OpenedSpa } from "../../spa/packet.js";
 import type { Result } from "../../spa/reasons.js";
 import type { CycleVars } from "../actions/run-command.js";
 import type { Grant, NatSettings } from "../firewall/types.js";
+import type { Level } from "../log-format.js";
 import type { RefusalReason } from "../refusals.js";
 import type { ResolvedGpg } from "./served-stanza.js";
 
@@ -64,6 +65,8 @@ export interface Refused {
   /** Stanza the last refusal came from, when any stanza got that far. */
   stanza: number | null;
   message: string;
+  /** The SPA user, once the packet is decrypted. */
+  user?: string;
   /** Set when a stanza decrypted the packet: its digest is burnt (as C) even though refused. */
   digest: string | null;
   innerDigest: string | null;
@@ -102,7 +105,17 @@ export interface PendingDecision {
 
 export type Decision = Settled | PendingDecision;
 
-export type PipelineLog = (line: string) => void;
+/** A line about one packet (C's wording) and what the structured log knows of it. */
+export type PipelineLog = (line: string, about: PacketLogFields) => void;
+
+export interface PacketLogFields {
+  level: Level;
+  event: "spa_rejected" | "spa_signed";
+  src: string;
+  stanza: number | null;
+  user?: string | undefined;
+  reason?: RefusalReason;
+}
 
 /** A refusal that no stanza owns and nothing burns (junk, replays, the no-stanza fallback). */
 export function refuse(reason: RefusalReason, message: string): Refused {
