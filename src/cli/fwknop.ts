@@ -32,13 +32,15 @@ import {
   type SelfOpened,
 } from "../client/gpg-packet.js";
 import { CLIENT_OPTIONS } from "../client/options.js";
+import { refuseWithConnect, settleConnect } from "../client/options/connect.js";
+import type { ConnectIo } from "../client/connect.js";
 import { askSecret, askYesNo, readKeyFromFd } from "../client/prompt.js";
 import { applyArgv, applyCommandLine, loadRcFile, rcPath } from "../client/resolve-options.js";
 import { lastArgs, saveArgs } from "../client/saved-args.js";
 import { DEFAULT_USER_AGENT, FWKNOP_TS_VERSION } from "../version.js";
 import { getoptLong } from "../argv/getopt.js";
 
-export interface ClientDeps {
+export interface ClientDeps extends ConnectIo {
   /** --stdin, --fd or the terminal, for a key not given any other way. */
   askKey?: (kind: KeyKind, cfg: ClientConfig) => string;
   /** The GPG engine for GPG mode; the gpg binary by default. */
@@ -122,11 +124,15 @@ async function run(argv: readonly string[], deps: ClientDeps, again = false): Pr
   const { opts } = getoptLong(argv, CLIENT_OPTIONS, "fwknop");
   const cfg = defaultClientConfig();
   applyArgv(cfg, opts, true);
+  // --connect: stdout carries the relayed bytes only (ssh's ProxyCommand reads it).
+  if (cfg.connect !== null) deps = { ...deps, out: deps.err };
+  refuseWithConnect(cfg);
   if (cfg.showHelp || cfg.showVersion) return printHelpOrVersion(cfg, deps);
   if (cfg.showLast || (cfg.lastCmd && !again)) return runLastCommand(cfg, deps);
   loadRcFile(cfg, deps);
   if (cfg.stanzaList) return 0;
   const rcValues = applyCommandLine(cfg, opts);
+  settleConnect(cfg);
   // --key-gen: one pair of keys, written to the rc stanza (--save-rc-stanza) or printed.
   const keys = cfg.keyGen
     ? generateKeys(
@@ -255,7 +261,10 @@ async function knock(
     );
   }
   if (cfg.test) return selfCheck(cfg, packet, deps);
-  return sendPacket(cfg, packet, deps);
+  await sendPacket(cfg, packet, deps);
+  if (cfg.connect === null) return 0;
+  const { connectAfterKnock } = await import("../client/connect.js");
+  return connectAfterKnock(cfg, cfg.connect, packet, deps);
 }
 
 /** The request from the settings (asking for keys not given), then the packet: Rijndael or gpg. */
@@ -337,7 +346,7 @@ async function sendPacket(
   cfg: ClientConfig,
   { req, made }: Packet,
   deps: ClientDeps,
-): Promise<number> {
+): Promise<void> {
   const proto = cfg.serverProto;
   const target = { host: cfg.destination ?? "", port: req.serverPort, sourcePort: cfg.sourcePort };
   let sent: number;
@@ -349,7 +358,6 @@ async function sendPacket(
     sent = await sendHttp(made.wire, target, cfg.userAgent ?? DEFAULT_USER_AGENT, cfg.httpProxy);
   else throw new UsageError(`-P ${proto} is not supported yet; use -P udp, tcp or http`, "-P");
   if (cfg.verbose > 0) deps.out(`send_spa_packet: bytes sent: ${sent}\n`);
-  return 0;
 }
 
 export async function main(

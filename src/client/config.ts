@@ -12,6 +12,12 @@ import {
 
 export type ServerProto = "udp" | "tcp" | "http" | "udpraw" | "tcpraw" | "icmp";
 
+/** --connect's HOST:PORT (ours): host as given, brackets of "[addr]:port" removed. */
+export interface ConnectTarget {
+  host: string;
+  port: number;
+}
+
 export interface ClientConfig {
   access: string | null;
   allowIp: string | null;
@@ -80,7 +86,14 @@ export interface ClientConfig {
   useGpgAgent: boolean;
   /** --gpg-no-signing-pw: the signing key has no passphrase. */
   gpgNoSigningPw: boolean;
+  /** --connect (ours): after the knock, connect here and relay stdin/stdout over it. */
+  connect: ConnectTarget | null;
+  /** --connect-timeout (ours): how long the port may take to open, from the packet sent. */
+  connectTimeoutMs: number;
 }
+
+/** --connect-timeout's default: enough for a grant on a loaded server, short for a typo. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 
 export function defaultClientConfig(): ClientConfig {
   return {
@@ -145,5 +158,7 @@ export function defaultClientConfig(): ClientConfig {
     gpgExe: null,
     useGpgAgent: false,
     gpgNoSigningPw: false,
+    connect: null,
+    connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
   };
 }

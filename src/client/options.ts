@@ -5,6 +5,7 @@
  * The rows live in options/, one file per help group; this file puts them in the table's order.
  */
 import { ACCESS_OPTIONS } from "./options/access.js";
+import { CONNECT_OPTIONS } from "./options/connect.js";
 import { CRYPTO_OPTIONS } from "./options/crypto.js";
 import { GPG_OPTIONS } from "./options/gpg.js";
 import { OUTPUT_OPTIONS } from "./options/output.js";
@@ -17,6 +18,7 @@ export { rcBool, type Bad, type ClientOption } from "./options/setters.js";
 export const CLIENT_OPTIONS: readonly ClientOption[] = [
   ...ACCESS_OPTIONS,
   ...TRANSPORT_OPTIONS,
+  ...CONNECT_OPTIONS,
   ...CRYPTO_OPTIONS,
   ...GPG_OPTIONS,
   ...RC_OPTIONS,

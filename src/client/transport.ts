@@ -14,7 +14,10 @@ export interface SendTarget {
 }
 
 /** IPv4 first like the C client, IPv6 where that is all the name has (our extension). */
-export async function resolveServer(host: string): Promise<{ address: string; family: 4 | 6 }> {
+export async function resolveServer(
+  host: string,
+  what = "SPA server",
+): Promise<{ address: string; family: 4 | 6 }> {
   const lit = ipFamily(host);
   if (lit !== 0) return { address: host, family: lit };
   try {
@@ -27,7 +30,7 @@ export async function resolveServer(host: string): Promise<{ address: string; fa
     if (pick === undefined) throw new EnvironmentError("no address");
     return { address: pick.address, family: pick.family === 6 ? 6 : 4 };
   } catch (e) {
-    throw new EnvironmentError(`Unable to resolve SPA server '${host}': ${messageOf(e)}`);
+    throw new EnvironmentError(`Unable to resolve ${what} '${host}': ${messageOf(e)}`);
   }
 }
 

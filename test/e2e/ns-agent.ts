@@ -10,18 +10,21 @@
  *   {"id":6,"op":"udpListen","port":62201}                                   -> {"id":6,"ok":true}
  *   {"id":7,"op":"udpTake","port":62201,"timeoutMs":1000}    -> {"id":7,"ok":true,"list":["<b64>"]}
  *     (what arrived since the last udpTake, waiting up to timeoutMs for the first; at most 1000 kept)
+ *   {"id":8,"op":"echo","port":2222,"banner":"...","lines":1}                -> {"id":8,"ok":true}
+ *     (a TCP service that sends the banner, if any, then echoes; it ends when the client does, or
+ *     after echoing `lines` lines when that is given)
  * The service's banner names the peer it saw ("... peer=198.18.0.2"), so a NAT test can tell
  * whether the source address was translated.
  * A first line {"id":0,"ok":true} says it is ready. It exits when its stdin closes (the test ended
  * or died), so it cannot outlive the test process.
  */
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
-import { connect, createServer, isIPv6 } from "node:net";
+import { connect, createServer, isIPv6, type Socket } from "node:net";
 import { createInterface } from "node:readline";
 
 interface Request {
   id: number;
-  op: "connect" | "udp" | "udpMany" | "listen" | "udpListen" | "udpTake";
+  op: "connect" | "udp" | "udpMany" | "listen" | "udpListen" | "udpTake" | "echo";
   host?: string;
   port: number;
   timeoutMs?: number;
@@ -32,6 +35,10 @@ interface Request {
   from?: string;
   /** connect: succeed only once the first line has arrived, and return it. */
   read?: boolean;
+  /** echo: sent first on each connection. */
+  banner?: string;
+  /** echo: end the connection after echoing this many lines. */
+  lines?: number;
 }
 
 /** Upper bound on datagrams per udpMany request, so a bad request cannot run forever. */
@@ -140,9 +147,37 @@ function udpMany(r: Request): void {
 }
 
 function listen(r: Request): void {
-  const srv = createServer((c) => {
+  serveTcp(r, (c) => {
     c.end(`SSH-2.0-fwknop-ts-test peer=${(c.remoteAddress ?? "?").replace(/^::ffff:/, "")}\r\n`);
+  });
+}
+
+function echo(r: Request): void {
+  serveTcp(r, (c) => {
+    if (r.banner !== undefined) c.write(r.banner);
+    if (r.lines === undefined) {
+      c.pipe(c);
+      return;
+    }
+    let left = r.lines;
+    c.on("data", (chunk: Buffer) => {
+      let end = 0;
+      while (left > 0 && end < chunk.length) {
+        const nl = chunk.indexOf(0x0a, end);
+        if (nl < 0) break;
+        end = nl + 1;
+        left--;
+      }
+      if (left > 0) c.write(chunk);
+      else c.end(chunk.subarray(0, end));
+    });
+  });
+}
+
+function serveTcp(r: Request, onConnection: (c: Socket) => void): void {
+  const srv = createServer((c) => {
     c.on("error", () => undefined);
+    onConnection(c);
   });
   srv.once("error", (e) => {
     fail(r.id, e);
@@ -219,6 +254,9 @@ rl.on("line", (line) => {
         break;
       case "udpTake":
         udpTake(r);
+        break;
+      case "echo":
+        echo(r);
         break;
       default:
         reply(r.id, false, { error: `unknown op ${String(r.op)}` });

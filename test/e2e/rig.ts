@@ -311,6 +311,18 @@ export class Rig {
   }
 
   /**
+   * A TCP echo service in the server namespace (IPv4 and IPv6): `banner` first, if given, then
+   * back whatever arrives; it ends its side when the client ends its own, or after `lines` lines.
+   */
+  async startEchoService(
+    port: number,
+    opts: { banner?: string; lines?: number } = {},
+  ): Promise<void> {
+    const r = await this.agent("server").ask({ op: "echo", port, ...opts });
+    if (!r.ok) throw new Error(`echo service on ${port}: ${r.error ?? "?"}`);
+  }
+
+  /**
    * Shape the server namespace like a host (host-shapes.ts), keeping `port` closed to new TCP
    * connections and `spaPort` open for SPA; `rig.host` then says which host it is.
    */

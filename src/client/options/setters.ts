@@ -22,6 +22,8 @@ export interface ClientOption extends OptSpec {
   early?: boolean;
   /** On the command line (not in the rc file) this also turns GPG on, as in C. */
   impliesGpg?: boolean;
+  /** A fwknop-ts extension: C fwknop has no such option. */
+  ours?: boolean;
 }
 
 /** rc booleans: only the first character counts, Y or y means yes (client/config_init.c). */
