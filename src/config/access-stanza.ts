@@ -70,6 +70,11 @@ export interface AccessStanza {
    * window, where every connection from the address is let in until the grant ends.
    */
   maxConnections: number;
+  /**
+   * REQUIRE_CONNECT_TOKEN (ours): new connections of this stanza's grants go to fwknopd's gate,
+   * which lets through only one that starts with the packet's connect token (spa/connect-token.ts).
+   */
+  requireConnectToken: boolean;
   gpg: GpgStanza;
   /** CMD_* lines as written (kept for src/server/load-config.ts; prefer the typed fields). */
   cmd: Record<string, string>;
@@ -116,6 +121,7 @@ export function newStanza(file: string, line: number, source: AddressList): Acce
     forwardAll: false,
     disableDnat: false,
     maxConnections: 0,
+    requireConnectToken: false,
     gpg: {
       use: false,
       homeDir: null,
@@ -175,6 +181,19 @@ export function validateStanza(s: AccessStanza, warnings: string[]): void {
     fail(
       "MAX_CONNECTIONS counts plain access only; it cannot be used with FORCE_NAT or FORWARD_ALL",
     );
+
+  if (s.requireConnectToken) {
+    if (s.hmacKey === null)
+      fail(
+        "REQUIRE_CONNECT_TOKEN needs an HMAC key (HMAC_KEY or HMAC_KEY_BASE64): the token is made with it",
+      );
+    if (s.forceNat !== null)
+      fail("REQUIRE_CONNECT_TOKEN cannot be used with FORCE_NAT or FORWARD_ALL");
+    if (s.maxConnections > 0)
+      fail(
+        "REQUIRE_CONNECT_TOKEN and MAX_CONNECTIONS cannot be combined: each token admits one connection already",
+      );
+  }
 
   if (!s.requireSourceAddress)
     warnings.push(`${where}: Warning: REQUIRE_SOURCE_ADDRESS not enabled for this stanza`);
@@ -261,6 +280,7 @@ export function stanzaSummary(s: AccessStanza): string {
     ["GPG_FINGERPRINT_ID", s.gpg.fingerprintIds?.join(", ") ?? NOT],
     // Ours, so listed only when set: C's layout stays as it was for C's variables.
     ...(s.maxConnections > 0 ? [["MAX_CONNECTIONS", s.maxConnections] as [string, number]] : []),
+    ...(s.requireConnectToken ? [["REQUIRE_CONNECT_TOKEN", "Yes"] as [string, string]] : []),
   ];
   return [
     `SOURCE (${s.number}):  ${s.source.text}   (${s.file}:${s.line})`,

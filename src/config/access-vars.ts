@@ -286,6 +286,13 @@ export const STANZA_VARS: readonly StanzaVar[] = [
       s.maxConnections = parseIntIn(val, 0, MAX_COUNTED, bad);
     },
   ),
+  v(
+    "REQUIRE_CONNECT_TOKEN",
+    "new connections must start with the SPA packet's one-time connect token (ours; fwknop --connect --connect-token sends it)",
+    (s, val, { bad }) => {
+      s.requireConnectToken = parseBool(val, bad);
+    },
+  ),
 ];
 
 export const STANZA_VAR_BY_NAME: ReadonlyMap<string, StanzaVar> = new Map(

@@ -293,6 +293,14 @@ export const FWKNOPD_VARS = [
     "nftables: log each connection a grant admits, with the grant's user and stanza, and list them in --status (needs conntrack from conntrack-tools)",
     { ours: true },
   ),
+  i(
+    "CONNECT_GATE_PORT",
+    62202,
+    1,
+    65535,
+    "nftables, REQUIRE_CONNECT_TOKEN stanzas: the local TCP port of fwknopd's token gate, to which their grants' new connections are redirected",
+    { ours: true },
+  ),
   k(
     "METRICS_LISTEN",
     "listen",

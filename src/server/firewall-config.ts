@@ -179,12 +179,17 @@ export function countedProblem(
   stanzas: readonly AccessStanza[],
   backend: FirewallType,
 ): ConfigError | null {
-  const s = stanzas.find((x) => x.maxConnections > 0);
+  const s = stanzas.find((x) => x.maxConnections > 0 || x.requireConnectToken);
   if (s === undefined || backend === "nftables") return null;
+  const what =
+    s.maxConnections > 0
+      ? `MAX_CONNECTIONS ${s.maxConnections}: counted grants`
+      : "REQUIRE_CONNECT_TOKEN: the token gate";
+  const name = s.maxConnections > 0 ? "MAX_CONNECTIONS" : "REQUIRE_CONNECT_TOKEN";
   return new ConfigError(
     s.file,
     s.line,
-    `MAX_CONNECTIONS ${s.maxConnections}: counted grants need the nftables backend, and fwknopd uses ${backend} here (remove MAX_CONNECTIONS, or run with FIREWALL_TYPE nftables)`,
+    `${what} need the nftables backend, and fwknopd uses ${backend} here (remove ${name}, or run with FIREWALL_TYPE nftables)`,
   );
 }
 
@@ -213,6 +218,9 @@ function nftablesFrom(c: BuildContext): NftablesBackend {
           : null,
       protect: conf.value("NFT_PROTECT_PORTS") ? protectedPorts(c.stanzas) : [],
       counted: countedOf(c.stanzas),
+      gate: c.stanzas.some((s) => s.requireConnectToken)
+        ? { port: conf.value("CONNECT_GATE_PORT") }
+        : null,
       ipv6: conf.value("ENABLE_IPV6"),
       useLibrary: conf.value("NFT_USE_LIBNFTABLES"),
     },

@@ -12,3 +12,4 @@ export * from "./packet.js";
 export * from "./keygen.js";
 export * from "./fko-errors.js";
 export * from "./gpg.js";
+export * from "./connect-token.js";

@@ -23,6 +23,7 @@ function backend(answer: (argv: readonly string[]) => ExecResult): NftablesBacke
       spaLimit: null,
       forwardJumpChain: null,
       counted: null,
+      gate: null,
       useLibrary: false,
     },
     exec,

@@ -34,6 +34,12 @@ const mark = `ct mark set ct mark | ${CT_MARK_BIT}`;
 /** The marking every grant's accept carries, for attribution and for the rule below. */
 export const MARK_STATEMENT = mark;
 
+/**
+ * Before the counted and gated grants' rules: a marked flow's later "new" packets (retransmitted
+ * SYNs, a UDP flow's datagrams before a reply, a connection redirected to the token gate).
+ */
+export const MARK_ACCEPT = `ct state new ct mark & ${CT_MARK_BIT} == ${CT_MARK_BIT} accept`;
+
 /** The sets to declare (at `where`, names prefixed) for these options. */
 export function countedSetDecls(where: string, prefix: string, c: CountedOptions): string[] {
   const out: string[] = [];
@@ -60,12 +66,12 @@ export function countedSetNames(prefix: string, c: CountedOptions): string[] {
 }
 
 /**
- * The rules, in the order they run, after the allow sets' accepts: first the marked flows' later
- * "new" packets, then one-shot, then each count. A spent grant matches nothing here, so the
+ * The rules, in the order they run, after the allow sets' accepts and MARK_ACCEPT: one-shot,
+ * then each count. A spent grant matches nothing here, so the
  * host's own rules decide, as if there were no grant.
  */
 export function countedRules(prefix: string, ipv6: boolean, c: CountedOptions): string[] {
-  const out = [`ct state new ct mark & ${CT_MARK_BIT} == ${CT_MARK_BIT} accept`];
+  const out: string[] = [];
   for (const fam of families(ipv6)) {
     const k = keyOf(fam);
     const once = `@${prefix}${onceSet(fam)}`;

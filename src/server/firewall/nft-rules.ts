@@ -9,11 +9,13 @@ import {
   countedSetDecls,
   countedSetNames,
   countSet,
+  MARK_ACCEPT,
   MARK_STATEMENT,
   meterSet,
   onceSet,
   type CountedOptions,
 } from "./nft-counted.js";
+import { gateSet, gateTable } from "./nft-gate.js";
 import type { Grant } from "./types.js";
 import { EnvironmentError, InternalError } from "../../errors.js";
 
@@ -39,6 +41,8 @@ export interface NftOptions {
   forwardJumpChain: string | null;
   /** MAX_CONNECTIONS in some stanza: the counted sets and rules (nft-counted.ts), else null. */
   counted: CountedOptions | null;
+  /** REQUIRE_CONNECT_TOKEN in some stanza: the token gate's port (nft-gate.ts), else null. */
+  gate: { port: number } | null;
   /** NFT_USE_LIBNFTABLES: element changes through libnftables in-process when it loads. */
   useLibrary: boolean;
 }
@@ -110,7 +114,13 @@ export class NftRules {
 
   /** True when our own table exists: own-table placement, or NAT (its maps and chains). */
   usesOwnTable(): boolean {
-    return this.input.chain === null || this.opts.nat;
+    return this.input.chain === null || this.opts.nat || this.opts.gate !== null;
+  }
+
+  /** REQUIRE_CONNECT_TOKEN: the gate's sets and redirect in our own table, or nothing. */
+  gateTable(flush: boolean): string[] {
+    const g = this.opts.gate;
+    return g === null ? [] : gateTable(this.own, g.port, this.opts.ipv6, flush);
   }
 
   set(family: 4 | 6): string {
@@ -182,16 +192,20 @@ export class NftRules {
       ...(this.opts.ipv6
         ? [`ip6 saddr . meta l4proto . th dport @${p}allow6 ${MARK_STATEMENT} accept`]
         : []),
+      ...(this.opts.counted !== null || this.opts.gate !== null ? [MARK_ACCEPT] : []),
       ...(this.opts.counted !== null ? countedRules(p, this.opts.ipv6, this.opts.counted) : []),
     ];
   }
 
   /** The sets a grant of this family can be in, with the count each admits (0: window). */
-  grantSets(family: 4 | 6): Array<{ set: string; maxConnections: number }> {
+  grantSets(family: 4 | 6): Array<{ set: string; maxConnections: number; gate?: boolean }> {
     const at = (name: string): string => `${this.input.where} ${this.input.prefix}${name}`;
     const c = this.opts.counted;
     return [
       { set: this.set(family), maxConnections: 0 },
+      ...(this.opts.gate !== null
+        ? [{ set: `${this.own} ${gateSet(family)}`, maxConnections: 0, gate: true }]
+        : []),
       ...(c === null
         ? []
         : [
@@ -312,6 +326,13 @@ export class NftRules {
     const at = (name: string): string => `${this.input.where} ${this.input.prefix}${name}`;
     const c = this.opts.counted;
     const base = { key, value: null, expiresAt: g.expiresAt };
+    if (g.gate === true) {
+      if (this.opts.gate === null)
+        throw new EnvironmentError(
+          "REQUIRE_CONNECT_TOKEN came with a reload; the gate is set up at start: restart fwknopd",
+        );
+      return { set: `${this.own} ${gateSet(g.family)}`, ...base };
+    }
     if (m === 0) return { set: this.set(g.family), ...base };
     if (c === null || (m > 1 && !c.counts.includes(m)))
       throw new EnvironmentError(
@@ -359,40 +380,4 @@ export class NftRules {
       );
     return out;
   }
-}
-
-interface SetElement {
-  address: string;
-  proto: "tcp" | "udp";
-  port: number;
-  expiresSecs: number;
-}
-
-/** Elements of `nft -j list set` output: {"elem": {"val": {"concat": [addr, proto, port]}, "expires": N}}. */
-export function parseSetElements(json: string): SetElement[] {
-  const out: SetElement[] = [];
-  let doc: unknown;
-  try {
-    doc = JSON.parse(json);
-  } catch {
-    return out;
-  }
-  const items = (doc as { nftables?: unknown[] }).nftables ?? [];
-  for (const item of items) {
-    const set = (item as { set?: { elem?: unknown[] } }).set;
-    for (const el of set?.elem ?? []) {
-      const e = (el as { elem?: { val?: { concat?: unknown[] }; expires?: number } }).elem;
-      const c = e?.val?.concat;
-      if (c === undefined || c.length !== 3) continue;
-      const [address, proto, port] = c;
-      if (
-        typeof address !== "string" ||
-        (proto !== "tcp" && proto !== "udp") ||
-        typeof port !== "number"
-      )
-        continue;
-      out.push({ address, proto, port, expiresSecs: e?.expires ?? 0 });
-    }
-  }
-  return out;
 }

@@ -18,7 +18,8 @@
 import { CommandError, runChecked, type Exec } from "../../exec.js";
 import { NftLibrary } from "../native/libnftables.js";
 import { NftChannel, type NftCommands } from "./nft-channel.js";
-import { NftRules, parseSetElements, RULE_COMMENT, type NftOptions } from "./nft-rules.js";
+import { parseSetElements } from "./nft-listing.js";
+import { NftRules, RULE_COMMENT, type NftOptions } from "./nft-rules.js";
 import type { FirewallBackend, Grant } from "./types.js";
 import { InternalError } from "../../errors.js";
 
@@ -71,6 +72,8 @@ export class NftablesBackend implements FirewallBackend {
       await this.removeOurRules(input.where, input.chain);
       await this.script(this.rules.jumpRules(input.chain));
     }
+    const gate = this.rules.gateTable(flush);
+    if (gate.length > 0) await this.script(gate);
     if (this.opts.nat) {
       await this.script(this.rules.natTable(flush));
       const f = this.rules.fwd;
@@ -142,7 +145,7 @@ export class NftablesBackend implements FirewallBackend {
   async list(nowSecs: number): Promise<Grant[]> {
     const out: Grant[] = [];
     for (const fam of [4, 6] as const)
-      for (const { set, maxConnections } of this.rules.grantSets(fam)) {
+      for (const { set, maxConnections, gate } of this.rules.grantSets(fam)) {
         const argv = [...this.pre, "-j", "list", "set", ...set.split(" ")];
         const r = await this.exec(this.bin, argv);
         if (r.code !== 0) {
@@ -160,6 +163,7 @@ export class NftablesBackend implements FirewallBackend {
             expiresAt: nowSecs + e.expiresSecs,
             destination: null,
             ...(maxConnections > 0 ? { maxConnections } : {}),
+            ...(gate === true ? { gate } : {}),
           });
       }
     return out;

@@ -27,6 +27,11 @@ export interface Grant {
    * first connection consumes it). Absent: C's window, every connection until expiresAt.
    */
   maxConnections?: number;
+  /**
+   * REQUIRE_CONNECT_TOKEN (ours): new connections are redirected to fwknopd's token gate instead
+   * of being accepted; only one that presents the packet's token reaches the service.
+   */
+  gate?: boolean;
   /** The daemon's number for this grant (attribution, --status); absent for grants found at start. */
   id?: number;
   /** The address the SPA packet came from (it may ask access for another, with -a). */

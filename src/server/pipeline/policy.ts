@@ -216,11 +216,11 @@ function accessDecision(p: PolicyInput, ruleIp: string): Settled {
         Refusal.NatTarget,
         `NAT access needs an IPv4 client address, not ${ruleIp}`,
       );
-    if (s.maxConnections > 0)
+    if (s.maxConnections > 0 || s.requireConnectToken)
       return refused(
         p,
         Refusal.NatNotEnabled,
-        "NAT access is not counted: this stanza sets MAX_CONNECTIONS, so it grants plain access only",
+        `NAT access is refused: this stanza sets ${s.maxConnections > 0 ? "MAX_CONNECTIONS" : "REQUIRE_CONNECT_TOKEN"}, so it grants plain access only`,
       );
     const nat = natFor(s, spa, p.settings.nat ?? NO_NAT, isLocalNat(spa));
     if (typeof nat === "string") return refused(p, Refusal.NatTarget, nat);
@@ -232,6 +232,7 @@ function accessDecision(p: PolicyInput, ruleIp: string): Settled {
       port: r.port,
       spaDestination: p.inc.dstIp,
       ...(s.maxConnections > 0 ? { maxConnections: s.maxConnections } : {}),
+      ...(s.requireConnectToken ? { gate: true } : {}),
     }));
   return {
     kind: "grant",
