@@ -55,7 +55,8 @@ const LAYERS = [
 ];
 
 export default tseslint.config(
-  // bin/ and the test preload are plain CommonJS shims outside the TypeScript project.
+  // bin/, the test preload and npm's prepare hook are plain CommonJS outside the TypeScript
+  // project (prepare runs where the dev dependencies, TypeScript among them, may be absent).
   {
     ignores: [
       "dist/**",
@@ -63,6 +64,7 @@ export default tseslint.config(
       "bin/**",
       "eslint.config.mjs",
       "test/fixtures/without-koffi.cjs",
+      "scripts/prepare.cjs",
     ],
   },
   js.configs.recommended,

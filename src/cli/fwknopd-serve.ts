@@ -16,6 +16,12 @@ import { createLogger, type Logger } from "../server/log.js";
 import { logWithConfig } from "../server/log-config.js";
 import type { ServerArgs } from "../server/options.js";
 import { acquirePidFile, releasePidFile } from "../server/pid-file.js";
+import {
+  notifyReady,
+  notifyReloading,
+  notifyStopping,
+  type NotifyOutcome,
+} from "../server/sd-notify.js";
 import { rotateDigestCache } from "../server/replay/replay-cache.js";
 import { FWKNOP_TS_VERSION } from "../version.js";
 
@@ -84,6 +90,7 @@ class Service {
     if (this.stopping) return;
     this.stopping = true;
     this.logger.event("info", "stop", { reason: why }, `Shutting Down fwknopd (${why}).`);
+    this.tellSystemd(notifyStopping());
     try {
       await this.metricsServer?.close();
       await this.daemon.stop();
@@ -97,6 +104,7 @@ class Service {
 
   /** SIGHUP: the new configuration, or the running one kept with the reason logged. */
   reload(): void {
+    this.tellSystemd(notifyReloading());
     try {
       const cfg = loadConfig(this.args);
       logWithConfig(this.logger, cfg);
@@ -114,6 +122,15 @@ class Service {
       const text = `Reload failed, keeping the running configuration: ${why}`;
       this.logger.event("err", "reload_failed", { reason: why }, text);
     }
+    this.tellSystemd(notifyReady());
+  }
+
+  /** sd_notify (systemd Type=notify): said only when systemd asked for it and it did not go. */
+  tellSystemd(p: Promise<NotifyOutcome>): void {
+    void p.then((o) => {
+      if (!o.sent && process.env.NOTIFY_SOCKET !== undefined)
+        this.logger.log("warning", `Could not tell systemd: ${o.how}`);
+    });
   }
 
   listen(): void {
@@ -199,6 +216,7 @@ export async function serve(args: ServerArgs, argv: readonly string[]): Promise<
     throw e;
   }
   report({ ready: true });
+  service.tellSystemd(notifyReady());
   return service.done;
 }
 
