@@ -23,7 +23,14 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { REPO, SERVER_IP, createRig, waitFor, type Rig } from "../../test/e2e/rig.js";
+import {
+  REPO,
+  SERVER_IP,
+  createRig,
+  waitFor,
+  type Rig,
+  type UdpCounters,
+} from "../../test/e2e/rig.js";
 import { accessConf, type BenchKeys } from "./packets.js";
 import { summarise } from "./profile-summary.js";
 
@@ -98,11 +105,6 @@ export function procStats(pid: number): ProcStats {
   const stime = Number(rest[12]);
   const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "latin1"));
   return { cpuSecs: (utime + stime) / CLK_TCK, rssKb: Number(rss?.[1] ?? NaN) };
-}
-
-export interface UdpCounters {
-  inDatagrams: number;
-  rcvbufErrors: number;
 }
 
 interface AgentAnswer {
@@ -228,13 +230,8 @@ export class BenchRig {
     }
   }
 
-  async serverUdp(): Promise<UdpCounters> {
-    const text = await this.rig.must(this.rig.serverNs, ["cat", "/proc/net/snmp"]);
-    const lines = text.split("\n").filter((l) => l.startsWith("Udp:"));
-    const names = (lines[0] ?? "").split(/\s+/);
-    const values = (lines[1] ?? "").split(/\s+/);
-    const get = (k: string): number => Number(values[names.indexOf(k)] ?? NaN);
-    return { inDatagrams: get("InDatagrams"), rcvbufErrors: get("RcvbufErrors") };
+  serverUdp(): Promise<UdpCounters> {
+    return this.rig.udpCounters(this.rig.serverNs);
   }
 
   async latency(

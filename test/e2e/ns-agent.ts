@@ -11,17 +11,22 @@
  *   {"id":7,"op":"udpTake","port":62201,"timeoutMs":1000}    -> {"id":7,"ok":true,"list":["<b64>"]}
  *     (what arrived since the last udpTake, waiting up to timeoutMs for the first; at most 1000 kept)
  * The service's banner names the peer it saw ("... peer=198.18.0.2"), so a NAT test can tell
- * whether the source address was translated.
+ * whether the source address was translated. {"op":"listen",...,"echo":true} keeps connections
+ * open and echoing; that and the ops for clients sharing one address (hold, echo, release, poll,
+ * pollStop, udpRate) are in ns-agent-tenant.ts.
  * A first line {"id":0,"ok":true} says it is ready. It exits when its stdin closes (the test ended
  * or died), so it cannot outlive the test process.
  */
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { connect, createServer, isIPv6 } from "node:net";
 import { createInterface } from "node:readline";
+import { banner, closeTenantOps, echoConnection, tenantOp } from "./ns-agent-tenant.js";
 
 interface Request {
   id: number;
   op: "connect" | "udp" | "udpMany" | "listen" | "udpListen" | "udpTake";
+  /** listen: keep each connection open and send back what arrives (after the banner). */
+  echo?: boolean;
   host?: string;
   port: number;
   timeoutMs?: number;
@@ -37,11 +42,7 @@ interface Request {
 /** Upper bound on datagrams per udpMany request, so a bad request cannot run forever. */
 const MAX_BATCH = 5_000_000;
 
-const reply = (
-  id: number,
-  ok: boolean,
-  extra: { error?: string; sent?: number; data?: string; list?: string[] } = {},
-): void => {
+const reply = (id: number, ok: boolean, extra: Record<string, unknown> = {}): void => {
   process.stdout.write(`${JSON.stringify({ id, ok, ...extra })}\n`);
 };
 const fail = (id: number, e: unknown): void => {
@@ -141,7 +142,11 @@ function udpMany(r: Request): void {
 
 function listen(r: Request): void {
   const srv = createServer((c) => {
-    c.end(`SSH-2.0-fwknop-ts-test peer=${(c.remoteAddress ?? "?").replace(/^::ffff:/, "")}\r\n`);
+    if (r.echo === true) {
+      echoConnection(c);
+      return;
+    }
+    c.end(banner(c.remoteAddress));
     c.on("error", () => undefined);
   });
   srv.once("error", (e) => {
@@ -221,13 +226,15 @@ rl.on("line", (line) => {
         udpTake(r);
         break;
       default:
-        reply(r.id, false, { error: `unknown op ${String(r.op)}` });
+        if (!tenantOp({ ...r, op: String(r.op) }, reply))
+          reply(r.id, false, { error: `unknown op ${String(r.op)}` });
     }
   } catch (e) {
     fail(r.id, e);
   }
 });
 rl.on("close", () => {
+  closeTenantOps();
   for (const s of servers) s.close();
   for (const b of inbox.values()) b.sock.close();
   udp[4]?.close();
