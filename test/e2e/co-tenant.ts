@@ -87,6 +87,7 @@ export interface CoTenantResult {
   bPeers: string[];
   /** Milliseconds from the start of A's knock. */
   timings: {
+    /** The knock's run; for a command connect, until its connection gave the banner. */
     knockMs: number;
     aConnectMs: number | null;
     bFirstMs: number | null;
