@@ -155,20 +155,14 @@ export class NatRig {
    * `payloads` in turn from A or B to the server's UDP `port`, `rate` a second for `seconds`
    * (bounded by the agent: <= 1,000,000/s, <= 60 s; as fast as it goes beyond ~150,000/s); resolves with the number sent.
    */
-  async udpRate(
+  udpRate(
     t: Tenant,
     port: number,
     payloads: readonly (string | Buffer)[],
     rate: number,
     seconds: number,
   ): Promise<number> {
-    const data = payloads.map((p) =>
-      (typeof p === "string" ? Buffer.from(p, "latin1") : p).toString("base64"),
-    );
-    const req = { op: "udpRate", host: SERVER_IP, port, data, rate, seconds };
-    const r = await this.rig.ask(this.ns[t], req, seconds * 1000 + 10_000);
-    if (!r.ok) throw new Error(`udpRate from ${t}: ${r.error ?? "?"}`);
-    return r.sent ?? 0;
+    return this.rig.sendUdpRate(SERVER_IP, port, payloads, { rate, seconds }, this.ns[t]);
   }
 
   teardown(): Promise<void> {

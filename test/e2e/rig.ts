@@ -433,6 +433,26 @@ export class Rig {
     return r.sent ?? 0;
   }
 
+  /**
+   * `payloads` in turn from namespace `ns` (default the client's), `rate` a second for `seconds`
+   * (the agent's udpRate: <= 1,000,000/s, <= 60 s); resolves with the number sent.
+   */
+  async sendUdpRate(
+    host: string,
+    port: number,
+    payloads: readonly (string | Buffer)[],
+    pace: { rate: number; seconds: number },
+    ns = this.clientNs,
+  ): Promise<number> {
+    const data = payloads.map((p) =>
+      (typeof p === "string" ? Buffer.from(p, "latin1") : p).toString("base64"),
+    );
+    const req = { op: "udpRate", host, port, data, ...pace };
+    const r = await this.ask(ns, req, pace.seconds * 1000 + AGENT_SLACK_MS);
+    if (!r.ok) throw new Error(`udpRate from ${ns}: ${r.error ?? "?"}`);
+    return r.sent ?? 0;
+  }
+
   async sendUdp(
     host: string,
     port: number,
