@@ -60,7 +60,7 @@ export const VARIANTS: readonly Variant[] = [
     fw: "nftables",
     conf: "NFT_USE_LIBNFTABLES N;",
   },
-  // The kernel meter (NFT_SPA_RATE_LIMIT, by default 100,000/s per address) keeps what one
+  // The kernel meter (NFT_SPA_RATE_LIMIT, by default 50,000/s per address) keeps what one
   // address sends beyond that out of the daemon; this variant turns it off to measure what the
   // daemon itself rejects per second at any rate.
   {
