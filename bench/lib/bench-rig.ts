@@ -23,7 +23,14 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { REPO, SERVER_IP, createRig, waitFor, type Rig } from "../../test/e2e/rig.js";
+import {
+  REPO,
+  SERVER_IP,
+  createRig,
+  waitFor,
+  type Rig,
+  type UdpCounters,
+} from "../../test/e2e/rig.js";
 import { accessConf, type BenchKeys } from "./packets.js";
 import { summarise } from "./profile-summary.js";
 
@@ -53,8 +60,9 @@ export const VARIANTS: readonly Variant[] = [
     fw: "nftables",
     conf: "NFT_USE_LIBNFTABLES N;",
   },
-  // The kernel meter (NFT_SPA_RATE_LIMIT, on by default) keeps a one-address flood out of the
-  // daemon; this variant turns it off to measure what the daemon itself rejects per second.
+  // The kernel meter (NFT_SPA_RATE_LIMIT, by default 50,000/s per address) keeps what one
+  // address sends beyond that out of the daemon; this variant turns it off to measure what the
+  // daemon itself rejects per second at any rate.
   {
     name: "ours-nft-nometer",
     label: "ours (nftables, no meter)",
@@ -98,11 +106,6 @@ export function procStats(pid: number): ProcStats {
   const stime = Number(rest[12]);
   const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "latin1"));
   return { cpuSecs: (utime + stime) / CLK_TCK, rssKb: Number(rss?.[1] ?? NaN) };
-}
-
-export interface UdpCounters {
-  inDatagrams: number;
-  rcvbufErrors: number;
 }
 
 interface AgentAnswer {
@@ -228,13 +231,8 @@ export class BenchRig {
     }
   }
 
-  async serverUdp(): Promise<UdpCounters> {
-    const text = await this.rig.must(this.rig.serverNs, ["cat", "/proc/net/snmp"]);
-    const lines = text.split("\n").filter((l) => l.startsWith("Udp:"));
-    const names = (lines[0] ?? "").split(/\s+/);
-    const values = (lines[1] ?? "").split(/\s+/);
-    const get = (k: string): number => Number(values[names.indexOf(k)] ?? NaN);
-    return { inDatagrams: get("InDatagrams"), rcvbufErrors: get("RcvbufErrors") };
+  serverUdp(): Promise<UdpCounters> {
+    return this.rig.udpCounters(this.rig.serverNs);
   }
 
   async latency(

@@ -80,6 +80,11 @@ export function table(title: string, refName: string, rows: readonly Row[]): voi
       met,
     ];
   });
+  grid(title, head, body);
+}
+
+/** A plain table: the first column left-aligned, the others right-aligned. */
+export function grid(title: string, head: readonly string[], body: readonly string[][]): void {
   const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? "").length)));
   const line = (cells: readonly string[]): string =>
     cells

@@ -1,7 +1,9 @@
 /**
  * NFT_SPA_RATE_LIMIT: a flood of SPA-shaped junk from one address is cut down in the kernel (our
  * nftables table meters the SPA port per source), so the daemon reads only a trickle of it and a
- * valid SPA from another address during the flood is honoured.
+ * valid SPA from another address during the flood is honoured. The meter is set to 20/s here, so a
+ * 1,000-datagram batch shows it; the default (50,000/s) sits at what the daemon reads, and
+ * co-tenant.test.ts shows what that buys clients sharing a NAT address.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";

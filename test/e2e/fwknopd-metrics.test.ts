@@ -54,7 +54,11 @@ describe("fwknopd metrics (METRICS_LISTEN)", () => {
   });
 
   it("/healthz answers 200 with the parts up; other paths and methods are refused", async () => {
-    assert.match(d.logs(), /Metrics: http:\/\/127\.0\.0\.1:9930\/metrics and \/healthz/);
+    // The line can come down the pipe after the "Listening" one that start() waits for.
+    assert.ok(
+      await d.waitForLog(/Metrics: http:\/\/127\.0\.0\.1:9930\/metrics and \/healthz/),
+      d.logs(),
+    );
     const h = await http(rig, "/healthz");
     assert.equal(h.status, 200);
     assert.deepEqual(JSON.parse(h.body), { ok: true, parts: { listeners: true, firewall: true } });

@@ -227,7 +227,8 @@ describe("SIGTERM in the middle of a burst of grants", () => {
     const granted = (): string[] =>
       [...d.logs().matchAll(/Added access for user '(u\d+)'/g)].map((m) => m[1] ?? "");
     await d.start();
-    const sending = rig.sendUdpMany(SERVER_IP, 62201, packets);
+    // Paced over two seconds, so the stop lands in the middle of the burst.
+    const sending = rig.sendUdpRate(SERVER_IP, 62201, packets, { rate: 400, seconds: 2 });
     assert.ok(await waitFor(() => granted().length >= 20, 10_000), d.logs());
     await d.stop("SIGTERM");
     await sending;

@@ -13,19 +13,29 @@ export const keyArgs = (key: string, hmacKey: string): string[] => [
   "--use-hmac",
 ];
 
-/** Run the C client or ours in the client namespace with HOME set; the run must succeed. */
+/** The argv of the C client (Debian's /usr/bin/fwknop) or ours, without saving args to HOME. */
+export function clientArgv(client: Client, args: readonly string[]): string[] {
+  return client === "c"
+    ? ["/usr/bin/fwknop", "--no-save-args", ...args]
+    : [process.execPath, join(REPO, "bin", "fwknop"), "--no-save-args", ...args];
+}
+
+/** The environment the clients run with: HOME set, nothing else of ours. */
+export const clientEnv = (home: string): NodeJS.ProcessEnv => ({
+  PATH: "/usr/bin:/bin",
+  HOME: home,
+  USER: "root",
+  LOGNAME: "root",
+});
+
+/** Run the C client or ours in the client namespace (or `ns`) with HOME set; it must succeed. */
 export async function knock(
   rig: Rig,
   client: Client,
   args: readonly string[],
   home: string,
+  ns = rig.clientNs,
 ): Promise<void> {
-  const argv =
-    client === "c"
-      ? ["/usr/bin/fwknop", "--no-save-args", ...args]
-      : [process.execPath, join(REPO, "bin", "fwknop"), "--no-save-args", ...args];
-  const r = await rig.run(rig.clientNs, argv, {
-    env: { PATH: "/usr/bin:/bin", HOME: home, USER: "root", LOGNAME: "root" },
-  });
+  const r = await rig.run(ns, clientArgv(client, args), { env: clientEnv(home) });
   assert.equal(r.code, 0, `${client} client failed: ${r.stderr}`);
 }

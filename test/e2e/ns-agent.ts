@@ -14,17 +14,22 @@
  *     (a TCP service that sends the banner, if any, then echoes; it ends when the client does, or
  *     after echoing `lines` lines when that is given)
  * The service's banner names the peer it saw ("... peer=198.18.0.2"), so a NAT test can tell
- * whether the source address was translated.
+ * whether the source address was translated. {"op":"listen",...,"echo":true} keeps connections
+ * open and echoing; that and the ops for clients sharing one address (hold, echo, release, poll,
+ * pollStop, udpRate) are in ns-agent-tenant.ts.
  * A first line {"id":0,"ok":true} says it is ready. It exits when its stdin closes (the test ended
  * or died), so it cannot outlive the test process.
  */
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { connect, createServer, isIPv6, type Socket } from "node:net";
 import { createInterface } from "node:readline";
+import { banner, closeTenantOps, echoConnection, tenantOp } from "./ns-agent-tenant.js";
 
 interface Request {
   id: number;
   op: "connect" | "udp" | "udpMany" | "listen" | "udpListen" | "udpTake" | "echo";
+  /** listen: keep each connection open and send back what arrives (after the banner). */
+  echo?: boolean;
   host?: string;
   port: number;
   timeoutMs?: number;
@@ -44,11 +49,7 @@ interface Request {
 /** Upper bound on datagrams per udpMany request, so a bad request cannot run forever. */
 const MAX_BATCH = 5_000_000;
 
-const reply = (
-  id: number,
-  ok: boolean,
-  extra: { error?: string; sent?: number; data?: string; list?: string[] } = {},
-): void => {
+const reply = (id: number, ok: boolean, extra: Record<string, unknown> = {}): void => {
   process.stdout.write(`${JSON.stringify({ id, ok, ...extra })}\n`);
 };
 const fail = (id: number, e: unknown): void => {
@@ -148,7 +149,11 @@ function udpMany(r: Request): void {
 
 function listen(r: Request): void {
   serveTcp(r, (c) => {
-    c.end(`SSH-2.0-fwknop-ts-test peer=${(c.remoteAddress ?? "?").replace(/^::ffff:/, "")}\r\n`);
+    if (r.echo === true) {
+      echoConnection(c);
+      return;
+    }
+    c.end(banner(c.remoteAddress));
   });
 }
 
@@ -259,13 +264,15 @@ rl.on("line", (line) => {
         echo(r);
         break;
       default:
-        reply(r.id, false, { error: `unknown op ${String(r.op)}` });
+        if (!tenantOp({ ...r, op: String(r.op) }, reply))
+          reply(r.id, false, { error: `unknown op ${String(r.op)}` });
     }
   } catch (e) {
     fail(r.id, e);
   }
 });
 rl.on("close", () => {
+  closeTenantOps();
   for (const s of servers) s.close();
   for (const b of inbox.values()) b.sock.close();
   udp[4]?.close();

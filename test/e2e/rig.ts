@@ -26,6 +26,7 @@ import { tmpdir } from "node:os";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
 import { applyHostShape, type HostInfo, type HostShape } from "./host-shapes.js";
+import type { PollResult } from "./ns-agent-tenant.js";
 
 export const SERVER_IP = "198.18.0.1";
 export const CLIENT_IP = "198.18.0.2";
@@ -49,6 +50,14 @@ export type DefaultDeny = HostShape;
 export interface Owned {
   stop(): Promise<void>;
   stopSync(): void;
+}
+
+/** A namespace's UDP counters (/proc/net/snmp). */
+export interface UdpCounters {
+  /** Datagrams delivered to sockets. */
+  inDatagrams: number;
+  /** Datagrams dropped because a socket's receive buffer was full. */
+  rcvbufErrors: number;
 }
 
 export interface RigOptions {
@@ -79,6 +88,12 @@ export interface AgentReply {
   data?: string;
   /** udpTake: the datagrams, base64. */
   list?: string[];
+  /** hold, poll: when it connected / started (epoch ms). */
+  at?: number;
+  /** hold: connect attempts made. */
+  attempts?: number;
+  /** pollStop: what the poller saw. */
+  poll?: PollResult;
 }
 
 const live = new Set<Rig>();
@@ -177,14 +192,15 @@ export class Rig {
   readonly gatewayInnerIp = GATEWAY_INNER_IP;
   /** Set once addInner() has run. */
   innerNs: string | null = null;
+  /** Namespaces added with addNamespace() (the inner one too), deleted at teardown. */
+  private readonly extraNs: string[] = [];
   /** The host shape applied last (createRig's `deny`, or defaultDeny()); null: none applied. */
   host: HostInfo | null = null;
   private readonly owned: Owned[] = [];
   private readonly procs = new Set<ChildProcess>();
   private readonly dirs = new Set<string>();
-  private serverAgent: Agent | null = null;
-  private clientAgent: Agent | null = null;
-  private innerAgent: Agent | null = null;
+  /** The namespace agent of each namespace that has one. */
+  private readonly agents = new Map<string, Agent>();
   private down = false;
 
   constructor() {
@@ -233,6 +249,16 @@ export class Rig {
     return (listed.match(/"concat"/g) ?? []).length;
   }
 
+  /** The UDP counters of a namespace, e.g. to see how many datagrams reached the daemon. */
+  async udpCounters(ns: string): Promise<UdpCounters> {
+    const text = await this.must(ns, ["cat", "/proc/net/snmp"]);
+    const lines = text.split("\n").filter((l) => l.startsWith("Udp:"));
+    const names = (lines[0] ?? "").split(/\s+/);
+    const values = (lines[1] ?? "").split(/\s+/);
+    const get = (k: string): number => Number(values[names.indexOf(k)] ?? NaN);
+    return { inDatagrams: get("InDatagrams"), rcvbufErrors: get("RcvbufErrors") };
+  }
+
   /** Have teardown kill (by PID) a process started elsewhere. */
   track(child: ChildProcess): void {
     this.procs.add(child);
@@ -274,34 +300,60 @@ export class Rig {
       await this.must(ns, ["ip", "-6", "addr", "add", `${v6}/64`, "dev", "veth0", "nodad"]);
       await this.must(ns, ["ip", "link", "set", "veth0", "up"]);
     }
-    this.serverAgent = this.startAgent(this.serverNs);
-    this.clientAgent = this.startAgent(this.clientNs);
-    await Promise.all([this.serverAgent.ready, this.clientAgent.ready]);
+    await Promise.all([this.startAgentIn(this.serverNs), this.startAgentIn(this.clientNs)]);
+  }
+
+  /**
+   * One more namespace, named after the rig's with `suffix` (one short word), with its loopback
+   * up; teardown deletes it. Join it to the others with veth().
+   */
+  async addNamespace(suffix: string): Promise<string> {
+    const ns = `${this.serverNs.slice(0, -2)}-${suffix}`;
+    execFileSync("ip", ["netns", "add", ns], { stdio: "ignore", timeout: 10_000 });
+    this.extraNs.push(ns);
+    await this.must(ns, ["ip", "link", "set", "lo", "up"]);
+    return ns;
+  }
+
+  /** A veth pair: `aName` in namespace `a`, `bName` in namespace `b` (both down, no address). */
+  veth(a: string, aName: string, b: string, bName = "veth0"): void {
+    vethPair(a, aName, b, bName);
   }
 
   /** The third namespace (see RigOptions.inner), its agent and its banner service. */
   async addInner(servicePort: number, route = true): Promise<void> {
-    const ns = `${this.serverNs.slice(0, -2)}-i`;
-    execFileSync("ip", ["netns", "add", ns], { stdio: "ignore", timeout: 10_000 });
+    const ns = await this.addNamespace("i");
     this.innerNs = ns;
     vethPair(this.serverNs, "veth1", ns);
     await this.must(this.serverNs, ["ip", "addr", "add", `${GATEWAY_INNER_IP}/24`, "dev", "veth1"]);
     await this.must(this.serverNs, ["ip", "link", "set", "veth1", "up"]);
     await this.must(this.serverNs, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-    await this.must(ns, ["ip", "link", "set", "lo", "up"]);
     await this.must(ns, ["ip", "addr", "add", `${INNER_IP}/24`, "dev", "veth0"]);
     await this.must(ns, ["ip", "link", "set", "veth0", "up"]);
     if (route) await this.must(ns, ["ip", "route", "add", "default", "via", GATEWAY_INNER_IP]);
-    this.innerAgent = this.startAgent(ns);
-    await this.innerAgent.ready;
-    const r = await this.innerAgent.ask({ op: "listen", port: servicePort });
+    await this.startAgentIn(ns);
+    const r = await this.ask(ns, { op: "listen", port: servicePort });
     if (!r.ok) throw new Error(`inner service on ${servicePort}: ${r.error ?? "?"}`);
   }
 
-  private startAgent(ns: string): Agent {
-    return new Agent(
+  /** Start the namespace agent (ns-agent.ts) in `ns` and wait until it is ready. */
+  async startAgentIn(ns: string): Promise<void> {
+    if (this.agents.has(ns)) return;
+    const agent = new Agent(
       this.spawn(ns, [process.execPath, "--import", "tsx", join(__dirname, "ns-agent.ts")]),
     );
+    this.agents.set(ns, agent);
+    await agent.ready;
+  }
+
+  /**
+   * One request to the agent in `ns` (ns-agent.ts lists the ops); never throws, never hangs: a
+   * failure or a missing answer within `timeoutMs` comes back as { ok: false, error }.
+   */
+  ask(ns: string, req: Record<string, unknown>, timeoutMs = AGENT_SLACK_MS): Promise<AgentReply> {
+    const a = this.agents.get(ns);
+    if (a === undefined) return Promise.resolve({ ok: false, error: `no agent in ${ns}` });
+    return a.ask(req, timeoutMs);
   }
 
   /** A TCP service in the server namespace (IPv4 and IPv6) that sends a banner. */
@@ -332,8 +384,8 @@ export class Rig {
   }
 
   private agent(which: "server" | "client"): Agent {
-    const a = which === "server" ? this.serverAgent : this.clientAgent;
-    if (a === null) throw new Error("rig is not set up");
+    const a = this.agents.get(which === "server" ? this.serverNs : this.clientNs);
+    if (a === undefined) throw new Error("rig is not set up");
     return a;
   }
 
@@ -393,6 +445,26 @@ export class Rig {
     return r.sent ?? 0;
   }
 
+  /**
+   * `payloads` in turn from namespace `ns` (default the client's), `rate` a second for `seconds`
+   * (the agent's udpRate: <= 1,000,000/s, <= 60 s); resolves with the number sent.
+   */
+  async sendUdpRate(
+    host: string,
+    port: number,
+    payloads: readonly (string | Buffer)[],
+    pace: { rate: number; seconds: number },
+    ns = this.clientNs,
+  ): Promise<number> {
+    const data = payloads.map((p) =>
+      (typeof p === "string" ? Buffer.from(p, "latin1") : p).toString("base64"),
+    );
+    const req = { op: "udpRate", host, port, data, ...pace };
+    const r = await this.ask(ns, req, pace.seconds * 1000 + AGENT_SLACK_MS);
+    if (!r.ok) throw new Error(`udpRate from ${ns}: ${r.error ?? "?"}`);
+    return r.sent ?? 0;
+  }
+
   async sendUdp(
     host: string,
     port: number,
@@ -435,11 +507,7 @@ export class Rig {
         // already gone
       }
     }
-    for (const ns of [
-      this.clientNs,
-      this.serverNs,
-      ...(this.innerNs !== null ? [this.innerNs] : []),
-    ]) {
+    for (const ns of [...this.extraNs, this.clientNs, this.serverNs]) {
       try {
         execFileSync("ip", ["netns", "del", ns], { stdio: "ignore", timeout: 10_000 });
       } catch {
@@ -451,8 +519,8 @@ export class Rig {
   }
 }
 
-/** A veth pair from `aName` in namespace `a` to "veth0" in namespace `b`. */
-function vethPair(a: string, aName: string, b: string): void {
+/** A veth pair from `aName` in namespace `a` to `bName` in namespace `b`. */
+function vethPair(a: string, aName: string, b: string, bName = "veth0"): void {
   const argv = [
     "link",
     "add",
@@ -463,7 +531,7 @@ function vethPair(a: string, aName: string, b: string): void {
     "veth",
     "peer",
     "name",
-    "veth0",
+    bName,
     "netns",
     b,
   ];

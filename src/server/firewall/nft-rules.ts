@@ -229,7 +229,10 @@ export class NftRules {
   private limitRules(): string[] {
     const l = this.opts.spaLimit;
     if (l === null) return [];
-    const rate = `limit rate over ${l.perSecond}/second burst ${2 * l.perSecond} packets`;
+    // A tenth of a second's worth of burst (at least 40): twice the rate, as this once was, let a
+    // flood at the 50,000/s default through 100,000 packets before the meter bit.
+    const burst = Math.max(40, Math.ceil(l.perSecond / 10));
+    const rate = `limit rate over ${l.perSecond}/second burst ${burst} packets`;
     const p = this.input.prefix;
     return [
       `udp dport ${l.port} update @${p}spa_rate4 { ip saddr ${rate} } drop`,
