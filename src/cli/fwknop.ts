@@ -249,6 +249,11 @@ async function knock(
   if (cfg.destination === null && !cfg.test)
     throw new UsageError("Must use --destination unless --test mode is used", "-D");
   const packet = await makePacket(cfg, deps);
+  if (cfg.connectToken && packet.req.keys.hmac === null)
+    throw new UsageError(
+      "--connect-token needs an HMAC key (--key-hmac, -H ...)",
+      "--connect-token",
+    );
   if (cfg.test || cfg.verbose > 0) deps.out(dumpMadePacket(packet));
   if (cfg.savePacketFile !== null) savePacket(cfg.savePacketFile, cfg.savePacketAppend, packet);
   saveArgs(argv, cfg, deps.homeDir, deps.err);

@@ -90,6 +90,8 @@ export interface ClientConfig {
   connect: ConnectTarget | null;
   /** --connect-timeout (ours): how long the port may take to open, from the packet sent. */
   connectTimeoutMs: number;
+  /** --connect-token (ours): the connection starts with the packet's connect token. */
+  connectToken: boolean;
 }
 
 /** --connect-timeout's default: enough for a grant on a loaded server, short for a typo. */
@@ -160,5 +162,6 @@ export function defaultClientConfig(): ClientConfig {
     gpgNoSigningPw: false,
     connect: null,
     connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+    connectToken: false,
   };
 }

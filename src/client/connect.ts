@@ -18,7 +18,7 @@
 import type { Socket } from "node:net";
 import type { Readable, Writable } from "node:stream";
 import { FwknopTsError, messageOf } from "../errors.js";
-import type { MadePacket } from "../spa/index.js";
+import { connectToken, type MadePacket } from "../spa/index.js";
 import type { BuiltRequest } from "./build-packet.js";
 import type { ClientConfig, ConnectTarget } from "./config.js";
 import { formatHostPort } from "./options/connect.js";
@@ -159,7 +159,13 @@ export function connectAfterKnock(
   { req, made }: { req: BuiltRequest; made: MadePacket },
   io: ConnectIo,
 ): Promise<number> {
-  const hook = io.connectPreamble;
+  const hmacKey = req.keys.hmac?.key;
+  // --connect-token: the first bytes prove this connection is the knock's (spa/connect-token.ts).
+  const hook: Preamble | undefined =
+    io.connectPreamble ??
+    (cfg.connectToken && hmacKey !== undefined
+      ? ({ conn }) => connectToken(Buffer.from(hmacKey), made.wire, conn.remotePort)
+      : undefined);
   const { input, output } = io.stdio?.() ?? { input: process.stdin, output: process.stdout };
   const proxy = cfg.httpProxy !== null ? ` through proxy ${cfg.httpProxy}` : "";
   return connectAndRelay({

@@ -33,6 +33,8 @@ export interface DaemonConfig {
   /** -C: exit after this many packets (0 = no limit). */
   packetLimit: number;
   stanzas: ServedStanza[];
+  /** CONNECT_GATE_PORT when a stanza sets REQUIRE_CONNECT_TOKEN, else null (no gate). */
+  gatePort: number | null;
   /** LOG_GRANT_CONNECTIONS: attribute each admitted connection to its grant (nftables). */
   logConnections: boolean;
   /** Why this backend (firewall-choice.ts), for the start-up line; null when not read. */

@@ -150,6 +150,7 @@ function daemonConfigOf(
     gpg: { concurrent: 2, queued: 8, timeoutMs: 5000 },
     packetLimit: args.packetLimit,
     logConnections: conf.value("LOG_GRANT_CONNECTIONS"),
+    gatePort: stanzas.some((s) => s.requireConnectToken) ? conf.value("CONNECT_GATE_PORT") : null,
     stanzas,
     firewallReason: null,
     makeFirewall: fw.makeFirewall,

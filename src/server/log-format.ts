@@ -65,6 +65,7 @@ export type LogEvent =
   | "grant_revoked"
   | "grant_failed"
   | "connection_admitted"
+  | "connection_refused"
   | "spa_rejected"
   | "spa_signed"
   | "packet_limit"

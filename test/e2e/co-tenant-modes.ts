@@ -5,6 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { ConnectHow } from "./co-tenant.js";
+import { clientArgv } from "./knock.js";
 import type { NatRig } from "./nat-rig.js";
 import { TsFwknopd } from "./ts-fwknopd.js";
 
@@ -27,9 +28,36 @@ export const MODES: readonly CoTenantMode[] = [
     access: [],
     connect: { kind: "plain" },
   },
-  // Issue 14, next: counted grants (access: ["MAX_CONNECTIONS 1"], connect plain), and the
-  // connect token (access: ["REQUIRE_CONNECT_TOKEN Y"], connect: { kind: "command", argv: (c) =>
-  // clientArgv(c.client, [...c.keys, "-D", c.nat.serverIp, "-A", `tcp/${c.port}`, "--connect"]) }).
+  {
+    name: "one-shot",
+    what: "MAX_CONNECTIONS 1: the first new connection from the address spends the grant",
+    conf: [],
+    access: ["MAX_CONNECTIONS 1"],
+    connect: { kind: "plain" },
+  },
+  {
+    name: "three",
+    what: "MAX_CONNECTIONS 3: three new connections from the address, then none",
+    conf: [],
+    access: ["MAX_CONNECTIONS 3"],
+    connect: { kind: "plain" },
+  },
+  {
+    name: "token",
+    what: "REQUIRE_CONNECT_TOKEN Y with fwknop --connect --connect-token: only the knock's connection",
+    conf: [],
+    access: ["REQUIRE_CONNECT_TOKEN Y"],
+    connect: {
+      kind: "command",
+      argv: (c) =>
+        clientArgv("ts", [
+          ...c.keys,
+          ...["-D", c.nat.serverIp, "-A", `tcp/${c.port}`, "-a", c.nat.sharedIp],
+          ...["--connect", `${c.nat.serverIp}:${c.port}`, "--connect-token"],
+          ...["--connect-timeout", String(c.retryMs / 1000)],
+        ]),
+    },
+  },
 ];
 
 export function modeByName(name: string): CoTenantMode {

@@ -23,14 +23,35 @@ describe("conntrack -E -o extended lines", () => {
       parseConntrackEvent(
         "    [NEW] ipv4     2 tcp      6 120 SYN_SENT src=198.18.9.2 dst=198.18.9.1 sport=33282 dport=1234 [UNREPLIED] src=198.18.9.1 dst=198.18.9.2 sport=1234 dport=33282 mark=1073741824",
       ),
-      { proto: "tcp", src: "198.18.9.2", dst: "198.18.9.1", sport: 33282, dport: 1234 },
+      {
+        proto: "tcp",
+        src: "198.18.9.2",
+        dst: "198.18.9.1",
+        sport: 33282,
+        dport: 1234,
+        redirected: false,
+      },
     );
     assert.deepEqual(
       parseConntrackEvent(
         "[NEW] ipv6     10 udp      17 30 src=fd00:5fa::2 dst=fd00:5fa::1 sport=5000 dport=53 [UNREPLIED] src=fd00:5fa::1 dst=fd00:5fa::2 sport=53 dport=5000 mark=1073741824",
       ),
-      { proto: "udp", src: "fd00:5fa::2", dst: "fd00:5fa::1", sport: 5000, dport: 53 },
+      {
+        proto: "udp",
+        src: "fd00:5fa::2",
+        dst: "fd00:5fa::1",
+        sport: 5000,
+        dport: 53,
+        redirected: false,
+      },
     );
+  });
+
+  it("sees a connection redirected to the token gate by its reply's port", () => {
+    const c = parseConntrackEvent(
+      "[NEW] ipv4 2 tcp 6 120 SYN_SENT src=198.18.0.2 dst=198.18.0.1 sport=40000 dport=1234 [UNREPLIED] src=198.18.0.1 dst=198.18.0.2 sport=62202 dport=40000 mark=1073741824",
+    );
+    assert.equal(c?.redirected, true);
   });
 
   it("ignores other events, other protocols and noise", () => {
@@ -56,12 +77,36 @@ describe("attribution to the live grant", () => {
       () => grants,
       (_f, l) => lines.push(l),
     );
-    a.admitted({ proto: "tcp", src: "198.18.0.2", sport: 40000, dst: "198.18.0.1", dport: 1234 });
+    a.admitted({
+      proto: "tcp",
+      src: "198.18.0.2",
+      sport: 40000,
+      dst: "198.18.0.1",
+      dport: 1234,
+      redirected: false,
+    });
     assert.deepEqual(lines, [
       "Connection tcp 198.18.0.2:40000 -> 198.18.0.1:1234 admitted by grant #2 for user 'bob' (stanza #2, SPA from 198.18.0.9)",
     ]);
     assert.deepEqual(a.of(grants[1] as Grant), { count: 1, recent: ["198.18.0.2:40000"] });
     assert.equal(a.of(grants[0] as Grant), null);
+  });
+
+  it("leaves connections redirected to the token gate to the gate", () => {
+    const lines: string[] = [];
+    const a = new Attribution(
+      () => [grant({ id: 1 })],
+      (_f, l) => lines.push(l),
+    );
+    a.admitted({
+      proto: "tcp",
+      src: "198.18.0.2",
+      sport: 40000,
+      dst: "198.18.0.1",
+      dport: 1234,
+      redirected: true,
+    });
+    assert.deepEqual(lines, []);
   });
 
   it("says so when no live grant matches (it ended meanwhile)", () => {
@@ -70,7 +115,14 @@ describe("attribution to the live grant", () => {
       () => [],
       (_f, l) => lines.push(l),
     );
-    a.admitted({ proto: "udp", src: "fd00::2", sport: 5, dst: "fd00::1", dport: 53 });
+    a.admitted({
+      proto: "udp",
+      src: "fd00::2",
+      sport: 5,
+      dst: "fd00::1",
+      dport: 53,
+      redirected: false,
+    });
     assert.deepEqual(lines, [
       "Connection udp [fd00::2]:5 -> [fd00::1]:53 admitted by a grant that has since ended",
     ]);
@@ -83,7 +135,14 @@ describe("attribution to the live grant", () => {
       () => undefined,
     );
     for (let i = 0; i < 40; i++)
-      a.admitted({ proto: "tcp", src: g.address, sport: 1000 + i, dst: "198.18.0.1", dport: 1234 });
+      a.admitted({
+        proto: "tcp",
+        src: g.address,
+        sport: 1000 + i,
+        dst: "198.18.0.1",
+        dport: 1234,
+        redirected: false,
+      });
     const kept = a.of(g);
     assert.ok(kept !== null);
     assert.equal(kept.count, 40);

@@ -57,6 +57,16 @@ export const CONNECT_OPTIONS: readonly ClientOption[] = [
       c.connectTimeoutMs = Math.round(s * 1000);
     },
   },
+  {
+    long: "connect-token",
+    arg: "none",
+    group: "transport",
+    help: "With --connect, open the connection with the packet's one-time connect token, for a server stanza with REQUIRE_CONNECT_TOKEN (needs an HMAC key).",
+    ours: true,
+    set: (c) => {
+      c.connectToken = true;
+    },
+  },
 ];
 
 /** Flags that send nothing (nothing to connect after) or read stdin (which --connect relays). */
@@ -82,5 +92,10 @@ export function refuseWithConnect(cfg: ClientConfig): void {
 /** After all options: the refusals, and the connect host as -D when nothing named a server. */
 export function settleConnect(cfg: ClientConfig): void {
   refuseWithConnect(cfg);
+  if (cfg.connectToken && cfg.connect === null)
+    throw new UsageError(
+      "--connect-token needs --connect: the token opens the connection fwknop makes",
+      "--connect-token",
+    );
   if (cfg.connect !== null) cfg.destination ??= cfg.connect.host;
 }

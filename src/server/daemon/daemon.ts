@@ -10,7 +10,6 @@ import type { GpgEngine } from "../../spa/index.js";
 import { Actions } from "../actions/actions.js";
 import type { DaemonConfig } from "../daemon-config.js";
 import { GpgRunner } from "../gpg-runner.js";
-import { startAttribution } from "../grants/attribution.js";
 import { GrantLifecycle } from "../grants/lifecycle.js";
 import { unwrapHttpSpa } from "../listen/http.js";
 import { listenPcap, readPcapFile } from "../listen/pcap.js";
@@ -32,6 +31,7 @@ import type {
 import { REFUSAL_LEVEL, Refusal } from "../refusals.js";
 import type { ReplayMeta } from "../replay/replay-cache.js";
 import { ReplayGuard, replayMeta } from "./replay-guard.js";
+import { Admission } from "./admission.js";
 import { STATUS_FILE_NAME, StatusFile, statusGrantOf, type StatusGrant } from "./status-file.js";
 import { messageOf } from "../../errors.js";
 import { NO_METRICS, type DaemonMetrics } from "../metrics/daemon-metrics.js";
@@ -66,7 +66,7 @@ export class Daemon {
   private readonly metrics: DaemonMetrics;
   /** Grant numbers (attribution, --status). */
   private grantIds = 0;
-  private attribution: ReturnType<typeof startAttribution> = null;
+  private readonly admission: Admission;
   private packets = 0;
   /** What processSpa is given for every packet, made once per configuration, not per packet. */
   private pipelineSettings: PipelineSettings;
@@ -102,6 +102,14 @@ export class Daemon {
       nowSecs: deps.nowSecs,
       nowMs: deps.nowMs,
       grants: () => this.liveGrants(),
+    });
+    this.admission = new Admission({
+      nowSecs: deps.nowSecs,
+      logger: deps.logger,
+      liveGrants: () => this.grants?.list() ?? [],
+      changed: () => {
+        this.status.changed();
+      },
     });
     this.gpg = new GpgRunner({ ...cfg.gpg, ...(deps.gpgEngine ? { engine: deps.gpgEngine } : {}) });
   }
@@ -150,21 +158,7 @@ export class Daemon {
       });
       await this.grants.start(cfg);
       this.pipelineSettings = pipelineSettingsOf(cfg, this.grants.noNat);
-      const grants = this.grants;
-      this.attribution = startAttribution(
-        fw.name,
-        cfg.logConnections,
-        () => grants.list(),
-        (line, level) => {
-          this.log(line, level);
-        },
-        (fields, text) => {
-          this.deps.logger.event("info", "connection_admitted", fields, text);
-        },
-        () => {
-          this.status.changed();
-        },
-      );
+      await this.admission.start(fw.name, cfg);
     } else {
       this.log("--test mode enabled: no firewall changes will be made");
     }
@@ -282,6 +276,8 @@ export class Daemon {
       const grants = g.grants.map((x) => ({ ...x, id: ++this.grantIds, spaSource: meta.srcIp }));
       if (await this.grants.open({ ...g, grants }, meta.srcIp)) {
         this.metrics.granted(this.backend, g.grants.length, (performance.now() - arrived) / 1000);
+        const hmacKey = this.cfg.stanzas[g.stanza - 1]?.hmacKey ?? null;
+        this.admission.granted(grants, hmacKey, g.digest);
         this.status.changed();
       }
     } catch (e) {
@@ -336,7 +332,7 @@ export class Daemon {
 
   liveGrants(): StatusGrant[] {
     return (this.grants?.list() ?? []).map((g) =>
-      statusGrantOf(g, this.attribution?.attribution.of(g) ?? null),
+      statusGrantOf(g, this.admission.connectionsOf(g)),
     );
   }
 
@@ -366,7 +362,7 @@ export class Daemon {
     await Promise.allSettled([...this.inFlight]);
     this.status.stop();
     this.actions.stop();
-    await this.attribution?.watch.close();
+    await this.admission.close();
     await this.grants?.stop(this.cfg.flushAtExit);
     await this.replay.close();
   }

@@ -15,7 +15,7 @@ export function gateTable(own: string, port: number, ipv6: boolean, flush: boole
   const decl = (fam: 4 | 6): string =>
     `add set ${own} ${gateSet(fam)} { type ipv${fam}_addr . inet_proto . inet_service; flags timeout; size 65536; }`;
   const rule = (fam: 4 | 6): string =>
-    `add rule ${chain} ${fam === 4 ? "ip" : "ip6"} saddr . meta l4proto . th dport @${gateSet(fam)} ${MARK_STATEMENT} redirect to :${port}`;
+    `add rule ${chain} meta l4proto tcp ${fam === 4 ? "ip" : "ip6"} saddr . meta l4proto . th dport @${gateSet(fam)} ${MARK_STATEMENT} redirect to :${port}`;
   return [
     `add table ${own}`,
     decl(4),

@@ -165,6 +165,8 @@ export class NftRules {
         `flush set ${this.input.where} protected`,
         `add element ${this.input.where} protected { ${elems} }`,
         `add rule ${chain} ct state established,related accept`,
+        // The token gate reaches the service over loopback on the client's behalf.
+        ...(this.opts.gate !== null ? [`add rule ${chain} iif "lo" accept`] : []),
         // A reset tells a TCP client at once; other protocols are dropped.
         `add rule ${chain} meta l4proto tcp meta l4proto . th dport @protected reject with tcp reset`,
         `add rule ${chain} meta l4proto . th dport @protected drop`,

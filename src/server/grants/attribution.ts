@@ -33,6 +33,8 @@ export class Attribution {
 
   /** A connection was admitted: find its grant, log it, keep it. */
   admitted(c: AdmittedConn): void {
+    // Redirected to the token gate (a REQUIRE_CONNECT_TOKEN grant): the gate judges and logs it.
+    if (c.redirected) return;
     const grant = this.liveGrants()
       .filter((g) => g.address === c.src && g.proto === c.proto && g.port === c.dport)
       .reduce<Grant | null>((a, g) => (a === null || (g.id ?? 0) > (a.id ?? 0) ? g : a), null);

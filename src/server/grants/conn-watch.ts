@@ -16,6 +16,8 @@ export interface AdmittedConn {
   sport: number;
   dst: string;
   dport: number;
+  /** The reply comes from another port than the one dialled: redirected (the token gate). */
+  redirected: boolean;
 }
 
 const CONNTRACK_PATHS = ["/usr/sbin/conntrack", "/sbin/conntrack"];
@@ -32,7 +34,7 @@ export function conntrackProgram(): string | null {
  */
 export function parseConntrackEvent(line: string): AdmittedConn | null {
   const m =
-    /\[NEW\]\s+ipv[46]\s+\d+\s+(tcp|udp)\s+\d+\s.*?\bsrc=(\S+) dst=(\S+) sport=(\d+) dport=(\d+)/.exec(
+    /\[NEW\]\s+ipv[46]\s+\d+\s+(tcp|udp)\s+\d+\s.*?\bsrc=(\S+) dst=(\S+) sport=(\d+) dport=(\d+)(?:.*?\bsrc=\S+ dst=\S+ sport=(\d+))?/.exec(
       line,
     );
   if (m === null) return null;
@@ -42,6 +44,7 @@ export function parseConntrackEvent(line: string): AdmittedConn | null {
     dst: m[3] ?? "",
     sport: Number(m[4]),
     dport: Number(m[5]),
+    redirected: m[6] !== undefined && m[6] !== m[5],
   };
 }
 
