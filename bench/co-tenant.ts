@@ -51,7 +51,9 @@ runBench(async () => {
     for (const mode of modes) {
       const d = await coTenantDaemon(nat, mode, keys, timeoutS);
       try {
-        for (const client of clients) {
+        // A "command" mode runs our client whatever --clients says (the C client has no --connect).
+        const modeClients: Client[] = mode.connect.kind === "command" ? ["ts"] : clients;
+        for (const client of modeClients) {
           const r: CoTenantResult = await runCoTenant({
             nat,
             port: PORT,
