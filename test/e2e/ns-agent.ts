@@ -10,7 +10,7 @@
  *   {"id":6,"op":"udpListen","port":62201}                                   -> {"id":6,"ok":true}
  *   {"id":7,"op":"udpTake","port":62201,"timeoutMs":1000}    -> {"id":7,"ok":true,"list":["<b64>"]}
  *     (what arrived since the last udpTake, waiting up to timeoutMs for the first; at most 1000 kept)
- *   {"id":8,"op":"echo","port":2222,"banner":"...","lines":1}                -> {"id":8,"ok":true}
+ *   {"id":8,"op":"echoService","port":2222,"banner":"...","lines":1}         -> {"id":8,"ok":true}
  *     (a TCP service that sends the banner, if any, then echoes; it ends when the client does, or
  *     after echoing `lines` lines when that is given)
  * The service's banner names the peer it saw ("... peer=198.18.0.2"), so a NAT test can tell
@@ -27,7 +27,7 @@ import { banner, closeTenantOps, echoConnection, tenantOp } from "./ns-agent-ten
 
 interface Request {
   id: number;
-  op: "connect" | "udp" | "udpMany" | "listen" | "udpListen" | "udpTake" | "echo";
+  op: "connect" | "udp" | "udpMany" | "listen" | "udpListen" | "udpTake" | "echoService";
   /** listen: keep each connection open and send back what arrives (after the banner). */
   echo?: boolean;
   host?: string;
@@ -260,7 +260,7 @@ rl.on("line", (line) => {
       case "udpTake":
         udpTake(r);
         break;
-      case "echo":
+      case "echoService":
         echo(r);
         break;
       default:

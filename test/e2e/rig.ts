@@ -370,7 +370,7 @@ export class Rig {
     port: number,
     opts: { banner?: string; lines?: number } = {},
   ): Promise<void> {
-    const r = await this.agent("server").ask({ op: "echo", port, ...opts });
+    const r = await this.agent("server").ask({ op: "echoService", port, ...opts });
     if (!r.ok) throw new Error(`echo service on ${port}: ${r.error ?? "?"}`);
   }
 
