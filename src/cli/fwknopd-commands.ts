@@ -7,7 +7,8 @@ import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stanzaSummary } from "../config/access-conf.js";
-import { ConfigError, exitStatusOf } from "../errors.js";
+import { ConfigError, EnvironmentError, exitStatusOf } from "../errors.js";
+import { revokeConnections } from "../server/grants/revoke-connections.js";
 import type { StatusGrant } from "../server/daemon/daemon.js";
 import { fwCheck, resolveFirewall } from "../server/firewall-choice.js";
 import { loadConfig, loadControlPaths, type ControlPaths } from "../server/load-config.js";
@@ -158,6 +159,11 @@ export async function firewallCommand(args: ServerArgs): Promise<number> {
     if (args.fwFlush) {
       await fw.flush();
       out(`Flushed fwknopd's ${fw.name} rules.`);
+      if (args.revokeConnections) {
+        const r = await revokeConnections({});
+        if ("failed" in r) throw new EnvironmentError(`--revoke-connections: ${r.failed}`);
+        out(`Cut ${r.cut} connection(s) the grants had let in.`);
+      }
     } else out(await fw.listText(args.fwListAll));
   } finally {
     await fw.close();

@@ -3,7 +3,7 @@
  * are in fwknopd-commands.ts, serving (foreground or daemonised) in fwknopd-serve.ts.
  */
 import { getoptLong } from "../argv/getopt.js";
-import { ConfigError, exitStatusOf, FwknopTsError, messageOf } from "../errors.js";
+import { ConfigError, exitStatusOf, FwknopTsError, messageOf, UsageError } from "../errors.js";
 import { SERVER_OPTIONS, defaultServerArgs, type ServerArgs } from "../server/options.js";
 import { FWKNOP_TS_VERSION } from "../version.js";
 import {
@@ -61,6 +61,8 @@ async function run(argv: readonly string[]): Promise<number> {
   const exclusive = [args.dumpConfig, args.kill, args.restart, args.status].filter(Boolean).length;
   if (exclusive > 1)
     throw new ConfigError("<command line>", 0, "-D, -K, -R and -S cannot be combined");
+  if (args.revokeConnections && !args.fwFlush)
+    throw new UsageError("--revoke-connections goes with --fw-flush", "--revoke-connections");
   if (args.kill || args.restart || args.status) return controlRunning(args);
   if (args.dumpConfig || args.exitParseConfig || args.exitParseDigestCache)
     return dumpOrParse(args);

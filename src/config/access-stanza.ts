@@ -75,6 +75,8 @@ export interface AccessStanza {
    * which lets through only one that starts with the packet's connect token (spa/connect-token.ts).
    */
   requireConnectToken: boolean;
+  /** REVOKE_CONNECTIONS_ON_EXPIRY (ours): cut the grant's connections when it ends. */
+  revokeConnectionsOnExpiry: boolean;
   gpg: GpgStanza;
   /** CMD_* lines as written (kept for src/server/load-config.ts; prefer the typed fields). */
   cmd: Record<string, string>;
@@ -122,6 +124,7 @@ export function newStanza(file: string, line: number, source: AddressList): Acce
     disableDnat: false,
     maxConnections: 0,
     requireConnectToken: false,
+    revokeConnectionsOnExpiry: false,
     gpg: {
       use: false,
       homeDir: null,
@@ -281,6 +284,9 @@ export function stanzaSummary(s: AccessStanza): string {
     // Ours, so listed only when set: C's layout stays as it was for C's variables.
     ...(s.maxConnections > 0 ? [["MAX_CONNECTIONS", s.maxConnections] as [string, number]] : []),
     ...(s.requireConnectToken ? [["REQUIRE_CONNECT_TOKEN", "Yes"] as [string, string]] : []),
+    ...(s.revokeConnectionsOnExpiry
+      ? [["REVOKE_CONNECTIONS_ON_EXPIRY", "Yes"] as [string, string]]
+      : []),
   ];
   return [
     `SOURCE (${s.number}):  ${s.source.text}   (${s.file}:${s.line})`,

@@ -293,6 +293,13 @@ export const STANZA_VARS: readonly StanzaVar[] = [
       s.requireConnectToken = parseBool(val, bad);
     },
   ),
+  v(
+    "REVOKE_CONNECTIONS_ON_EXPIRY",
+    "cut the connections a grant let in when it ends (ours; nftables; local services)",
+    (s, val, { bad }) => {
+      s.revokeConnectionsOnExpiry = parseBool(val, bad);
+    },
+  ),
 ];
 
 export const STANZA_VAR_BY_NAME: ReadonlyMap<string, StanzaVar> = new Map(

@@ -28,6 +28,8 @@ export interface ServerArgs {
   fwList: boolean;
   fwListAll: boolean;
   fwFlush: boolean;
+  /** --revoke-connections (ours), with --fw-flush: cut what the grants let in. */
+  revokeConnections: boolean;
   /** --fw-check (ours): read the host's firewall, print what was found and the verdict. */
   fwCheck: boolean;
   /** --force-firewall (ours): start even if the host would drop what a grant accepts. */
@@ -78,6 +80,7 @@ export function defaultServerArgs(): ServerArgs {
     fwList: false,
     fwListAll: false,
     fwFlush: false,
+    revokeConnections: false,
     fwCheck: false,
     forceFirewall: false,
     rotateDigestCache: false,
@@ -257,6 +260,12 @@ export const SERVER_OPTIONS: readonly ServerOption[] = [
     arg: "none",
     help: "Remove all firewall rules fwknopd manages, then exit.",
     set: (a) => void (a.fwFlush = true),
+  },
+  {
+    long: "revoke-connections",
+    arg: "none",
+    help: "With --fw-flush: also cut the connections fwknopd's grants let in (nftables; services on this host).",
+    set: (a) => void (a.revokeConnections = true),
   },
   {
     long: "fw-check",

@@ -5,7 +5,7 @@
  * routes the requests here; every loop ends by its own count or time bound.
  *
  *   {"op":"listen","port":P,"echo":true}   banner line, then every line sent comes back; open
- *   {"op":"hold","name":N,"host":H,"port":P,"retryMs":R}
+ *   {"op":"hold","name":N,"host":H,"port":P,"retryMs":R[,"first":HEX]}
  *       connect again and again (a new attempt every 5 ms, each given 300 ms) until one gets the
  *       banner or R ms have passed; keeps that connection as N   -> "data": banner, "at": epoch ms
  *   {"op":"echo","name":N,"timeoutMs":T}   send a line on N, wait for it to come back -> ok
@@ -37,6 +37,8 @@ export interface TenantRequest {
   data?: string | string[];
   rate?: number;
   seconds?: number;
+  /** hold: bytes (hex) written first on each attempt, e.g. a connect token. */
+  first?: string;
 }
 
 /** What a poller saw (the reply to pollStop). */
@@ -81,6 +83,7 @@ function bannerConnect(
   host: string,
   port: number,
   timeoutMs: number,
+  first: Buffer | null = null,
 ): {
   done: Promise<{ sock: Socket; line: string; at: number } | "refused" | null>;
   cancel(): void;
@@ -106,7 +109,10 @@ function bannerConnect(
       const timer = setTimeout(() => {
         finish(null);
       }, timeoutMs);
-      sock.once("connect", () => (at = epochMs()));
+      sock.once("connect", () => {
+        at = epochMs();
+        if (first !== null) sock.write(first);
+      });
       sock.on("data", (chunk: Buffer) => {
         data += chunk.toString("latin1");
         const nl = data.indexOf("\n");
@@ -151,7 +157,12 @@ function hold(r: TenantRequest, reply: Reply): void {
       return;
     }
     attempts++;
-    const t = bannerConnect(r.host ?? "", r.port, 300);
+    const t = bannerConnect(
+      r.host ?? "",
+      r.port,
+      300,
+      r.first !== undefined ? Buffer.from(r.first, "hex") : null,
+    );
     tries.add(t);
     void t.done.then((v) => {
       tries.delete(t);

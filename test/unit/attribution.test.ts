@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import type { Grant } from "../../src/server/firewall/types.js";
 import { Attribution } from "../../src/server/grants/attribution.js";
 import { parseConntrackEvent } from "../../src/server/grants/conn-watch.js";
+import { parseConntrackEntry, ssFilter } from "../../src/server/grants/revoke-connections.js";
 
 const grant = (over: Partial<Grant>): Grant => ({
   stanza: 1,
@@ -148,5 +149,61 @@ describe("attribution to the live grant", () => {
     assert.equal(kept.count, 40);
     assert.equal(kept.recent.length, 16);
     assert.equal(kept.recent[15], "198.18.0.2:1039");
+  });
+});
+
+describe("revoking connections: conntrack's list and ss's filter", () => {
+  it("reads conntrack -L lines and builds one ss filter for this host's end of each", () => {
+    const c = parseConntrackEntry(
+      "ipv4     2 tcp      6 431999 ESTABLISHED src=198.18.0.2 dst=198.18.0.1 sport=40000 dport=1234 src=198.18.0.1 dst=198.18.0.2 sport=1234 dport=40000 [ASSURED] mark=1073741824 use=1",
+    );
+    assert.deepEqual(c, {
+      proto: "tcp",
+      src: "198.18.0.2",
+      dst: "198.18.0.1",
+      sport: 40000,
+      dport: 1234,
+    });
+    assert.equal(
+      parseConntrackEntry("conntrack v1.4.7 (conntrack-tools): 1 flow entries have been shown."),
+      null,
+    );
+    assert.deepEqual(
+      ssFilter([
+        { proto: "tcp", src: "198.18.0.2", sport: 40000, dst: "198.18.0.1", dport: 1234 },
+        { proto: "tcp", src: "198.18.0.3", sport: 40001, dst: "198.18.0.1", dport: 1234 },
+      ]),
+      [
+        ...[
+          "(",
+          "src",
+          "198.18.0.1",
+          "sport",
+          "=",
+          ":1234",
+          "dst",
+          "198.18.0.2",
+          "dport",
+          "=",
+          ":40000",
+          ")",
+        ],
+        "or",
+        ...[
+          "(",
+          "src",
+          "198.18.0.1",
+          "sport",
+          "=",
+          ":1234",
+          "dst",
+          "198.18.0.3",
+          "dport",
+          "=",
+          ":40001",
+          ")",
+        ],
+      ],
+    );
   });
 });

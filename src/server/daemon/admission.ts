@@ -8,6 +8,7 @@ import type { DaemonConfig } from "../daemon-config.js";
 import type { Grant } from "../firewall/types.js";
 import { ConnectGate } from "../gate/connect-gate.js";
 import { startAttribution, type GrantConnections } from "../grants/attribution.js";
+import { killLocalSockets, revokeConnections } from "../grants/revoke-connections.js";
 import type { Logger } from "../log.js";
 
 export interface AdmissionDeps {
@@ -62,6 +63,35 @@ export class Admission {
   granted(grants: readonly Grant[], hmacKey: Buffer | null, digest: string | null): void {
     if (this.gate === null || hmacKey === null || digest === null) return;
     for (const g of grants) if (g.gate === true) this.gate.admit(g, hmacKey, digest);
+  }
+
+  /** Grants that ended: with REVOKE_CONNECTIONS_ON_EXPIRY, the connections they let in are cut. */
+  async ended(grants: readonly Grant[]): Promise<void> {
+    for (const g of grants) {
+      if (g.revokeConnections !== true) continue;
+      const what = `grant #${String(g.id ?? 0)} (${g.address} ${g.proto}/${g.port})`;
+      if (g.gate === true) {
+        const n = this.gate?.closeGrant(g.id ?? 0) ?? 0;
+        this.deps.logger.log("info", `Revoked ${n} connection(s) of ${what} at its end`);
+        continue;
+      }
+      // Exactly its own connections when attribution saw them; else those from its address to
+      // its port, unless a newer grant for the same address and port keeps them.
+      const own = this.attribution?.attribution.takeRevocable(g) ?? null;
+      const live = this.deps.liveGrants();
+      if (
+        own === null &&
+        live.some((x) => x.address === g.address && x.proto === g.proto && x.port === g.port)
+      )
+        continue;
+      const r = own !== null ? await killLocalSockets(own) : await revokeConnections({ grant: g });
+      this.deps.logger.log(
+        "cut" in r ? "info" : "warning",
+        "cut" in r
+          ? `Revoked ${r.cut} connection(s) of ${what} at its end`
+          : `Could not revoke the connections of ${what}: ${r.failed}`,
+      );
+    }
   }
 
   connectionsOf(g: Grant): GrantConnections | null {

@@ -155,6 +155,7 @@ export class Daemon {
           this.log(line, level);
         },
         event: this.deps.logger.event,
+        onEnded: (gs) => void this.admission.ended(gs),
       });
       await this.grants.start(cfg);
       this.pipelineSettings = pipelineSettingsOf(cfg, this.grants.noNat);

@@ -32,6 +32,8 @@ export interface Grant {
    * of being accepted; only one that presents the packet's token reaches the service.
    */
   gate?: boolean;
+  /** REVOKE_CONNECTIONS_ON_EXPIRY (ours): the connections it let in are cut when it ends. */
+  revokeConnections?: boolean;
   /** The daemon's number for this grant (attribution, --status); absent for grants found at start. */
   id?: number;
   /** The address the SPA packet came from (it may ask access for another, with -a). */

@@ -36,6 +36,8 @@ export class ConnectGate {
   /** Unspent tokens by MAC (hex). */
   private readonly tickets = new Map<string, Ticket>();
   private readonly sockets = new Set<Socket>();
+  /** Spliced connections by grant number, for REVOKE_CONNECTIONS_ON_EXPIRY. */
+  private readonly byGrant = new Map<number, Set<Socket>>();
   private server: Server | null = null;
   private pending = 0;
   /** Refusal lines: 200 a second, bursts of 1,000 (as the daemon's per-packet lines). */
@@ -159,6 +161,16 @@ export class ConnectGate {
       `Connection tcp ${hostPort(src, c.remotePort)} -> ${hostPort(service, t.port)} admitted by grant #${String(g.id ?? 0)} for user '${g.user}' (stanza #${g.stanza}, SPA from ${g.spaSource ?? g.address}) with its connect token`,
     );
     this.splice(c, service, t.port, rest);
+    if (g.id !== undefined) {
+      const id = g.id;
+      const set = this.byGrant.get(id) ?? new Set<Socket>();
+      set.add(c);
+      this.byGrant.set(id, set);
+      c.once("close", () => {
+        set.delete(c);
+        if (set.size === 0) this.byGrant.delete(id);
+      });
+    }
     return null;
   }
 
@@ -175,6 +187,15 @@ export class ConnectGate {
     up.once("error", () => c.destroy());
     up.once("close", () => c.destroy());
     c.once("close", () => up.destroy());
+  }
+
+  /** A grant ended with REVOKE_CONNECTIONS_ON_EXPIRY: its spliced connections are closed. */
+  closeGrant(id: number): number {
+    const set = this.byGrant.get(id);
+    if (set === undefined) return 0;
+    this.byGrant.delete(id);
+    for (const s of set) s.destroy();
+    return set.size;
   }
 
   async close(): Promise<void> {

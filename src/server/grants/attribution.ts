@@ -10,6 +10,8 @@ import { ConnWatch, conntrackProgram, type AdmittedConn } from "./conn-watch.js"
 
 /** Connections kept per grant for --status (the log has them all). */
 const KEPT_PER_GRANT = 16;
+/** Connections kept per revocable grant; beyond this the grant's address and port are used. */
+const MAX_REVOCABLE = 4096;
 
 export interface GrantConnections {
   /** Admitted since the grant opened. */
@@ -23,6 +25,8 @@ const hostPort = (addr: string, port: number): string =>
 
 export class Attribution {
   private readonly byGrant = new Map<number, GrantConnections>();
+  /** Every connection of grants with REVOKE_CONNECTIONS_ON_EXPIRY, to cut exactly those. */
+  private readonly revocable = new Map<number, AdmittedConn[]>();
   private pruneAt = 64;
 
   constructor(
@@ -50,11 +54,27 @@ export class Attribution {
       `Connection ${conn} admitted by grant #${id} for user '${grant.user}' (stanza #${grant.stanza}, SPA from ${grant.spaSource ?? grant.address})`,
     );
     const kept = this.byGrant.get(id) ?? { count: 0, recent: [] };
+    if (grant.revokeConnections === true) {
+      const list = this.revocable.get(id) ?? [];
+      if (list.length < MAX_REVOCABLE) list.push(c);
+      this.revocable.set(id, list);
+    }
     kept.count++;
     kept.recent.push(hostPort(c.src, c.sport));
     if (kept.recent.length > KEPT_PER_GRANT) kept.recent.shift();
     this.byGrant.set(id, kept);
     this.prune();
+  }
+
+  /**
+   * The connections a grant with REVOKE_CONNECTIONS_ON_EXPIRY let in, handed over (and
+   * forgotten) when it ends; null when there were more than could be kept.
+   */
+  takeRevocable(grant: Grant): AdmittedConn[] | null {
+    const id = grant.id ?? 0;
+    const list = this.revocable.get(id) ?? [];
+    this.revocable.delete(id);
+    return list.length >= MAX_REVOCABLE ? null : list;
   }
 
   /** The connections of a live grant, for --status. */
@@ -67,6 +87,7 @@ export class Attribution {
     if (this.byGrant.size < this.pruneAt) return;
     const live = new Set(this.liveGrants().map((g) => g.id));
     for (const id of this.byGrant.keys()) if (!live.has(id)) this.byGrant.delete(id);
+    for (const id of this.revocable.keys()) if (!live.has(id)) this.revocable.delete(id);
     this.pruneAt = Math.max(64, 2 * this.byGrant.size);
   }
 }

@@ -39,6 +39,8 @@ export class GrantTable {
     private readonly fw: FirewallBackend,
     private readonly nowSecs: () => number,
     private readonly log: EventLog,
+    /** Grants that ended on time (not replaced): after their expiry line. */
+    private readonly onEnded: (grants: readonly Grant[]) => void = () => undefined,
   ) {}
 
   /** Live grants, soonest expiry first. */
@@ -147,6 +149,7 @@ export class GrantTable {
       }
     }
     logExpired(this.log, this.fw, gone);
+    if (gone.length > 0) this.onEnded(gone);
     this.due.compact(this.live.size, () =>
       [...this.live].map(([key, g]) => ({ at: g.expiresAt, key })),
     );

@@ -18,6 +18,8 @@ export interface GrantLifecycleDeps {
   event: EventLog;
   /** For NAT host names; the system resolver by default. */
   lookup?: Lookup;
+  /** Grants that ended on time. */
+  onEnded?: (grants: readonly Grant[]) => void;
 }
 
 export class GrantLifecycle {
@@ -37,7 +39,7 @@ export class GrantLifecycle {
   async start(cfg: Pick<DaemonConfig, "flushAtInit" | "firewallReason" | "nat">): Promise<void> {
     const fw = this.fw;
     await fw.init(cfg.flushAtInit);
-    this.table = new GrantTable(fw, this.deps.nowSecs, this.deps.event);
+    this.table = new GrantTable(fw, this.deps.nowSecs, this.deps.event, this.deps.onEnded);
     if (!cfg.flushAtInit) await this.reconcile(this.table);
     this.deps.event(
       "info",

@@ -233,6 +233,7 @@ function accessDecision(p: PolicyInput, ruleIp: string): Settled {
       spaDestination: p.inc.dstIp,
       ...(s.maxConnections > 0 ? { maxConnections: s.maxConnections } : {}),
       ...(s.requireConnectToken ? { gate: true } : {}),
+      ...(s.revokeConnectionsOnExpiry ? { revokeConnections: true } : {}),
     }));
   return {
     kind: "grant",
