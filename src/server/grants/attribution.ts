@@ -6,6 +6,7 @@
  */
 import type { Grant } from "../firewall/types.js";
 import type { EventFields } from "../log-format.js";
+import { LogBudget } from "../log-limit.js";
 import { ConnWatch, conntrackProgram, type AdmittedConn } from "./conn-watch.js";
 
 /** Connections kept per grant for --status (the log has them all). */
@@ -28,6 +29,8 @@ export class Attribution {
   /** Every connection of grants with REVOKE_CONNECTIONS_ON_EXPIRY, to cut exactly those. */
   private readonly revocable = new Map<number, AdmittedConn[]>();
   private pruneAt = 64;
+  /** Lines: 200 a second, bursts of 1,000; a window admitting a crowd is counted, not flooded. */
+  private readonly budget = new LogBudget(200, 1000);
 
   constructor(
     private readonly liveGrants: () => readonly Grant[],
@@ -43,13 +46,16 @@ export class Attribution {
       .filter((g) => g.address === c.src && g.proto === c.proto && g.port === c.dport)
       .reduce<Grant | null>((a, g) => (a === null || (g.id ?? 0) > (a.id ?? 0) ? g : a), null);
     const conn = `${c.proto} ${hostPort(c.src, c.sport)} -> ${hostPort(c.dst, c.dport)}`;
+    const take = this.budget.take();
+    if (take.note !== null) this.log({}, `Connections: ${take.note}`);
+    const log = take.ok ? this.log : () => undefined;
     const fields = { src: c.src, sport: c.sport, dst: c.dst, proto: c.proto, port: c.dport };
     if (grant === null) {
-      this.log(fields, `Connection ${conn} admitted by a grant that has since ended`);
+      log(fields, `Connection ${conn} admitted by a grant that has since ended`);
       return;
     }
     const id = grant.id ?? 0;
-    this.log(
+    log(
       { ...fields, grant: id, user: grant.user, stanza: grant.stanza },
       `Connection ${conn} admitted by grant #${id} for user '${grant.user}' (stanza #${grant.stanza}, SPA from ${grant.spaSource ?? grant.address})`,
     );
