@@ -266,6 +266,11 @@ export function stopChild(
     child.once("exit", () => {
       resolve();
     });
+    // A signal we may not send (EPERM: the child changed its user, as tcpdump does) is reported
+    // as an error and the child stays: our stop must not wait for an exit that will not come.
+    child.once("error", () => {
+      resolve();
+    });
   });
   if (opts.killAfterMs !== undefined) {
     const timer = setTimeout(() => child.kill("SIGKILL"), opts.killAfterMs);

@@ -3,6 +3,8 @@
  * failed and why), the long-running children and how they are ended.
  */
 import assert from "node:assert/strict";
+import type { ChildProcess } from "node:child_process";
+import { EventEmitter } from "node:events";
 import { describe, it } from "node:test";
 import {
   runExec,
@@ -59,6 +61,28 @@ describe("exec", () => {
     await new Promise((resolve) => child.stdout.once("data", resolve));
     await stopChild(child, { signal: "SIGTERM", killAfterMs: 100 });
     assert.equal(child.signalCode, "SIGKILL");
+  });
+
+  it("stopChild resolves when the signal cannot be sent (EPERM) instead of waiting forever", async () => {
+    const fake = Object.assign(new EventEmitter(), {
+      exitCode: null,
+      signalCode: null,
+      kill(): boolean {
+        queueMicrotask(() =>
+          fake.emit("error", Object.assign(new Error("kill EPERM"), { code: "EPERM" })),
+        );
+        return false;
+      },
+    });
+    const done = await Promise.race([
+      stopChild(fake as unknown as ChildProcess, { signal: "SIGTERM" }).then(() => "resolved"),
+      new Promise((r) => {
+        setTimeout(() => {
+          r("hung");
+        }, 1000);
+      }),
+    ]);
+    assert.equal(done, "resolved");
   });
 
   it("stopChild on a child that has exited resolves at once", async () => {
