@@ -11,8 +11,10 @@ import {
   makeSpaPacket,
   openSpaPacket,
   rijndaelEncrypt,
+  Reject,
   type SpaKeys,
 } from "../../src/spa/index.js";
+import { spaFields } from "../fixtures/pipeline.js";
 
 const fixedSalt =
   (hex: string) =>
@@ -179,4 +181,30 @@ describe("Rijndael equals `openssl enc -md md5`", () => {
       assert.deepEqual(ours.subarray(16), theirs.subarray(theirs.length - padded.length));
     });
   }
+});
+
+describe("timestamps from 2^31 on (lib/fko_decode.c:parse_timestamp)", () => {
+  const keys: SpaKeys = { mode: "cbc", key: Buffer.from("fwknoptest"), hmac: null };
+  const at = (timestamp: number): string =>
+    makeSpaPacket(spaFields({ timestamp }), "sha256", keys, fixedSalt("0102030405060708")).wire;
+
+  it("refuses the 2.6.10 client's packet stamped 2228602172 (its own decode says DECODEFAIL)", () => {
+    // `fwknop -T --time-offset-plus 5000d --key-rijndael fwknoptest`: the client printed
+    // "Error 19 - ... FKO_ERROR_INVALID_DATA_DECODE_TIMESTAMP_DECODEFAIL" for its own packet.
+    const r = openSpaPacket(
+      "9gdMnOPVSHpAmwgOf+9yZbKKWZKoHwX4BEnBwJ4surJJI1fCtZU/P81zR6JP6Zs07SGtgWS8+FC1S+MeUx3OOCaAnJi" +
+        "09ld6/LknD+zDdC+sPO2pECnuAP3MUO9zwexREk5Y427ujakr9r9QOstqh0E5u0MEevlLQ",
+      keys,
+    );
+    assert.equal(r.ok ? r.value.timestamp : r.reason, Reject.Timestamp);
+  });
+
+  it("takes 2^31 - 1 and refuses 2^31 and 2^32 + 5", () => {
+    const last = openSpaPacket(at(2 ** 31 - 1), keys);
+    assert.equal(last.ok && last.value.timestamp, 2 ** 31 - 1);
+    for (const t of [2 ** 31, 2 ** 32 + 5, 999_999_999_999]) {
+      const r = openSpaPacket(at(t), keys);
+      assert.equal(r.ok ? r.value.timestamp : r.reason, Reject.Timestamp, `timestamp ${t}`);
+    }
+  });
 });
