@@ -24,13 +24,9 @@ const present = head
 const absent = Array.from({ length: 20_000 }, () =>
   randomBytes(32).toString("base64").slice(0, 43),
 );
-const cache = new ReplayCache({
-  path: file,
-  retentionSecs: 300,
-  nowSecs: () => Math.floor(Date.now() / 1000),
-});
+const cache = new ReplayCache({ path: file, nowSecs: () => Math.floor(Date.now() / 1000) });
 const t0 = performance.now();
-const st = cache.open();
+const st = cache.open(300);
 const loadMs = performance.now() - t0;
 
 function perLookupNs(keys: readonly string[], want: boolean): number {

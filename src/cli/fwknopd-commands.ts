@@ -136,8 +136,8 @@ export function dumpOrParse(args: ServerArgs): number {
     for (const s of cfg.stanzas) out(`${stanzaSummary(s)}\n`);
   }
   if (args.exitParseDigestCache) {
-    const rc = new ReplayCache({ path: cfg.daemon.digestFile, retentionSecs: null, nowSecs });
-    const st = rc.open();
+    const rc = new ReplayCache({ path: cfg.daemon.digestFile, nowSecs });
+    const st = rc.open(null);
     rc.close();
     out(`${cfg.daemon.digestFile}: ${st.loaded} digests, ${st.invalid} invalid lines`);
   }

@@ -291,6 +291,14 @@ export const FWKNOPD_VARS = [
     "fdatasync each replay digest before its grant (N: written before, synced right after)",
     { ours: true },
   ),
+  i(
+    "DIGEST_CACHE_MAX_ENTRIES",
+    2000000,
+    1,
+    100000000,
+    "most replay digests kept (~45 bytes each in memory); when reached, SPA packets are refused, never a digest forgotten. With aging on, digests of packets older than MAX_SPA_PACKET_AGE are dropped; with aging off, none ever is",
+    { ours: true },
+  ),
   b(
     "LOG_GRANT_CONNECTIONS",
     "Y",

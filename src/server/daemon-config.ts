@@ -19,6 +19,8 @@ export interface DaemonConfig {
   digestFile: string;
   /** DIGEST_SYNC_BEFORE_GRANT: fdatasync each digest before its grant (see ReplayCache). */
   digestSyncBeforeGrant: boolean;
+  /** DIGEST_CACHE_MAX_ENTRIES: at that many digests, packets are refused (none is forgotten). */
+  digestCacheMaxEntries: number;
   pidFile: string;
   runDir: string;
   flushAtInit: boolean;

@@ -135,6 +135,7 @@ function daemonConfigOf(
     replayProtection: conf.value("ENABLE_DIGEST_PERSISTENCE"),
     digestFile: conf.value("DIGEST_FILE"),
     digestSyncBeforeGrant: conf.value("DIGEST_SYNC_BEFORE_GRANT"),
+    digestCacheMaxEntries: conf.value("DIGEST_CACHE_MAX_ENTRIES"),
     pidFile: conf.value("FWKNOP_PID_FILE"),
     runDir: conf.value("FWKNOP_RUN_DIR"),
     flushAtInit: fw.flushAtInit,

@@ -13,6 +13,8 @@ export const Refusal = {
   GpgData: "gpg_data",
   NoSourceMatch: "no_source_match",
   Replay: "replay",
+  ReplayForgotten: "replay_forgotten",
+  ReplayCacheFull: "replay_cache_full",
   StanzaExpired: "stanza_expired",
   HmacMismatch: "hmac_mismatch",
   DecryptFailed: "decrypt_failed",
@@ -46,6 +48,10 @@ export const REFUSAL_LEVEL: Readonly<Record<RefusalReason, Level>> = {
   gpg_data: "err",
   no_source_match: "warning",
   replay: "warning",
+  // Ours: a packet older than the digests the cache still holds (replay-cache.ts).
+  replay_forgotten: "warning",
+  // Ours: DIGEST_CACHE_MAX_ENTRIES reached; the operator must act.
+  replay_cache_full: "err",
   stanza_expired: "info",
   // C logs the fko error at debug and "Non-corresponding HMAC for this stanza" at info.
   hmac_mismatch: "info",

@@ -215,6 +215,8 @@ export const MAX_SPA_MESSAGE_SIZE = 256;
 export const MAX_SPA_NAT_ACCESS_SIZE = 128;
 export const MAX_SPA_SERVER_AUTH_SIZE = 64;
 export const MAX_SPA_TIMESTAMP_SIZE = 12;
+/** The largest timestamp libfko decodes: it reads the field into a C int (fko_decode.c). */
+export const MAX_SPA_TIMESTAMP = 2 ** 31 - 1;
 export const MAX_SPA_VERSION_SIZE = 8;
 export const MAX_SPA_MESSAGE_TYPE_SIZE = 2;
 export const MIN_SPA_FIELDS = 6;

@@ -12,6 +12,7 @@ import {
   MAX_SPA_FIELDS,
   MAX_SPA_MESSAGE_SIZE,
   MAX_SPA_MESSAGE_TYPE_SIZE,
+  MAX_SPA_TIMESTAMP,
   MAX_SPA_TIMESTAMP_SIZE,
   MAX_SPA_USERNAME_SIZE,
   MAX_SPA_VERSION_SIZE,
@@ -109,6 +110,11 @@ export function decodeSpaPlaintext(plaintext: string): Result<DecodedSpa> {
   if (tsTok.length < 1 || tsTok.length > MAX_SPA_TIMESTAMP_SIZE || !DIGITS.test(tsTok))
     return fail(Reject.Timestamp, "timestamp");
   const timestamp = Number(tsTok);
+  // parse_timestamp reads the field with strtol_wrapper(min 0) into an int: from 2^31 on it is
+  // negative and refused (FKO_ERROR_INVALID_DATA_DECODE_TIMESTAMP_DECODEFAIL). Values from 2^32 on
+  // wrap, and C takes some of them (2^32 + 5 as 5); we refuse those too rather than copy the wrap.
+  if (timestamp > MAX_SPA_TIMESTAMP)
+    return fail(Reject.Timestamp, `timestamp ${tsTok} is over 2^31 - 1`);
 
   if (verTok.length < 1 || verTok.length > MAX_SPA_VERSION_SIZE)
     return fail(Reject.Version, "version");

@@ -54,6 +54,19 @@ function pkcs7Unpad(data: Buffer): Buffer | null {
   return data.subarray(0, data.length - n);
 }
 
+/**
+ * Legacy mode keeps lib/cipher_funcs.c:rij_decrypt's rule: a last byte n of 0..16 whose last n
+ * bytes all equal n is padding and goes; otherwise nothing goes. Old clients sent unpadded
+ * plaintexts of whole blocks (upstream's "Android 4.1.2" packet), which C grants. Whatever is
+ * kept must still decode as a printable message with a matching digest, as in C.
+ */
+function legacyUnpad(data: Buffer): Buffer {
+  const n = data[data.length - 1] ?? 0;
+  if (n > RIJNDAEL_BLOCKSIZE) return data;
+  for (let i = data.length - n; i < data.length; i++) if (data[i] !== n) return data;
+  return data.subarray(0, data.length - n);
+}
+
 function cipherName(mode: RijndaelMode): string {
   const node = encModeInfo(mode).node;
   if (node === null) throw new InternalError(`${mode} is not a Rijndael mode`);
@@ -77,10 +90,11 @@ export function rijndaelEncrypt(
 
 /**
  * lib/cipher_funcs.c:rij_decrypt; the salt is bytes 8..15. Returns null when the blob cannot be a
- * ciphertext, the padding is malformed, or the "Salted__" magic is wrong. C does not check the
- * magic, but part of it rides in the first wire character, so without the check an attacker can
- * alter that character and get a new wire string (a new replay digest) for the same ciphertext.
- * Every client writes the magic, so checking it refuses nothing real.
+ * ciphertext, the padding is malformed (in modes other than legacy, see legacyUnpad), or the
+ * "Salted__" magic is wrong. C does not check the magic, but part of it rides in the first wire
+ * character, so without the check an attacker can alter that character and get a new wire string
+ * (a new replay digest) for the same ciphertext. Every client writes the magic, so checking it
+ * refuses nothing real.
  */
 export function rijndaelDecrypt(
   blob: Buffer,
@@ -94,5 +108,5 @@ export function rijndaelDecrypt(
   const d = createDecipheriv(cipherName(mode), key, mode === "ecb" ? null : iv);
   d.setAutoPadding(false);
   const padded = Buffer.concat([d.update(blob.subarray(2 * SALT_LEN)), d.final()]);
-  return pkcs7Unpad(padded);
+  return mode === "legacy" ? legacyUnpad(padded) : pkcs7Unpad(padded);
 }

@@ -207,10 +207,10 @@ describe("our client -> our fwknopd (nftables, own table protecting the port)", 
       await waitFor(async () => !(await rig.tcpConnect(SERVER_IP, 1234, 200)), 6000, 200),
       "grant did not expire",
     );
-    // The replay cache is on disk, in C's line format.
+    // The replay cache is on disk, in C's line format and the packet's time (cache-file.ts).
     assert.match(
       readFileSync(join(d.run, "digest.cache"), "latin1"),
-      /^\S{43} 17 198\.18\.0\.2 \d+ 0\.0\.0\.0 62201 \d+$/m,
+      /^\S{43} 17 198\.18\.0\.2 \d+ 0\.0\.0\.0 62201 \d+ \d+$/m,
     );
   });
 

@@ -79,6 +79,7 @@ describe("replay guard", () => {
       digestFile: join(dir, "none"),
       packetAging: true,
       maxPacketAge: 120,
+      digestCacheMaxEntries: 1000,
       digestSyncBeforeGrant: false,
     });
     assert.equal(g.enabled, false);
@@ -96,6 +97,7 @@ describe("replay guard", () => {
       digestFile: file,
       packetAging: true,
       maxPacketAge: 120,
+      digestCacheMaxEntries: 1000,
       digestSyncBeforeGrant: true,
     });
     assert.ok(g.enabled);
@@ -113,6 +115,61 @@ describe("replay guard", () => {
 });
 
 const meta = { proto: 17, srcIp: "198.18.0.2", srcPort: 4000, dstIp: "0.0.0.0", dstPort: 62201 };
+
+describe("replay guard and the packet-age window", () => {
+  const conf = (
+    file: string,
+    over: { packetAging?: boolean; maxPacketAge?: number; max?: number },
+  ) => ({
+    replayProtection: true,
+    digestFile: join(dir, file),
+    packetAging: over.packetAging ?? true,
+    maxPacketAge: over.maxPacketAge ?? 5,
+    digestSyncBeforeGrant: false,
+    digestCacheMaxEntries: over.max ?? 1000,
+  });
+
+  it("on reload drops by the new window at once, and never brings a dropped packet back", async () => {
+    let now = NOW;
+    const lines: string[] = [];
+    const g = new ReplayGuard({ nowSecs: () => now, log: (l) => lines.push(l) });
+    g.open(conf("window.cache", { maxPacketAge: 5 }));
+    await g.remember({ digest: "p", innerDigest: null, spaTime: NOW }, meta);
+    now = NOW + 70;
+    g.reconfigure(conf("window.cache", { maxPacketAge: 600 }));
+    assert.equal(g.isSeen("p"), true, "a raised MAX_SPA_PACKET_AGE stops dropping at once");
+    g.reconfigure(conf("window.cache", { maxPacketAge: 5 }));
+    assert.equal(g.isSeen("p"), false, "a lowered one drops at once");
+    assert.equal(g.forgottenBefore(), NOW + 1);
+    g.reconfigure(conf("window.cache", { packetAging: false }));
+    assert.equal(g.forgottenBefore(), NOW + 1, "aging off: still refused by forgottenBefore");
+    assert.match(
+      lines.join("\n"),
+      /packet aging is off, no digest is dropped; packets stamped before 1800000001 are refused/,
+    );
+    await g.close();
+  });
+
+  it("is full at DIGEST_CACHE_MAX_ENTRIES, says so once, and has room again after drops", async () => {
+    let now = NOW;
+    const lines: string[] = [];
+    const g = new ReplayGuard({ nowSecs: () => now, log: (l) => lines.push(l) });
+    g.open(conf("full.cache", { packetAging: false, max: 2 }));
+    await g.remember({ digest: "a", innerDigest: null, spaTime: NOW }, meta);
+    assert.equal(g.isFull(), false);
+    await g.remember({ digest: "b", innerDigest: null, spaTime: NOW }, meta);
+    await g.remember({ digest: "c", innerDigest: null, spaTime: NOW }, meta);
+    assert.equal(g.isFull(), true);
+    assert.equal(lines.filter((l) => /Digest cache is full: 2 digests/.test(l)).length, 1);
+    now = NOW + 100;
+    g.reconfigure(conf("full.cache", { packetAging: false, max: 2 }));
+    assert.equal(g.isFull(), true, "aging off: nothing is dropped to make room");
+    g.reconfigure(conf("full.cache", { maxPacketAge: 30, max: 2 }));
+    assert.equal(g.isFull(), false);
+    assert.match(lines.join("\n"), /Digest cache has room again: 0 digests/);
+    await g.close();
+  });
+});
 
 class FakeFirewall implements FirewallBackend {
   readonly name = "nftables" as const;
@@ -173,6 +230,7 @@ function granted(grants: Grant[]): Granted {
     spa,
     digest: "d",
     innerDigest: null,
+    spaTime: NOW,
     grants,
     timeout: 30,
   };
@@ -295,6 +353,7 @@ describe("actions", () => {
       user: "alice",
       digest: "d",
       innerDigest: null,
+      spaTime: NOW,
       command: `/usr/bin/touch '${out}'`,
       ruleIp: "198.18.0.2",
     };
@@ -315,6 +374,7 @@ describe("actions", () => {
       user: "alice",
       digest: "d",
       innerDigest: null,
+      spaTime: NOW,
       open: "/bin/sh -c 'exit 3' $IP",
       close: "/bin/true $PORT",
       closeAfter: 0,
@@ -348,6 +408,7 @@ describe("actions", () => {
       user: "alice",
       digest: "d",
       innerDigest: null,
+      spaTime: NOW,
       command: "echo 'oops",
       ruleIp: "1.2.3.4",
     });

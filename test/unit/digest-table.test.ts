@@ -40,7 +40,7 @@ describe("digest table", () => {
           const m = new Map<string, number>();
           for (const [s, when] of ops) {
             assert.equal(t.set(key(digestOf(s)), when), !m.has(s));
-            m.set(s, when);
+            m.set(s, Math.max(m.get(s) ?? 0, when));
           }
           assert.equal(t.size, m.size);
           for (const [s, when] of m) assert.equal(t.get(key(digestOf(s))), when);
@@ -71,13 +71,13 @@ describe("replay cache loader", () => {
       const old = i % 3 === 0;
       if (!old) live.push(d);
       lines.push(
-        `${d} 17 198.18.0.${i % 250} ${1024 + (i % 60000)} 0.0.0.0 62201 ${old ? 1000 : 5000}`,
+        `${d} 17 198.18.0.${i % 250} ${1024 + (i % 60000)} 0.0.0.0 62201 5000 ${old ? 1000 : 5000}`,
       );
     }
     lines.splice(500, 0, "not a cache line", `${"A".repeat(43)} 17 x 1 y 1 99999999999`);
     writeFileSync(path, `# header\n${lines.join("\n")}\n`);
-    const c = new ReplayCache({ path, retentionSecs: 300, nowSecs: () => 5100 });
-    assert.deepEqual(c.open(), { loaded: live.length, expired: 33_334, invalid: 2 });
+    const c = new ReplayCache({ path, nowSecs: () => 5100 });
+    assert.deepEqual(c.open(300), { loaded: live.length, dropped: 33_334, invalid: 2 });
     for (const d of live.slice(0, 2000)) assert.equal(c.has(d), true);
     assert.equal(c.has(randomBytes(32).toString("base64").slice(0, 43)), false);
     c.close();
@@ -87,5 +87,6 @@ describe("replay cache loader", () => {
       live.length,
     );
     assert.doesNotMatch(text, / 1000$/m);
+    assert.match(text, /^# forgotten-before 1001 /m);
   });
 });

@@ -304,3 +304,41 @@ describe("server pipeline: NAT (server/fw_util_iptables.c:process_spa_request)",
     );
   });
 });
+
+describe("server pipeline and the replay cache's state", () => {
+  const state = (forgottenBefore: number, full = false) => ({
+    replay: { forgottenBefore: () => forgottenBefore, isFull: () => full },
+  });
+
+  it("refuses a packet stamped before forgottenBefore, also with aging off, and burns it", () => {
+    const old = packet(keysA, { timestamp: NOW - 500 });
+    const off = { packetAging: false, ...state(NOW - 499) };
+    const { d, log } = run(old, [stanza(1, keysA)], new Set(), off);
+    assert.ok(d.kind === "refuse");
+    assert.equal(d.reason, "replay_forgotten");
+    assert.equal(d.digest, replayDigest(old), "authentic: its digest is burnt");
+    assert.equal(d.spaTime, NOW - 500);
+    assert.match(log.join("\n"), /older than the digest cache remembers/);
+    // Stamped at forgottenBefore: its digest would still be held, so the cache decides.
+    const kept = run(packet(keysA, { timestamp: NOW - 499 }), [stanza(1, keysA)], new Set(), off);
+    assert.equal(kept.d.kind, "grant");
+  });
+
+  it("carries the packet's timestamp with the digests it grants", () => {
+    const { d } = run(packet(keysA, { timestamp: NOW - 7 }), [stanza(1, keysA)]);
+    assert.ok(d.kind === "grant");
+    assert.equal(d.spaTime, NOW - 7);
+  });
+
+  it("a full cache refuses authentic packets without burning them; a replay is still a replay", () => {
+    const wire = packet(keysA);
+    const { d, log } = run(wire, [stanza(1, keysA), stanza(2, keysA)], new Set(), state(0, true));
+    assert.ok(d.kind === "refuse");
+    assert.equal(d.reason, "replay_cache_full");
+    assert.equal(d.digest, null);
+    assert.equal(log.length, 1, "the search ends at the first stanza");
+    assert.match(log[0] ?? "", /Digest cache is full \(DIGEST_CACHE_MAX_ENTRIES\)/);
+    const again = run(wire, [stanza(1, keysA)], new Set([replayDigest(wire)]), state(0, true));
+    assert.equal(again.d.kind === "refuse" && again.d.reason, "replay");
+  });
+});

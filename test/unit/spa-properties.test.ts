@@ -9,6 +9,8 @@ import fc from "fast-check";
 import {
   DIGESTS,
   FkoError,
+  MAX_SPA_TIMESTAMP,
+  Reject,
   decodeSpaPlaintext,
   encodeSpaFields,
   makeSpaPacket,
@@ -43,7 +45,7 @@ const fieldsArb: fc.Arbitrary<SpaFields> = fc
   .record({
     rand: fc.stringMatching(/^[0-9]{16}$/),
     username,
-    timestamp: fc.integer({ min: 0, max: 999_999_999_999 }),
+    timestamp: fc.integer({ min: 0, max: MAX_SPA_TIMESTAMP }),
     version: fc.oneof(
       fc.constant("3.0.0"),
       printable(8).filter((v) => !v.includes(":")),
@@ -136,6 +138,27 @@ describe("codec properties", () => {
         assert.equal(dec.value.digest, enc.digest);
       }),
       { numRuns: 3000 },
+    );
+  });
+
+  it("a timestamp over 2^31 - 1 (up to 12 digits) is refused at decode", () => {
+    fc.assert(
+      fc.property(
+        fieldsArb,
+        fc.integer({ min: MAX_SPA_TIMESTAMP + 1, max: 999_999_999_999 }),
+        (f, timestamp) => {
+          let enc;
+          try {
+            enc = encodeSpaFields({ ...f, timestamp }, "sha256");
+          } catch (e) {
+            fc.pre(!(e instanceof FkoError && e.fko.includes("MSGLEN")));
+            throw e;
+          }
+          const dec = decodeSpaPlaintext(enc.plaintext);
+          assert.equal(dec.ok ? dec.value.timestamp : dec.reason, Reject.Timestamp);
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 

@@ -30,6 +30,7 @@ import type {
 } from "../pipeline/types.js";
 import { REFUSAL_LEVEL, Refusal } from "../refusals.js";
 import type { ReplayMeta } from "../replay/replay-cache.js";
+import { pipelineSettingsOf } from "./pipeline-settings.js";
 import { ReplayGuard, replayMeta } from "./replay-guard.js";
 import { Admission } from "./admission.js";
 import { STATUS_FILE_NAME, StatusFile, statusGrantOf, type StatusGrant } from "./status-file.js";
@@ -89,9 +90,9 @@ export class Daemon {
     const log = (line: string, level: Level = "info"): void => {
       this.log(line, level);
     };
-    this.pipelineSettings = pipelineSettingsOf(cfg);
     this.metrics = deps.metrics ?? NO_METRICS;
     this.replay = new ReplayGuard({ nowSecs: deps.nowSecs, log });
+    this.pipelineSettings = pipelineSettingsOf(cfg, this.replay);
     this.actions = new Actions(join(cfg.runDir, "cmd-cycle-pending.json"), {
       nowSecs: deps.nowSecs,
       log,
@@ -158,7 +159,7 @@ export class Daemon {
         onEnded: (gs) => void this.admission.ended(gs),
       });
       await this.grants.start(cfg);
-      this.pipelineSettings = pipelineSettingsOf(cfg, this.grants.noNat);
+      this.pipelineSettings = pipelineSettingsOf(cfg, this.replay, this.grants.noNat);
       await this.admission.start(fw.name, cfg);
     } else {
       this.log("--test mode enabled: no firewall changes will be made");
@@ -190,7 +191,8 @@ export class Daemon {
   /** SIGHUP: new stanzas and settings; live grants and the firewall stay as they are. */
   reload(cfg: DaemonConfig): void {
     this.cfg = { ...cfg, makeFirewall: this.cfg.makeFirewall };
-    this.pipelineSettings = pipelineSettingsOf(cfg, this.grants?.noNat ?? null);
+    this.pipelineSettings = pipelineSettingsOf(cfg, this.replay, this.grants?.noNat ?? null);
+    this.replay.reconfigure(cfg);
     this.event(
       "info",
       "reload",
@@ -367,19 +369,6 @@ export class Daemon {
     await this.grants?.stop(this.cfg.flushAtExit);
     await this.replay.close();
   }
-}
-
-/** `noNat`: the firewall cannot do NAT, so NAT requests are refused whatever the config says. */
-function pipelineSettingsOf(cfg: DaemonConfig, noNat: string | null = null): PipelineSettings {
-  return {
-    packetAging: cfg.packetAging,
-    maxPacketAge: cfg.maxPacketAge,
-    testMode: cfg.testMode,
-    nat:
-      noNat === null
-        ? cfg.nat
-        : { ...cfg.nat, forwarding: false, localNat: false, unsupported: noNat },
-  };
 }
 
 /** The fields of a packet line that the structured log shows. */

@@ -57,8 +57,10 @@ export function afterGpg(
   if (g.requireSig && sig !== null) {
     logSigner(ctx, s, sig, spa.username);
     const who = signerRefusal(sig, g);
-    const burn = ctx.settings.testMode ? null : digest;
-    if (who !== null) return stanzaRefused(ctx, s, Refusal.GpgSigner, who, burn, inner);
+    const burn = ctx.settings.testMode
+      ? null
+      : { digest, innerDigest: inner, spaTime: spa.timestamp };
+    if (who !== null) return stanzaRefused(ctx, s, Refusal.GpgSigner, who, burn);
   }
   const { inc, settings, nowSecs } = ctx;
   const r = checkPolicy({

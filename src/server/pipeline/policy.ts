@@ -71,6 +71,7 @@ function refused(p: PolicyInput, reason: RefusalReason, message: string): Refuse
     user: p.spa.username,
     digest: p.settings.testMode ? null : p.digest,
     innerDigest: p.innerDigest,
+    spaTime: p.spa.timestamp,
   };
 }
 
@@ -82,6 +83,15 @@ function checkClient(p: PolicyInput): string | Refused {
       p,
       Refusal.PacketAge,
       `SPA data time difference is too great (${p.nowSecs - spa.timestamp} seconds).`,
+    );
+  // Ours: the cache may have dropped the digest of a packet this old (replay-cache.ts), and
+  // whatever the window is now, such a packet cannot be told from a replay.
+  const forgotten = settings.replay?.forgottenBefore() ?? 0;
+  if (spa.timestamp < forgotten)
+    return refused(
+      p,
+      Refusal.ReplayForgotten,
+      `SPA packet stamped ${spa.timestamp} is older than the digest cache remembers (digests of packets stamped before ${forgotten} were dropped under packet aging); refused as a possible replay`,
     );
   const allowIp = spa.message.slice(0, spa.message.indexOf(","));
   if (!isValidIpv4(allowIp))
@@ -143,6 +153,7 @@ function cycleDecision(p: PolicyInput, open: string, ruleIp: string): Settled {
     user: spa.username,
     digest: p.digest,
     innerDigest: p.innerDigest,
+    spaTime: p.spa.timestamp,
     open,
     close: s.cmdCycleDoClose ? s.cmdCycleClose : null,
     closeAfter: secs,
@@ -175,6 +186,7 @@ function commandDecision(p: PolicyInput, ruleIp: string): Settled {
     user: p.spa.username,
     digest: p.digest,
     innerDigest: p.innerDigest,
+    spaTime: p.spa.timestamp,
     command: p.spa.message.slice(p.spa.message.indexOf(",") + 1),
     ruleIp,
   };
@@ -242,6 +254,7 @@ function accessDecision(p: PolicyInput, ruleIp: string): Settled {
     spa,
     digest: p.digest,
     innerDigest: p.innerDigest,
+    spaTime: p.spa.timestamp,
     grants,
     timeout,
   };

@@ -34,18 +34,28 @@ export function replayDigest(wire: string): string {
 
 /**
  * The wire's replay digest, computed when the first stanza's HMAC passes, so junk never pays for
- * the SHA-256 (design.md "The hot path": HMAC, then replay); a refusal when it was seen before.
+ * the SHA-256 (design.md "The hot path": HMAC, then replay); a refusal when it was seen before,
+ * or when the cache is full and could not keep it (DIGEST_CACHE_MAX_ENTRIES: nothing is forgotten
+ * to make room, so nothing new is accepted).
  */
-export function replayGate(ctx: StanzaRun): string | Refused {
-  if (ctx.digest !== null) return ctx.digest;
-  const digest = replayDigest(ctx.inc.data);
-  ctx.digest = digest;
-  if (ctx.isReplay(digest))
-    return refuse(
-      Refusal.Replay,
-      `Replay detected from source IP: ${ctx.inc.srcIp}, destination IP: ${ctx.inc.dstIp}`,
+export function replayGate(ctx: StanzaRun, s: ServedStanza): string | Refused {
+  if (ctx.digest === null) {
+    const digest = replayDigest(ctx.inc.data);
+    ctx.digest = digest;
+    if (ctx.isReplay(digest))
+      return refuse(
+        Refusal.Replay,
+        `Replay detected from source IP: ${ctx.inc.srcIp}, destination IP: ${ctx.inc.dstIp}`,
+      );
+  }
+  if (ctx.settings.replay?.isFull() === true)
+    return stanzaRefused(
+      ctx,
+      s,
+      Refusal.ReplayCacheFull,
+      "Digest cache is full (DIGEST_CACHE_MAX_ENTRIES): SPA packets are refused until digests can be dropped (packet aging) or the limit is raised; no digest is forgotten to make room",
     );
-  return digest;
+  return ctx.digest;
 }
 
 /** "[source] (stanza #n)": built only when a line is logged (junk is refused once per stanza). */
@@ -59,16 +69,16 @@ export function stanzaRefused(
   s: ServedStanza,
   reason: RefusalReason,
   message: string,
-  digest: string | null = null,
-  innerDigest: string | null = null,
+  burn: { digest: string; innerDigest: string; spaTime: number } | null = null,
 ): Refused {
   const r: Refused = {
     kind: "refuse",
     reason,
     stanza: s.number,
     message: `${stanzaTag(ctx, s)} ${message}`,
-    digest,
-    innerDigest,
+    digest: burn?.digest ?? null,
+    innerDigest: burn?.innerDigest ?? null,
+    ...(burn !== null ? { spaTime: burn.spaTime } : {}),
   };
   logRefusal(ctx, r);
   return r;

@@ -35,11 +35,15 @@ export function tryStanzas(ctx: StanzaRun, from: number, lastRefusal: Refused): 
 }
 
 /**
- * A replay, and a bad allow IP (C stops all stanza processing there), end the search; any other
- * refusal lets the next stanza try.
+ * A replay, and a bad allow IP (C stops all stanza processing there), end the search, as does a
+ * full digest cache (every stanza would meet it); any other refusal lets the next stanza try.
  */
 function endsTheSearch(r: Refused): boolean {
-  return r.reason === Refusal.Replay || r.reason === Refusal.BadAllowIp;
+  return (
+    r.reason === Refusal.Replay ||
+    r.reason === Refusal.BadAllowIp ||
+    r.reason === Refusal.ReplayCacheFull
+  );
 }
 
 /** One stanza; its refusals are logged here (a replay found before any stanza was not). */
@@ -64,7 +68,7 @@ function tryStanza(ctx: StanzaRun, s: ServedStanza, i: number): Decision {
   // processSpa found the data to be wire charset before any stanza was tried.
   const checked = verifySpaHmac(data, s.mode, s.hmac, true);
   if (!checked.ok) return hmacRefused(ctx, s, checked.reason, checked.detail);
-  const digest = replayGate(ctx);
+  const digest = replayGate(ctx, s);
   if (typeof digest !== "string") return digest;
   const opened = decryptSpaCiphertext(checked.value, s.mode, key);
   if (!opened.ok)
@@ -87,7 +91,7 @@ function tryStanza(ctx: StanzaRun, s: ServedStanza, i: number): Decision {
 function tryGpg(ctx: StanzaRun, s: ServedStanza, g: ResolvedGpg, i: number): Decision {
   const checked = verifyGpgHmac(ctx.inc.data, s.hmac);
   if (!checked.ok) return hmacRefused(ctx, s, checked.reason, checked.detail);
-  const digest = replayGate(ctx);
+  const digest = replayGate(ctx, s);
   if (typeof digest !== "string") return digest;
   const run = ctx.gpg?.(g, checked.value) ?? null;
   if (run === null)

@@ -26,12 +26,22 @@ export const NO_NAT: NatSettings = {
   natDns: true,
 };
 
+/** What the policy asks the replay cache besides "seen before?" (daemon/replay-guard.ts). */
+export interface ReplayState {
+  /** Digests of packets stamped before this epoch may have been dropped; 0 when none was. */
+  forgottenBefore(): number;
+  /** DIGEST_CACHE_MAX_ENTRIES reached: a new digest cannot be kept, so no packet is accepted. */
+  isFull(): boolean;
+}
+
 export interface PipelineSettings {
   packetAging: boolean;
   maxPacketAge: number;
   testMode: boolean;
   /** NAT switches from fwknopd.conf; absent means NAT is off. */
   nat?: NatSettings;
+  /** The replay cache's state; absent: nothing was ever dropped and there is room (no cache). */
+  replay?: ReplayState;
 }
 
 export interface Incoming {
@@ -48,6 +58,8 @@ interface Digests {
   digest: string;
   /** GPG: digest of the decrypted message, persisted with `digest` (see after-gpg.ts). */
   innerDigest: string | null;
+  /** The packet's timestamp, kept with the digests: it decides when they may be dropped. */
+  spaTime: number;
 }
 
 export interface Granted extends Digests {
@@ -70,6 +82,8 @@ export interface Refused {
   /** Set when a stanza decrypted the packet: its digest is burnt (as C) even though refused. */
   digest: string | null;
   innerDigest: string | null;
+  /** The packet's timestamp when it was decoded; a digest burnt without it is never dropped. */
+  spaTime?: number;
 }
 
 /** A type-0 command message to run (ENABLE_CMD_EXEC). */

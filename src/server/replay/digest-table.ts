@@ -1,5 +1,5 @@
 /**
- * The replay cache's index: digest -> time seen, in two flat typed arrays instead of a Map of
+ * The replay cache's index: digest -> the packet's time, in two flat typed arrays instead of a Map of
  * strings. A million entries fit in 2^21 slots of 20 bytes (40 MB) and make no garbage; the Map
  * of 43-char strings took the daemon to 253 MB and 7.4 s to load 1M (bench/replay.ts). Open
  * addressing with linear probing.
@@ -54,7 +54,7 @@ export function digestKeyOf(digest: string, out: Uint8Array): void {
 
 export class DigestTable {
   private keys: Uint8Array;
-  /** Epoch seconds the digest was seen; 0 marks an empty slot. */
+  /** The packet's time (epoch seconds, at least 1), by which entries are dropped; 0: empty slot. */
   private times: Uint32Array;
   private mask: number;
   private count = 0;
@@ -92,22 +92,25 @@ export class DigestTable {
     }
   }
 
-  /** Time the key was seen, or 0. */
+  /** The key's time, or 0. */
   get(key: Uint8Array): number {
     return this.times[this.slot(key)] ?? 0;
   }
 
-  /** Record (or refresh) a key; returns false when it was already there. */
+  /**
+   * Record a key; returns false when it was already there. A key recorded again keeps the later of
+   * its two times, so it is kept at least as long as either asked.
+   */
   set(key: Uint8Array, when: number): boolean {
     if (this.count + 1 > (this.mask + 1) * MAX_LOAD) this.resize((this.mask + 1) * 2);
     const i = this.slot(key);
-    const fresh = this.times[i] === 0;
-    if (fresh) {
+    const had = this.times[i] ?? 0;
+    if (had === 0) {
       this.keys.set(key.subarray(0, KEY_BYTES), i * KEY_BYTES);
       this.count++;
     }
-    this.times[i] = Math.max(1, when);
-    return fresh;
+    this.times[i] = Math.max(1, when, had);
+    return had === 0;
   }
 
   /** Keep only the entries `keep` says yes to (rebuilds the table; linear probing has no deletes). */

@@ -1,18 +1,23 @@
 /**
- * Replay digest cache (server/replay_cache.c, file-cache build), kept compatible with C fwknopd's
- * digest.cache so either daemon can take over the other's file:
- *   "<b64 sha256 of the wire> <ip proto> <src ip> <src port> <dst ip> <dst port> <epoch>"
- * Differences from C, on purpose: O(1) lookups (C scans a list), entries older than the packet-age
- * window are dropped when aging is on (such packets are refused by age anyway), and each new entry
- * is written before the caller grants access (and synced right after, or before with
- * DIGEST_SYNC_BEFORE_GRANT), so a daemon crash cannot re-open a replay. C only writes.
+ * Replay digest cache (server/replay_cache.c, file-cache build), in a file either daemon can take
+ * over from the other (cache-file.ts has the format). Differences from C, on purpose: O(1) lookups
+ * (C scans a list); each new entry is written before the caller grants access (and synced right
+ * after, or before with DIGEST_SYNC_BEFORE_GRANT), so a daemon crash cannot re-open a replay (C
+ * only writes); and with packet aging on, digests of packets that age alone refuses are dropped
+ * (C keeps every digest forever).
+ *
+ * Dropping is by the packet's own timestamp against the window in force (pruneCut), and it cannot
+ * be undone: a later, wider window (a raised MAX_SPA_PACKET_AGE, aging turned off, on SIGHUP or at
+ * a restart) would accept those packets again. So the cache remembers up to when it dropped
+ * (`forgottenBefore`, kept in the file across restarts) and the pipeline refuses any packet stamped
+ * before that, whatever the window (pipeline/policy.ts). Dropping from memory alone is undone by
+ * the next start, which reads the file again; only the rewrite at start removes lines for good.
  */
 import {
   closeSync,
   existsSync,
   fdatasync,
   openSync,
-  readSync,
   renameSync,
   statSync,
   write,
@@ -20,6 +25,18 @@ import {
   writeSync,
 } from "node:fs";
 import { EnvironmentError, messageOf } from "../../errors.js";
+import {
+  CHUNK,
+  HEADER,
+  NEWLINE,
+  SPACE,
+  UNKNOWN_TIME,
+  eachLine,
+  forgottenLine,
+  isComment,
+  parseForgotten,
+  parseLine,
+} from "./cache-file.js";
 import { DigestTable, KEY_BYTES, digestKey, digestKeyOf } from "./digest-table.js";
 
 export interface ReplayMeta {
@@ -33,8 +50,6 @@ export interface ReplayMeta {
 
 export interface ReplayCacheOptions {
   path: string;
-  /** Seconds after which an entry can no longer matter (2 x MAX_SPA_PACKET_AGE + slack), or null to keep all. */
-  retentionSecs: number | null;
   nowSecs: () => number;
   /**
    * DIGEST_SYNC_BEFORE_GRANT: an add resolves only after fdatasync. Otherwise it resolves once
@@ -46,81 +61,25 @@ export interface ReplayCacheOptions {
   onSyncError?: (e: Error) => void;
 }
 
-const HEADER = "# <digest> <proto> <src_ip> <src_port> <dst_ip> <dst_port> <time>\n";
-
 export interface LoadStats {
   loaded: number;
-  expired: number;
+  /** Entries whose packets the packet-age window refuses: not loaded. */
+  dropped: number;
   invalid: number;
 }
 
-/** Bytes read from the file at a time while loading (keeps the peak small for big files). */
-const CHUNK = 4 << 20;
-const SPACE = 0x20;
-const NEWLINE = 0x0a;
-
-/** Digits only, 1..max of them. */
-function digits(b: Uint8Array, from: number, to: number, max: number): boolean {
-  if (to <= from || to - from > max) return false;
-  for (let i = from; i < to; i++) {
-    const c = b[i] ?? 0;
-    if (c < 0x30 || c > 0x39) return false;
-  }
-  return true;
-}
-
 /**
- * One line of C's format, `b[start, end)`: "<digest> <proto> <src ip> <src port> <dst ip>
- * <dst port> <epoch>". Returns the epoch, or -1 when the line is not in that format.
+ * The prune rule: with packet aging on, a packet stamped before `now - maxPacketAge` is refused by
+ * age now and ever after, so its digest can go; entries at or after the cut stay, and so do
+ * packets stamped in the future, which come into the window later. With aging off (null) nothing
+ * is ever dropped. Returns the packet time below which entries may be dropped, or null.
  */
-function parseLine(b: Uint8Array, start: number, end: number): number {
-  const sp: number[] = [];
-  for (let i = start; i < end; i++) if (b[i] === SPACE) sp.push(i);
-  if (sp.length !== 6) return -1;
-  const [s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0] = sp;
-  const field = (a: number, z: number, max: number): boolean => z > a && z - a <= max;
-  if (!field(start, s1, 64) || !field(s2 + 1, s3, 45) || !field(s4 + 1, s5, 45)) return -1;
-  if (!digits(b, s1 + 1, s2, 3) || !digits(b, s3 + 1, s4, 5) || !digits(b, s5 + 1, s6, 5))
-    return -1;
-  if (!digits(b, s6 + 1, end, 10)) return -1;
-  let when = 0;
-  for (let i = s6 + 1; i < end; i++) when = when * 10 + ((b[i] ?? 0) - 0x30);
-  return when > 0xffffffff ? -1 : when;
+export function pruneCut(now: number, windowSecs: number | null): number | null {
+  return windowSecs === null ? null : now - windowSecs;
 }
 
-/** Call `line(buf, start, end)` for every line of the file, reading it in chunks. */
-function eachLine(path: string, line: (b: Buffer, start: number, end: number) => void): void {
-  const fd = openSync(path, "r");
-  try {
-    let buf = Buffer.alloc(CHUNK);
-    let have = 0;
-    for (;;) {
-      if (have === buf.length) {
-        // A line longer than a chunk: grow (only junk files have such lines).
-        const bigger = Buffer.alloc(buf.length * 2);
-        buf.copy(bigger, 0, 0, have);
-        buf = bigger;
-      }
-      const n = readSync(fd, buf, have, buf.length - have, null);
-      const end = have + n;
-      let from = 0;
-      for (;;) {
-        const nl = buf.indexOf(NEWLINE, from);
-        if (nl < 0 || nl >= end) break;
-        line(buf, from, nl);
-        from = nl + 1;
-      }
-      if (n === 0) {
-        if (from < end) line(buf, from, end);
-        return;
-      }
-      buf.copy(buf, 0, from, end);
-      have = end - from;
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
+/** C reads lines with fgets into 1,024 bytes (MAX_LINE_LEN): a longer one is cut there. */
+const MAX_LINE = 1023;
 
 export class ReplayCache {
   private seen = new DigestTable();
@@ -130,6 +89,7 @@ export class ReplayCache {
   private flushing = false;
   private syncing = false;
   private syncAgain = false;
+  private forgotten = 0;
 
   constructor(private readonly opts: ReplayCacheOptions) {}
 
@@ -138,44 +98,53 @@ export class ReplayCache {
   }
 
   /**
-   * Read the file (C's format) in chunks, skipping expired and invalid lines; rewrite it without
-   * them when they are a quarter of it or more; open it for appending.
+   * Digests of packets stamped before this epoch may have been dropped (0: none was): the pipeline
+   * refuses such packets as possible replays.
    */
-  open(): LoadStats {
-    const stats: LoadStats = { loaded: 0, expired: 0, invalid: 0 };
-    const now = this.opts.nowSecs();
+  get forgottenBefore(): number {
+    return this.forgotten;
+  }
+
+  /**
+   * Read the file in chunks, leaving out invalid lines and those `windowSecs` drops (see
+   * pruneCut); rewrite it without them when they are a quarter of it or more; open it for
+   * appending.
+   */
+  open(windowSecs: number | null): LoadStats {
+    const stats: LoadStats = { loaded: 0, dropped: 0, invalid: 0 };
+    const cut = pruneCut(this.opts.nowSecs(), windowSecs) ?? -1;
     const path = this.opts.path;
     const exists = existsSync(path);
     let total = 0;
     if (exists) {
-      const size = statSync(path).size;
       // ~90 bytes a line: size the table once instead of growing it step by step.
-      this.seen = new DigestTable(Math.floor(size / 90));
+      this.seen = new DigestTable(Math.floor(statSync(path).size / 90));
       try {
         eachLine(path, (b, start, end) => {
-          if (end === start || b[start] === 0x23) return; // blank, or a "#" comment
+          if (isComment(b, start, end)) {
+            this.forgotten = Math.max(this.forgotten, parseForgotten(b, start, end));
+            return;
+          }
           total++;
           const when = parseLine(b, start, end);
-          if (when < 0) {
-            stats.invalid++;
-            return;
+          if (when < 0) stats.invalid++;
+          else if (when < cut) {
+            stats.dropped++;
+            this.forgotten = Math.max(this.forgotten, when + 1);
+          } else {
+            digestKey(b, start, b.indexOf(SPACE, start), this.key);
+            this.seen.set(this.key, when);
+            stats.loaded++;
           }
-          if (this.expired(when, now)) {
-            stats.expired++;
-            return;
-          }
-          digestKey(b, start, b.indexOf(SPACE, start), this.key);
-          this.seen.set(this.key, when);
-          stats.loaded++;
         });
       } catch (e) {
         throw new EnvironmentError(`cannot read digest cache ${path}: ${messageOf(e)}`);
       }
     }
-    const dropped = stats.expired + stats.invalid;
+    const dropped = stats.dropped + stats.invalid;
     try {
       if (!exists) writeFileSync(path, HEADER, { mode: 0o600 });
-      else if (dropped > 0 && dropped * 4 >= total) this.compact(now);
+      else if (dropped > 0 && dropped * 4 >= total) this.compact(cut);
       this.fd = openSync(path, "a", 0o600);
     } catch (e) {
       throw new EnvironmentError(`cannot write digest cache ${path}: ${messageOf(e)}`);
@@ -183,23 +152,27 @@ export class ReplayCache {
     return stats;
   }
 
-  /** Rewrite the file with only its valid, live lines, through a temporary file and a rename. */
-  private compact(now: number): void {
+  /**
+   * Rewrite the file with its valid lines of packets stamped at or after `cut`, and the comment
+   * that says what was dropped, through a temporary file and a rename.
+   */
+  private compact(cut: number): void {
     const tmp = `${this.opts.path}.tmp`;
     const out = openSync(tmp, "w", 0o600);
     const buf = Buffer.alloc(CHUNK);
-    let used = buf.write(HEADER, "latin1");
+    const head = this.forgotten > 0 ? HEADER + forgottenLine(this.forgotten) : HEADER;
+    let used = buf.write(head, "latin1");
     try {
       eachLine(this.opts.path, (b, start, end) => {
-        if (end === start || b[start] === 0x23) return;
+        if (isComment(b, start, end)) return;
         const when = parseLine(b, start, end);
-        if (when < 0 || this.expired(when, now)) return;
-        // A valid line is under 256 bytes (field limits above), so one flush always makes room.
-        if (used + (end - start) + 1 > buf.length) {
+        if (when < 0 || when < cut) return;
+        const stop = Math.min(end, start + MAX_LINE);
+        if (used + (stop - start) + 1 > buf.length) {
           writeSync(out, buf, 0, used);
           used = 0;
         }
-        used += b.copy(buf, used, start, end);
+        used += b.copy(buf, used, start, stop);
         buf[used++] = NEWLINE;
       });
       writeSync(out, buf, 0, used);
@@ -209,29 +182,26 @@ export class ReplayCache {
     renameSync(tmp, this.opts.path);
   }
 
-  private expired(when: number, now: number): boolean {
-    return this.opts.retentionSecs !== null && now - when > this.opts.retentionSecs;
-  }
-
-  /** O(1): has this wire digest been accepted before (and still matters)? */
+  /** O(1): has this wire digest been accepted (or burnt) before? */
   has(digest: string): boolean {
     digestKeyOf(digest, this.key);
-    const when = this.seen.get(this.key);
-    return when !== 0 && !this.expired(when, this.opts.nowSecs());
+    return this.seen.get(this.key) !== 0;
   }
 
   /**
-   * Record a digest. Memory is updated at once (a second copy arriving meanwhile is a replay).
-   * The line is written at once, synchronously (a page-cache write takes microseconds; handing it
-   * to libuv's thread pool cost a fraction of a millisecond of every grant, bench/latency.ts), and
-   * synced in the background, many lines per sync. With syncBeforeGrant the promise resolves only
-   * after the sync, and concurrent adds share one write and one sync.
+   * Record a digest with its packet's timestamp (null: unknown, never dropped). Memory is updated
+   * at once (a second copy arriving meanwhile is a replay). The line is written at once,
+   * synchronously (a page-cache write takes microseconds; handing it to libuv's thread pool cost
+   * a fraction of a millisecond of every grant, bench/latency.ts), and synced in the background,
+   * many lines per sync. With syncBeforeGrant the promise resolves only after the sync, and
+   * concurrent adds share one write and one sync.
    */
-  add(digest: string, meta: ReplayMeta): Promise<void> {
+  add(digest: string, meta: ReplayMeta, spaTime: number | null): Promise<void> {
     const now = this.opts.nowSecs();
     digestKeyOf(digest, this.key);
-    this.seen.set(this.key, now);
-    const line = `${digest} ${meta.proto} ${meta.srcIp} ${meta.srcPort} ${meta.dstIp} ${meta.dstPort} ${now}\n`;
+    this.seen.set(this.key, spaTime ?? UNKNOWN_TIME);
+    const tail = spaTime === null ? "" : ` ${spaTime}`;
+    const line = `${digest} ${meta.proto} ${meta.srcIp} ${meta.srcPort} ${meta.dstIp} ${meta.dstPort} ${now}${tail}\n`;
     if (this.opts.syncBeforeGrant !== true) {
       if (this.fd === null) return Promise.reject(new EnvironmentError("digest cache is not open"));
       try {
@@ -299,11 +269,21 @@ export class ReplayCache {
     });
   }
 
-  /** Drop entries that can no longer matter (rebuilds the index; call it from a timer). */
-  prune(): number {
-    if (this.opts.retentionSecs === null) return 0;
-    const now = this.opts.nowSecs();
-    return this.seen.retain((when) => !this.expired(when, now));
+  /**
+   * Drop the entries `windowSecs` allows to drop (pruneCut) from memory, and move
+   * `forgottenBefore` past them. Returns how many went.
+   */
+  prune(windowSecs: number | null): number {
+    const cut = pruneCut(this.opts.nowSecs(), windowSecs);
+    if (cut === null) return 0;
+    let latest = -1;
+    const n = this.seen.retain((when) => {
+      if (when >= cut) return true;
+      latest = Math.max(latest, when);
+      return false;
+    });
+    this.forgotten = Math.max(this.forgotten, latest + 1);
+    return n;
   }
 
   /** Resolves once every pending entry is on disk. */
