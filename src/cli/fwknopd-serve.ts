@@ -16,6 +16,7 @@ import { createLogger, type Logger } from "../server/log.js";
 import { logWithConfig } from "../server/log-config.js";
 import type { ServerArgs } from "../server/options.js";
 import { acquirePidFile, releasePidFile } from "../server/pid-file.js";
+import { runDirProblem } from "../server/run-dir.js";
 import {
   notifyReady,
   notifyReloading,
@@ -175,6 +176,8 @@ async function prepare(args: ServerArgs, logger: Logger): Promise<LoadedConfig> 
   };
   let cfg = loadConfig(args);
   logWithConfig(logger, cfg);
+  const runDir = runDirProblem(cfg.conf);
+  if (runDir !== null) throw runDir;
   if (!args.test)
     cfg = await resolveFirewall(cfg, args.forceFirewall, (level, line) => {
       logger.log(level, line);
