@@ -13,6 +13,7 @@ import { resolveFirewall } from "../server/firewall-choice.js";
 import { countedProblem } from "../server/firewall-config.js";
 import { loadConfig, type LoadedConfig } from "../server/load-config.js";
 import { createLogger, type Logger } from "../server/log.js";
+import { daemonExecArgv } from "../server/node-flags.js";
 import { logWithConfig } from "../server/log-config.js";
 import type { ServerArgs } from "../server/options.js";
 import { acquirePidFile, releasePidFile } from "../server/pid-file.js";
@@ -233,7 +234,8 @@ const CHILD_ANSWER_MS = 30_000;
  */
 async function daemonize(argv: readonly string[]): Promise<number> {
   const script = process.argv[1] ?? "";
-  const child = forkDetached(script, [...argv, "--daemon-child"]);
+  const flags = daemonExecArgv(process.execArgv, process.env.NODE_OPTIONS);
+  const child = forkDetached(script, [...argv, "--daemon-child"], flags);
   const msg = await new Promise<ChildReport>((resolve) => {
     const t = setTimeout(() => {
       child.kill("SIGKILL");
