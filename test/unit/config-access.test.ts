@@ -412,6 +412,15 @@ describe("access.conf: values longer than C reads", () => {
     assert.equal(one(`SOURCE ANY\n${KEYS}REQUIRE_USERNAME ${name}\n`).s.requireUsername, name);
   });
 
+  it("warns of a REQUIRE_USERNAME longer than any SPA packet can carry (48 bytes)", () => {
+    assert.deepEqual(one(`SOURCE ANY\n${KEYS}REQUIRE_USERNAME ${"u".repeat(48)}\n`).warnings, []);
+    const { warnings } = one(`SOURCE ANY\n${KEYS}REQUIRE_USERNAME ${"u".repeat(49)}\n`);
+    assert.match(
+      warnings[0] ?? "",
+      /:1: stanza for SOURCE 'ANY': Warning: REQUIRE_USERNAME is 49 bytes; an SPA packet carries at most 48 \(64 base64 characters\), so this stanza refuses every packet$/,
+    );
+  });
+
   it("shows only the start of an unknown 1,000-character name", () => {
     const { warnings } = one(`SOURCE ANY\n${KEYS}${"N".repeat(1000)} v\n`);
     assert.match(
