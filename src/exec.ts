@@ -247,10 +247,18 @@ export function spawnConversation(file: string, args: readonly string[]): Conver
 
 /**
  * Node has no fork(2): daemonising starts this script again, detached from our session, with no
- * stdio and an IPC channel on which it says when it is serving.
+ * stdio and an IPC channel on which it says when it is serving; `execArgv` are its node flags.
  */
-export function forkDetached(script: string, args: readonly string[]): ChildProcess {
-  return fork(script, args, { detached: true, stdio: ["ignore", "ignore", "ignore", "ipc"] });
+export function forkDetached(
+  script: string,
+  args: readonly string[],
+  execArgv: readonly string[] = process.execArgv,
+): ChildProcess {
+  return fork(script, args, {
+    detached: true,
+    execArgv: [...execArgv],
+    stdio: ["ignore", "ignore", "ignore", "ipc"],
+  });
 }
 
 /**

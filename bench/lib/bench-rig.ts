@@ -31,6 +31,7 @@ import {
   type Rig,
   type UdpCounters,
 } from "../../test/e2e/rig.js";
+import { DAEMON_NODE_FLAGS } from "../../src/server/node-flags.js";
 import { accessConf, type BenchKeys } from "./packets.js";
 import { summarise } from "./profile-summary.js";
 
@@ -342,6 +343,8 @@ export interface DaemonOptions {
   digestFile?: string;
   /** Ours only: write a V8 CPU profile into this directory at exit. */
   cpuProfDir?: string;
+  /** Ours only: node flags before bin/fwknopd; by default the shipped ones (DAEMON_NODE_FLAGS). */
+  nodeFlags?: readonly string[];
 }
 
 /** --profile=DIR: our daemons write a CPU profile into a fresh folder below DIR, summarised at stop. */
@@ -350,6 +353,16 @@ export function profileOption(flags: Map<string, string>, v: Variant): DaemonOpt
   if (base === undefined || v.daemon !== "ours") return {};
   mkdirSync(base, { recursive: true });
   return { cpuProfDir: mkdtempSync(join(base, `${v.name}-`)) };
+}
+
+/**
+ * --node-flags="--a --b": node flags for our daemons (ignored for C's); absent, the flags the
+ * daemon is shipped with (systemd unit, background child); --node-flags= (empty) for none.
+ */
+export function nodeFlagsOption(flags: Map<string, string>): readonly string[] {
+  const given = flags.get("node-flags");
+  if (given === undefined) return DAEMON_NODE_FLAGS;
+  return given.split(/\s+/).filter((f) => f !== "");
 }
 
 /** One daemon in the server namespace, output to a file, stopped by PID. */
@@ -410,6 +423,7 @@ export class BenchDaemon {
     return [
       process.execPath,
       ...prof,
+      ...(this.opts.nodeFlags ?? DAEMON_NODE_FLAGS),
       join(REPO, "bin", "fwknopd"),
       "-f",
       ...conf,
@@ -527,7 +541,11 @@ export async function eachVariant<R>(
   for (const v of variants) {
     const ports = phases.map((p) => variantPort(v, p));
     await b.services(ports, v.fw === "iptables");
-    const d = await b.startDaemon(v, keys, ports, { grantSecs: 300, ...profileOption(flags, v) });
+    const d = await b.startDaemon(v, keys, ports, {
+      grantSecs: 300,
+      ...profileOption(flags, v),
+      nodeFlags: nodeFlagsOption(flags),
+    });
     try {
       out.set(v.name, await fn({ b, v, d, keys }, ports));
     } finally {

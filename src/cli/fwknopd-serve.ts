@@ -13,9 +13,11 @@ import { resolveFirewall } from "../server/firewall-choice.js";
 import { countedProblem } from "../server/firewall-config.js";
 import { loadConfig, type LoadedConfig } from "../server/load-config.js";
 import { createLogger, type Logger } from "../server/log.js";
+import { daemonExecArgv } from "../server/node-flags.js";
 import { logWithConfig } from "../server/log-config.js";
 import type { ServerArgs } from "../server/options.js";
 import { acquirePidFile, releasePidFile } from "../server/pid-file.js";
+import { runDirProblem } from "../server/run-dir.js";
 import {
   notifyReady,
   notifyReloading,
@@ -175,6 +177,8 @@ async function prepare(args: ServerArgs, logger: Logger): Promise<LoadedConfig> 
   };
   let cfg = loadConfig(args);
   logWithConfig(logger, cfg);
+  const runDir = runDirProblem(cfg.conf);
+  if (runDir !== null) throw runDir;
   if (!args.test)
     cfg = await resolveFirewall(cfg, args.forceFirewall, (level, line) => {
       logger.log(level, line);
@@ -230,7 +234,8 @@ const CHILD_ANSWER_MS = 30_000;
  */
 async function daemonize(argv: readonly string[]): Promise<number> {
   const script = process.argv[1] ?? "";
-  const child = forkDetached(script, [...argv, "--daemon-child"]);
+  const flags = daemonExecArgv(process.execArgv, process.env.NODE_OPTIONS);
+  const child = forkDetached(script, [...argv, "--daemon-child"], flags);
   const msg = await new Promise<ChildReport>((resolve) => {
     const t = setTimeout(() => {
       child.kill("SIGKILL");

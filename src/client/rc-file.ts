@@ -3,9 +3,12 @@
  * creation when missing (create_fwknoprc). Syntax kept as C reads it:
  * - "[name]" starts a stanza; lines starting with '#' or ';' and blank lines are skipped;
  * - "VAR value": the value ends at the first space, tab, ';' or '#'; a trailing ':' on VAR is
- *   dropped; names are case-sensitive; an unknown variable is an error (fatal in C too).
+ *   dropped; names are case-sensitive; an unknown variable is an error (fatal in C too);
+ * - a line longer than C's fgets buffer (MAX_LINE_LEN - 1 bytes) is an error: C would read the
+ *   rest as a line of its own, an invalid entry (see config/conf-lines.ts); comments are exempt.
  */
 import { closeSync, constants, openSync, readFileSync, statSync, writeSync } from "node:fs";
+import { lineTooLong, shortened } from "../config/conf-lines.js";
 import { ConfigError, messageOf } from "../errors.js";
 import { OPTION_BY_RC, RC_ONLY_OPTIONS } from "./options.js";
 
@@ -37,6 +40,8 @@ export function parseRcText(path: string, text: string): RcFile {
     const lineNo = i + 1;
     const first = raw.charAt(0);
     if (raw.trim() === "" || first === "#" || first === ";") continue;
+    const long = lineTooLong(path, lineNo, raw, "latin1");
+    if (long !== null) throw long;
     const sec = SECTION.exec(raw);
     if (sec !== null) {
       const name = sec[1] ?? "";
@@ -46,9 +51,14 @@ export function parseRcText(path: string, text: string): RcFile {
     }
     const m = PARAM.exec(raw);
     if (m === null)
-      throw new ConfigError(path, lineNo, `expected 'VARIABLE value', got '${raw.trim()}'`);
+      throw new ConfigError(
+        path,
+        lineNo,
+        `expected 'VARIABLE value', got '${shortened(raw.trim(), "latin1")}'`,
+      );
     const name = (m[1] ?? "").replace(/:$/, "");
-    if (!isKnownRcVariable(name)) throw new ConfigError(path, lineNo, `unknown variable '${name}'`);
+    if (!isKnownRcVariable(name))
+      throw new ConfigError(path, lineNo, `unknown variable '${shortened(name, "latin1")}'`);
     // Entries before any [stanza] line belong to no stanza; C ignores them as well.
     current?.push({ name, value: m[2] ?? "", line: lineNo });
   }

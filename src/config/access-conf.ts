@@ -17,7 +17,14 @@ import { ConfigError, InternalError } from "../errors.js";
 import { newStanza, validateStanza, type AccessStanza } from "./access-stanza.js";
 import { parseAddressList, type Bad } from "./access-values.js";
 import { STANZA_VAR_BY_NAME, type StanzaVar } from "./access-vars.js";
-import { isBadLine, readConfLines, utf8, type BadLine, type ConfLine } from "./conf-lines.js";
+import {
+  isBadLine,
+  readConfLines,
+  shortened,
+  utf8,
+  type BadLine,
+  type ConfLine,
+} from "./conf-lines.js";
 
 export { stanzaSummary, type AccessStanza, type GpgStanza } from "./access-stanza.js";
 export {
@@ -124,22 +131,26 @@ class AccessReader {
       this.warnings.push(`${l.file}:${l.line}: cannot read keys file ${path}: ${errno(e)}`);
       return;
     }
-    for (const k of readConfLines(path, text)) {
-      const name = isBadLine(k) ? k.bad : k.name;
-      const def = STANZA_VAR_BY_NAME.get(name);
-      if (def?.inKeysFile !== true) {
-        this.warnings.push(`${k.file}:${k.line}: ignoring '${name}' in a keys file`);
-        continue;
-      }
-      try {
-        if (isBadLine(k)) throw new ConfigError(k.file, k.line, `${name}: missing value`);
-        def.set(d.stanza, k.value, { bad: lineError(k, def), isDirectory: this.isDir });
-      } catch (e) {
-        if (!(e instanceof ConfigError)) throw e;
-        this.warnings.push(`${e.message}; rest of the keys file ignored`);
-        return;
-      }
+    try {
+      for (const k of readConfLines(path, text)) this.keysLine(k, d);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      this.warnings.push(`${e.message}; rest of the keys file ignored`);
     }
+  }
+
+  /** One line of a keys file: a key or GPG variable, or a warning; a ConfigError stops the file. */
+  private keysLine(k: ConfLine | BadLine, d: Draft): void {
+    const name = isBadLine(k) ? k.bad : k.name;
+    const def = STANZA_VAR_BY_NAME.get(name);
+    if (def?.inKeysFile !== true) {
+      this.warnings.push(
+        `${k.file}:${k.line}: ignoring '${shortened(name, "latin1")}' in a keys file`,
+      );
+      return;
+    }
+    if (isBadLine(k)) throw new ConfigError(k.file, k.line, `${name}: missing value`);
+    def.set(d.stanza, k.value, { bad: lineError(k, def), isDirectory: this.isDir });
   }
 
   folder(dir: string, depth: number, from: From): void {
@@ -164,7 +175,7 @@ class AccessReader {
       // C refuses any line without a value; an unknown name alone only gets a warning here.
       if (isBadLine(l)) {
         if (DIRECTIVES.has(l.bad) || STANZA_VAR_BY_NAME.has(l.bad)) missingValue(l);
-        this.warnings.push(`${l.file}:${l.line}: Ignoring unknown access parameter: '${l.bad}'`);
+        this.warnings.push(unknownParameter(l, l.bad));
         continue;
       }
       current = this.line(l, current, depth);
@@ -204,8 +215,7 @@ class AccessReader {
         this.includeKeys(l, current);
         return current;
     }
-    if (def === undefined)
-      this.warnings.push(`${l.file}:${l.line}: Ignoring unknown access parameter: '${l.name}'`);
+    if (def === undefined) this.warnings.push(unknownParameter(l, l.name));
     else if (current === null)
       this.warnings.push(`${l.file}:${l.line}: ${l.name} before any SOURCE line is ignored`);
     else def.set(current.stanza, l.value, { bad, isDirectory: this.isDir });
@@ -215,9 +225,13 @@ class AccessReader {
 
 function lineError(l: ConfLine, def: StanzaVar | undefined): Bad {
   return (why) => {
-    const shown = def?.secret === true ? "<hidden>" : utf8(l.value);
+    const shown = def?.secret === true ? "<hidden>" : shortened(utf8(l.value));
     throw new ConfigError(l.file, l.line, `${l.name} '${shown}': ${why}`);
   };
+}
+
+function unknownParameter(l: { file: string; line: number }, name: string): string {
+  return `${l.file}:${l.line}: Ignoring unknown access parameter: '${shortened(name, "latin1")}'`;
 }
 
 function missingValue(l: BadLine): never {

@@ -5,6 +5,7 @@
 import { ConfigError } from "../errors.js";
 import {
   MAX_DIGEST_BLOCK_LEN,
+  MAX_SPA_USERNAME_SIZE,
   RIJNDAEL_MAX_KEYSIZE,
   type DigestName,
   type EncMode,
@@ -200,6 +201,13 @@ export function validateStanza(s: AccessStanza, warnings: string[]): void {
 
   if (!s.requireSourceAddress)
     warnings.push(`${where}: Warning: REQUIRE_SOURCE_ADDRESS not enabled for this stanza`);
+  // lib/fko_decode.c: a username field of more than MAX_SPA_USERNAME_SIZE base64 characters is
+  // refused, so no packet carries a longer name than this; C takes such a stanza silently.
+  const maxUser = (MAX_SPA_USERNAME_SIZE * 3) / 4;
+  if (s.requireUsername !== null && s.requireUsername.length > maxUser)
+    warnings.push(
+      `${where}: Warning: REQUIRE_USERNAME is ${s.requireUsername.length} bytes; an SPA packet carries at most ${maxUser} (${MAX_SPA_USERNAME_SIZE} base64 characters), so this stanza refuses every packet`,
+    );
 
   if (s.cmdCycleOpen !== null) {
     if (s.cmdCycleClose === null) fail("CMD_CYCLE_OPEN needs CMD_CYCLE_CLOSE (NONE for no close)");

@@ -12,7 +12,50 @@
  *
  * access.conf is decoded as latin1, one character per byte, so KEY and REQUIRE_USERNAME keep C's
  * exact bytes; values that name files or commands go through `utf8()` to get the text back.
+ *
+ * Line length: C reads with fgets(buf, MAX_LINE_LEN), so a line of more than MAX_LINE_LEN - 1
+ * bytes comes in pieces and the rest is read as a line of its own: access.conf then refuses the
+ * file ("Invalid access file entry"), fwknopd.conf keeps the cut value and logs the rest as an
+ * invalid or unknown entry. We refuse such a line in every file, naming file:line and showing
+ * only its start and length. A comment line is skipped whatever its length (C would read the
+ * rest of a long comment as an entry).
  */
+import { ConfigError } from "../errors.js";
+
+/** common/common.h: the fgets buffer of every config reader; a line holds MAX_LINE_LEN - 1 bytes. */
+export const MAX_LINE_LEN = 1024;
+
+/** How much of a value an error or warning echoes (`shortened`). */
+const SHOWN_CHARS = 80;
+
+/** A value as messages show it: whole when short, else its start and its length in bytes. */
+export function shortened(value: string, encoding: BufferEncoding = "utf8"): string {
+  if (value.length <= SHOWN_CHARS) return value;
+  return `${value.slice(0, SHOWN_CHARS)}... (${Buffer.byteLength(value, encoding)} bytes)`;
+}
+
+/**
+ * The ConfigError for a line longer than C reads in one piece, or null. `encoding` is how the
+ * file was decoded, to count its bytes as C does.
+ */
+export function lineTooLong(
+  file: string,
+  line: number,
+  raw: string,
+  encoding: "latin1" | "utf8",
+): ConfigError | null {
+  const text = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+  // Cheap first: a latin1 line has one byte per character, a UTF-8 one at least as many.
+  if (text.length < MAX_LINE_LEN && (encoding === "latin1" || text.length * 3 < MAX_LINE_LEN))
+    return null;
+  const bytes = Buffer.byteLength(text, encoding);
+  if (bytes < MAX_LINE_LEN) return null;
+  return new ConfigError(
+    file,
+    line,
+    `line too long: ${bytes} bytes, at most ${MAX_LINE_LEN - 1} (MAX_LINE_LEN in C fwknop): '${shortened(text.trim(), encoding)}'`,
+  );
+}
 export interface ConfLine {
   name: string;
   value: string;
@@ -32,28 +75,36 @@ const ENTRY = /^[ \t\f\v]*([^\s]+)[ \t\f\v]+([^;\r\n\s][^;\r\n]*)/;
 const FIRST_WORD = /^\s*([^\s]+)/;
 const BOMS = ["\ufeff", "\u00ef\u00bb\u00bf"];
 
-export function readConfLines(file: string, text: string): Array<ConfLine | BadLine> {
-  const out: Array<ConfLine | BadLine> = [];
+/**
+ * The entries of a file, in order; lazily, so a reader that stops at a bad line has used the
+ * lines before it, as C's readers have. Throws a ConfigError at a line that is too long.
+ */
+export function* readConfLines(
+  file: string,
+  text: string,
+  encoding: "latin1" | "utf8" = "latin1",
+): Generator<ConfLine | BadLine> {
   const bom = BOMS.find((b) => text.startsWith(b)) ?? "";
   const lines = text.slice(bom.length).split("\n");
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i] ?? "";
     const lead = raw.trimStart().charAt(0);
     if (lead === "" || lead === "#" || lead === ";") continue;
+    const long = lineTooLong(file, i + 1, raw, encoding);
+    if (long !== null) throw long;
     const m = ENTRY.exec(raw);
     if (m === null) {
       const word = FIRST_WORD.exec(raw)?.[1] ?? "";
-      out.push({ bad: word.replace(/[:;]+$/, ""), file, line: i + 1 });
+      yield { bad: word.replace(/[:;]+$/, ""), file, line: i + 1 };
       continue;
     }
-    out.push({
+    yield {
       name: (m[1] ?? "").replace(/:$/, ""),
       value: (m[2] ?? "").trimEnd(),
       file,
       line: i + 1,
-    });
+    };
   }
-  return out;
 }
 
 /** A value read from a latin1-decoded file, back to the UTF-8 text it was written as. */

@@ -9,7 +9,7 @@ import { ConfigError, InternalError } from "../errors.js";
 import { isValidIpv4 } from "../spa/index.js";
 import { NFT_NAME, parseChainSpec, parseNftChainRef, type ChainSpec } from "./chain-spec.js";
 import { parseListenAddress } from "./listen-address.js";
-import { expandVarRef, isBadLine, readConfLines } from "./conf-lines.js";
+import { expandVarRef, isBadLine, readConfLines, shortened } from "./conf-lines.js";
 import { camelCase, type FwknopdSettings, type SettingOf } from "./fwknopd-settings.js";
 import { FWKNOPD_VARS, VAR_BY_NAME, type VarDef, type VarName } from "./fwknopd-vars.js";
 
@@ -170,7 +170,7 @@ export function dumpConfig(config: ServerConfig): string {
 }
 
 function bad(origin: Origin | null, def: VarDef, value: string, why: string): never {
-  const shown = def.secret === true ? "<hidden>" : value;
+  const shown = def.secret === true ? "<hidden>" : shortened(value);
   throw new ConfigError(
     origin?.file ?? COMMAND_LINE,
     origin?.line ?? 0,
@@ -284,11 +284,13 @@ export function parseFwknopdConfText(
   text: string,
   warnings: string[],
 ): void {
-  for (const l of readConfLines(file, text)) {
+  for (const l of readConfLines(file, text, "utf8")) {
     const name = isBadLine(l) ? l.bad : l.name;
     const def = VAR_BY_NAME.get(name);
     if (def === undefined) {
-      warnings.push(`${file}:${l.line}: Ignoring unknown configuration parameter: '${name}'`);
+      warnings.push(
+        `${file}:${l.line}: Ignoring unknown configuration parameter: '${shortened(name)}'`,
+      );
       continue;
     }
     // C logs "Invalid config file entry" and goes on; a known name without a value is refused.

@@ -7,7 +7,8 @@
  * The configuration is read after the log is made, so `configure` applies it (at start and at
  * each reload, as C re-runs init_logging).
  */
-import { fstatSync } from "node:fs";
+import { fstatSync, writeSync } from "node:fs";
+import { Socket } from "node:net";
 import {
   SEVERITY,
   facilityCode,
@@ -72,12 +73,27 @@ function stderrStat(): { dev: bigint; ino: bigint } | null {
   }
 }
 
-export function createLogger(o: LoggerOptions): Logger {
-  const write =
-    o.write ??
-    ((s: string): void => {
+/**
+ * Where stderr lines go by default. With a file (or /dev/null) on stderr, process.stderr is a
+ * SyncWriteStream, which turns each line into a Buffer from Node's 8 KB pool: a pool slab serves
+ * ~100 lines, long enough to reach the old generation, and under a junk flood nothing fills that
+ * generation, so no full GC frees them until V8's external-memory limit (64 MB) forces one; the
+ * daemon's RSS crept ~0.4 MB per million junk datagrams with the flood's budgeted lines
+ * (bench/memory.ts). writeSync of the string is what that stream does, without the Buffer. Pipes,
+ * sockets and terminals (net.Socket) write strings without one.
+ */
+function stderrWriter(): (s: string) => void {
+  if (process.stderr instanceof Socket)
+    return (s) => {
       process.stderr.write(s);
-    });
+    };
+  return (s) => {
+    writeSync(2, s);
+  };
+}
+
+export function createLogger(o: LoggerOptions): Logger {
+  const write = o.write ?? stderrWriter();
   const now = o.now ?? ((): Date => new Date());
   const j = o.journal ?? { stream: process.env.JOURNAL_STREAM, stderr: stderrStat() };
   const journal = o.stderr && stderrIsJournal(j.stream, j.stderr);

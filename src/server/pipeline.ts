@@ -41,7 +41,7 @@ export function processSpa(
   log: PipelineLog,
   gpg: GpgOpener | null = null,
 ): Decision {
-  const junk = cheapChecks(inc.data);
+  const junk = cheapChecks(inc.data, inc.srcIp);
   if (junk !== null) return junk;
   const candidates = stanzas.filter(
     (s) =>
@@ -56,19 +56,22 @@ export function processSpa(
   );
 }
 
-/** server/incoming_spa.c:preprocess_spa_data: length bounds, replay prefixes, charset. */
-function cheapChecks(data: string): Refused | null {
+/**
+ * server/incoming_spa.c:preprocess_spa_data: length bounds, replay prefixes, charset. Each line
+ * names the source, as C's "[%s] preprocess_spa_data() returned error ..." does.
+ */
+function cheapChecks(data: string, src: string): Refused | null {
   if (data.length < MIN_SPA_DATA_SIZE)
-    return refuse(Refusal.TooSmall, `payload of ${data.length} bytes`);
+    return refuse(Refusal.TooSmall, `[${src}] payload of ${data.length} bytes`);
   if (data.length >= MAX_SPA_ENCODED_MSG_SIZE)
-    return refuse(Refusal.TooLarge, `payload of ${data.length} bytes`);
+    return refuse(Refusal.TooLarge, `[${src}] payload of ${data.length} bytes`);
   // A re-prefixed copy of a seen packet would get a new replay digest: C drops these outright.
   if (data.startsWith(B64_RIJNDAEL_SALT))
-    return refuse(Refusal.SaltedPrefix, "data starts with the Rijndael salt prefix");
+    return refuse(Refusal.SaltedPrefix, `[${src}] data starts with the Rijndael salt prefix`);
   if (data.length > MIN_GNUPG_MSG_SIZE && data.startsWith(B64_GPG_PREFIX))
-    return refuse(Refusal.SaltedPrefix, "data starts with the GPG prefix");
+    return refuse(Refusal.SaltedPrefix, `[${src}] data starts with the GPG prefix`);
   if (!isWireCharset(data))
-    return refuse(Refusal.NotBase64, "Data is not a valid SPA message format");
+    return refuse(Refusal.NotBase64, `[${src}] Data is not a valid SPA message format`);
   return null;
 }
 

@@ -161,6 +161,10 @@ describe("fwknopd in the background", () => {
   it("starts detached, reports with --status, stops with -K", async () => {
     const start = await rig.run(rig.serverNs, d.argv([]));
     assert.equal(start.code, 0, start.stderr);
+    // The background child runs with the daemon's node flags (src/server/node-flags.ts).
+    const pid = readFileSync(join(d.run, "fwknopd.pid"), "utf8").trim();
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    assert.ok(cmdline.includes("--max-semi-space-size=1"), cmdline.join(" "));
     const st = await d.command(["--status"]);
     assert.equal(st.code, 0);
     assert.match(st.stdout, /Detected fwknopd is running \(pid=\d+\)\.\nLive grants: 0/);

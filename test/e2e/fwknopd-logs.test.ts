@@ -335,3 +335,49 @@ describe("$JOURNAL_STREAM: sd-daemon priority prefixes on stderr", () => {
     assert.doesNotMatch(text, /^</m);
   });
 });
+
+describe("fwknopd -v: junk refused before any stanza names its source", () => {
+  let rig: Rig;
+  let d: TsFwknopd;
+  before(async () => {
+    rig = await createRig();
+    // -t: no firewall is touched; the stanza is for another network, so nothing here matches it.
+    d = new TsFwknopd(
+      rig,
+      "ENABLE_UDP_SERVER Y;\nENABLE_SPA_OVER_HTTP Y;\nLOG_FORMAT json;",
+      `SOURCE 10.0.0.0/8\nKEY_BASE64 ${b64(32)}\nHMAC_KEY_BASE64 ${b64(64)}\n`,
+    );
+    await d.start(["-t", "-v"]);
+  });
+  after(async () => {
+    await d.stop();
+    d.cleanup();
+    await rig.teardown();
+  });
+
+  it("too small, too large, salted, not base64, HTTP, no stanza: each line says [198.18.0.2]", async () => {
+    const http = `GET /${"A".repeat(150)} HTTP/1.1\r\nUser-Agent: curl\r\n\r\n`;
+    const sends: Array<[string, string, RegExp]> = [
+      ["x".repeat(18), "debug", /^\[198\.18\.0\.2\] payload of 18 bytes$/],
+      ["A".repeat(1600), "debug", /^\[198\.18\.0\.2\] payload of 1\d{3} bytes$/],
+      [`U2FsdGVkX1${"A".repeat(200)}`, "debug", /^\[198\.18\.0\.2\] data starts with the Rijndael/],
+      ["!".repeat(200), "debug", /^\[198\.18\.0\.2\] Data is not a valid SPA message format$/],
+      // C: a preprocess error (LOG_DEBUG); it was an info line for every such packet.
+      [http, "debug", /^\[198\.18\.0\.2\] HTTP request without a 'User-Agent: Fwknop' header$/],
+      ["A".repeat(200), "warning", /^No access data found for source IP: 198\.18\.0\.2$/],
+    ];
+    const lines = (): Array<Record<string, unknown>> =>
+      d
+        .logs()
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const [payload, level, re] of sends) {
+      await rig.sendUdp(SERVER_IP, 62201, payload);
+      const seen = await waitFor(() => lines().some((l) => re.test(String(l.msg))), 5000);
+      assert.ok(seen, `${String(re)} not in:\n${d.logs()}`);
+      const l = lines().find((x) => re.test(String(x.msg)));
+      assert.equal(l?.level, level, JSON.stringify(l));
+    }
+  });
+});

@@ -168,6 +168,26 @@ describe("fwknop bad input: one line naming the flag or file:line, exit 1", () =
       },
     ],
     [
+      "rc line longer than C reads (MAX_LINE_LEN), shown by its start",
+      ["-A", "tcp/22", ...base, "-T"],
+      /^fwknop: .*\.fwknoprc:2: line too long: 1048587 bytes, at most 1023 \(MAX_LINE_LEN in C fwknop\): 'SPOOF_USER u{69}\.\.\. \(1048587 bytes\)'$/,
+      (home) => {
+        writeFileSync(join(home, ".fwknoprc"), `[default]\nSPOOF_USER ${"u".repeat(1 << 20)}\n`, {
+          mode: 0o600,
+        });
+      },
+    ],
+    [
+      "unknown rc variable of 1 MB, shown by its start",
+      ["-A", "tcp/22", ...base, "-T"],
+      /^fwknop: .*\.fwknoprc:2: unknown variable 'V{80}\.\.\. \(1000 bytes\)'$/,
+      (home) => {
+        writeFileSync(join(home, ".fwknoprc"), `[default]\n${"V".repeat(1000)} x\n`, {
+          mode: 0o600,
+        });
+      },
+    ],
+    [
       "bad rc value",
       ["-A", "tcp/22", ...base, "-T"],
       /^fwknop: .*\.fwknoprc:2: SPA_SERVER_PORT 'abc': server port must be a number, got 'abc'$/,

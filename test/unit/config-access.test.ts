@@ -366,6 +366,17 @@ describe("access.conf includes", () => {
     assert.match(warnings[2] ?? "", /:4: cannot read keys file .*missing\.keys: ENOENT$/);
   });
 
+  it("stops reading a keys file at a line too long, keeping the lines before it", () => {
+    const keys = file(`KEY_BASE64 ${KEY}\nHMAC_KEY_BASE64 ${"A".repeat(1 << 20)}\n`, "long.keys");
+    const p = file(`SOURCE 10.0.0.5\n%include_keys long.keys\nREQUIRE_SOURCE_ADDRESS Y\n`);
+    const { stanzas, warnings } = parseAccessConf({ file: p });
+    assert.deepEqual(stanzas[0]?.key, Buffer.from(KEY, "base64"));
+    assert.equal(stanzas[0].hmacKey, null);
+    assert.deepEqual(warnings, [
+      `${keys}:2: line too long: 1048592 bytes, at most 1023 (MAX_LINE_LEN in C fwknop): 'HMAC_KEY_BASE64 ${"A".repeat(64)}... (1048592 bytes)'; rest of the keys file ignored`,
+    ]);
+  });
+
   it("refuses %include_keys outside a stanza", () => {
     refuses(
       `%include_keys /nowhere\nSOURCE ANY\n${KEYS}`,
@@ -382,6 +393,39 @@ describe("access.conf includes", () => {
         e instanceof ConfigError &&
         e.file === p &&
         /could not find any valid access\.conf stanzas/.test(e.detail),
+    );
+  });
+});
+
+describe("access.conf: values longer than C reads", () => {
+  it("refuses a 1 MB REQUIRE_USERNAME line (C: 'Invalid access file entry'), showing its start", () => {
+    const text = `SOURCE ANY\n${KEYS}REQUIRE_USERNAME ${"u".repeat(1 << 20)}\n`;
+    refuses(
+      text,
+      5,
+      /^line too long: 1048593 bytes, at most 1023 \(MAX_LINE_LEN in C fwknop\): 'REQUIRE_USERNAME u{63}\.\.\. \(1048593 bytes\)'$/,
+    );
+  });
+
+  it("takes a line of 1,023 bytes, as C's fgets does in one piece", () => {
+    const name = "u".repeat(1023 - "REQUIRE_USERNAME ".length);
+    assert.equal(one(`SOURCE ANY\n${KEYS}REQUIRE_USERNAME ${name}\n`).s.requireUsername, name);
+  });
+
+  it("warns of a REQUIRE_USERNAME longer than any SPA packet can carry (48 bytes)", () => {
+    assert.deepEqual(one(`SOURCE ANY\n${KEYS}REQUIRE_USERNAME ${"u".repeat(48)}\n`).warnings, []);
+    const { warnings } = one(`SOURCE ANY\n${KEYS}REQUIRE_USERNAME ${"u".repeat(49)}\n`);
+    assert.match(
+      warnings[0] ?? "",
+      /:1: stanza for SOURCE 'ANY': Warning: REQUIRE_USERNAME is 49 bytes; an SPA packet carries at most 48 \(64 base64 characters\), so this stanza refuses every packet$/,
+    );
+  });
+
+  it("shows only the start of an unknown 1,000-character name", () => {
+    const { warnings } = one(`SOURCE ANY\n${KEYS}${"N".repeat(1000)} v\n`);
+    assert.match(
+      warnings[0] ?? "",
+      /:5: Ignoring unknown access parameter: 'N{80}\.\.\. \(1000 bytes\)'$/,
     );
   });
 });

@@ -61,10 +61,12 @@ const TUTORIAL = tutorialFwknopdConf().replace("veth0", "ens37");
 
 describe('conf-lines: C\'s sscanf("%s %[^;\\n\\r]") reading', () => {
   it("skips comments and empty lines, keeps spaces inside values, stops at ';'", () => {
-    const lines = readConfLines(
-      "x",
-      "# c\n; c\n\n\r\n   \n  # indented\nA  b c d  ;tail\nB\tv\r\nC: v2\n  D lead\nE ;x\nF\n",
-    );
+    const lines = [
+      ...readConfLines(
+        "x",
+        "# c\n; c\n\n\r\n   \n  # indented\nA  b c d  ;tail\nB\tv\r\nC: v2\n  D lead\nE ;x\nF\n",
+      ),
+    ];
     assert.deepEqual(lines, [
       { name: "A", value: "b c d", file: "x", line: 7 },
       { name: "B", value: "v", file: "x", line: 8 },
@@ -73,6 +75,31 @@ describe('conf-lines: C\'s sscanf("%s %[^;\\n\\r]") reading', () => {
       { bad: "E", file: "x", line: 11 },
       { bad: "F", file: "x", line: 12 },
     ]);
+  });
+
+  it("refuses a line longer than C's fgets reads (MAX_LINE_LEN - 1 bytes), echoing only its start", () => {
+    const at = (n: number, enc: "latin1" | "utf8", ch = "x"): number =>
+      [...readConfLines("x", `# c\nA ${ch.repeat(n)}\r\n`, enc)].length;
+    assert.equal(at(1021, "latin1"), 1, "1,023 bytes (the \\r not counted) is one fgets");
+    assert.equal(at(1021, "utf8"), 1);
+    assert.equal(at(510, "utf8", "é"), 1, "2 + 1,020 bytes of UTF-8");
+    assert.equal(at(1000, "latin1", "é"), 1, "latin1: one byte a character");
+    assert.throws(
+      () => at(1022, "latin1"),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.message ===
+          `x:2: line too long: 1024 bytes, at most 1023 (MAX_LINE_LEN in C fwknop): 'A ${"x".repeat(78)}... (1024 bytes)'`,
+    );
+    assert.throws(() => at(511, "utf8", "é"), /x:2: line too long: 1024 bytes/);
+    // A comment is skipped whatever its length; so are the lines before a long one read.
+    assert.equal([...readConfLines("x", `#${"c".repeat(5000)}\nA b\n`)].length, 1);
+    const seen: string[] = [];
+    assert.throws(() => {
+      for (const l of readConfLines("x", `A b\nB ${"y".repeat(2000)}\n`))
+        seen.push("name" in l ? l.name : l.bad);
+    }, ConfigError);
+    assert.deepEqual(seen, ["A"]);
   });
 
   it("expands one $NAME at the start, keeping the suffix", () => {
@@ -485,6 +512,25 @@ describe("fwknopd.conf: malformed files name file, line and value", () => {
     it(what, () => {
       refuses(text, line, re);
     });
+
+  it("refuses a 1 MB line, unknown name or value, without echoing it", () => {
+    const mb = "A".repeat(1 << 20);
+    for (const text of [`PCAP_INTF eth1\n${mb}\n`, `PCAP_INTF eth1\nPCAP_FILTER ${mb}\n`]) {
+      refuses(text, 2, /^line too long: \d+ bytes, at most 1023 \(MAX_LINE_LEN in C fwknop\): '/);
+      assert.throws(
+        () => parse(text),
+        (e: unknown) => e instanceof Error && e.message.length < 300,
+      );
+    }
+  });
+
+  it("shows only the start of a long value it refuses", () => {
+    refuses(
+      `UDPSERV_PORT ${"9".repeat(1000)}\n`,
+      1,
+      new RegExp(`^UDPSERV_PORT '${"9".repeat(80)}\\.\\.\\. \\(1000 bytes\\)': out of range`),
+    );
+  });
 
   it("names a file it cannot read", () => {
     assert.throws(

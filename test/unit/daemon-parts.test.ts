@@ -1,7 +1,7 @@
 /**
  * The daemon's parts one at a time, with fakes for the firewall, the clock and the resolver:
- * the status file's throttle, the replay guard, the grant lifecycle, NAT names, and the actions
- * (real programs through src/exec.ts).
+ * the status file's throttle, the replay guard, the grant lifecycle, NAT names, the actions
+ * (real programs through src/exec.ts), and the background child's node flags.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -15,6 +15,7 @@ import { ReplayGuard } from "../../src/server/daemon/replay-guard.js";
 import type { FirewallBackend, Grant } from "../../src/server/firewall/types.js";
 import { GrantLifecycle } from "../../src/server/grants/lifecycle.js";
 import { describeNat, resolveNatNames } from "../../src/server/grants/nat-names.js";
+import { DAEMON_NODE_FLAGS, daemonExecArgv } from "../../src/server/node-flags.js";
 import type { ServedStanza } from "../../src/server/pipeline/served-stanza.js";
 import type { CommandDecision, CycleDecision, Granted } from "../../src/server/pipeline/types.js";
 import { cycleVars, pipelineStanza } from "../fixtures/pipeline.js";
@@ -431,5 +432,19 @@ describe("actions", () => {
       runAs: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
     });
     assert.equal(asRoot.code, 0);
+  });
+});
+
+describe("the background child's node flags", () => {
+  it("adds the daemon's flags unless the command line or NODE_OPTIONS set them", () => {
+    assert.deepEqual(DAEMON_NODE_FLAGS, ["--max-semi-space-size=1"]);
+    assert.deepEqual(daemonExecArgv([]), ["--max-semi-space-size=1"]);
+    assert.deepEqual(daemonExecArgv(["--import", "tsx"], ""), [
+      "--import",
+      "tsx",
+      "--max-semi-space-size=1",
+    ]);
+    assert.deepEqual(daemonExecArgv(["--max_semi_space_size=4"]), ["--max_semi_space_size=4"]);
+    assert.deepEqual(daemonExecArgv([], "--jitless --max-semi-space-size=8"), []);
   });
 });

@@ -32,7 +32,7 @@ writeFileSync(
 
 function fwknopd(args: string[]): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], (e, out, err) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: 15_000 }, (e, out, err) => {
       resolve({ code: e === null ? 0 : typeof e.code === "number" ? e.code : 1, out, err });
     });
   });
@@ -88,5 +88,30 @@ describe("fwknopd command line", () => {
     const m = /^KEY_BASE64: (\S+)\nHMAC_KEY_BASE64: (\S+)$/m.exec(r.out);
     assert.ok(m !== null);
     assert.equal(Buffer.from(m[2] ?? "", "base64").length, 128);
+  });
+
+  // -t: were the check to pass, no firewall would be touched either.
+  it("FWKNOP_RUN_DIR naming a file stops the start at its line, before anything starts", async () => {
+    const file = join(dir, "not-a-dir");
+    writeFileSync(file, "");
+    const c2 = join(dir, "run-file.conf");
+    writeFileSync(c2, `ENABLE_UDP_SERVER Y;\nFWKNOP_RUN_DIR ${file};\nUDPSERV_PORT 62299;\n`, {
+      mode: 0o600,
+    });
+    const r = await fwknopd(["-f", "-t", "-c", c2, "-a", access]);
+    assert.equal(r.code, 1, r.err);
+    assert.match(
+      r.err,
+      new RegExp(`${c2}:2: FWKNOP_RUN_DIR '${file}': ${file} is NOT a directory`),
+    );
+    assert.doesNotMatch(r.err, /EEXIST|Listening|Starting/);
+    const r2 = await fwknopd(["-f", "-t", "-c", c2, "-a", access, "-r", `${file}/run`]);
+    assert.equal(r2.code, 1, r2.err);
+    assert.match(
+      r2.err,
+      new RegExp(
+        `<command line>: -r/--run-dir '${file}/run': component ${file} of ${file}/run is NOT a directory`,
+      ),
+    );
   });
 });

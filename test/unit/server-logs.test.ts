@@ -5,7 +5,11 @@
  * on every backend.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { EventEmitter } from "node:events";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { PassThrough } from "node:stream";
 import { describe, it } from "node:test";
@@ -172,6 +176,50 @@ describe("fwknopd log", () => {
     const sent = r.spawned[0]?.written.split("\n") ?? [];
     assert.equal(sent[0], `<30>${r.stderr[0]?.trimEnd() ?? ""}`);
     assert.equal(sent[1], `<28>${r.stderr[1]?.trimEnd() ?? ""}`);
+  });
+});
+
+/**
+ * A child node with stderr on a file, logging 20,000 lines while it makes young-generation garbage
+ * as a junk flood does: the native memory of Buffers left behind (process.memoryUsage's
+ * arrayBuffers) must not grow with the lines.
+ */
+const LINES_CHILD = `
+const { createLogger } = require(${JSON.stringify(join(__dirname, "..", "..", "dist", "src", "server", "log.js"))});
+const log = createLogger({ stderr: true, syslog: false, verbosity: 0 });
+const before = process.memoryUsage().arrayBuffers;
+let n = 0;
+// One line a turn of the event loop, as packets come.
+const turn = () => {
+  const garbage = [];
+  for (let i = 0; i < 3000; i++) garbage.push({ i, s: "x" + i });
+  if (garbage.length === 0) throw new Error();
+  log.log("info", "[198.18.0.2] (stanza #1) Non-corresponding HMAC for this stanza " + n);
+  if (++n < 20000) setImmediate(turn);
+  else process.stdout.write(String(process.memoryUsage().arrayBuffers - before));
+};
+turn();
+`;
+
+describe("stderr on a file", () => {
+  it("holds no Buffer per line: a flood's log lines do not pile up in the old generation", () => {
+    const dir = mkdtempSync(join(tmpdir(), "fwknopd-log-"));
+    try {
+      const fd = openSync(join(dir, "stderr"), "w");
+      const r = spawnSync(process.execPath, ["--max-semi-space-size=1", "-e", LINES_CHILD], {
+        stdio: ["ignore", "pipe", fd],
+        encoding: "utf8",
+        timeout: 60_000,
+      });
+      closeSync(fd);
+      assert.equal(r.status, 0, r.stderr);
+      const lines = readFileSync(join(dir, "stderr"), "utf8").split("\n").length - 1;
+      assert.equal(lines, 20000);
+      // Through process.stderr each line was a Buffer from Node's 8 KB pool: ~1.5 MB held here.
+      assert.ok(Number(r.stdout) < 256 * 1024, `array buffers grew by ${r.stdout} bytes`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it, type TestContext } from "node:test";
 import { VAR_BY_NAME } from "../../src/config/fwknopd-vars.js";
+import { DAEMON_NODE_FLAGS } from "../../src/server/node-flags.js";
 
 const REPO = join(__dirname, "..", "..");
 const UNIT = join(REPO, "contrib", "systemd", "fwknopd.service");
@@ -104,6 +105,10 @@ describe("contrib/systemd/fwknopd.service", () => {
     assert.equal(runDir, `/var/run/${values("RuntimeDirectory").join("")}`);
     assert.deepEqual(values("RuntimeDirectoryPreserve"), ["yes"]);
     assert.deepEqual(values("Conflicts"), ["fwknop-server.service"]);
+  });
+
+  it("starts node with the daemon's flags (src/server/node-flags.ts)", () => {
+    assert.deepEqual(values("Environment"), [`NODE_OPTIONS=${DAEMON_NODE_FLAGS.join(" ")}`]);
   });
 
   it("keeps MemoryDenyWriteExecute off (V8's JIT) and gives only the capabilities it needs", () => {

@@ -209,8 +209,9 @@ export class Daemon {
     if (cfg.http.enabled) {
       const h = unwrapHttpSpa(data, cfg.http.allowAnyUserAgent);
       if (h.kind === "refused") {
+        // Junk before any stanza, as the pipeline's: debug (C: a preprocess error), no budget.
         this.metrics.refused("http");
-        this.log(`[${d.srcIp}] ${h.why}`);
+        if (this.packetLineAllowed("debug")) this.log(`[${d.srcIp}] ${h.why}`, "debug");
         return;
       }
       if (h.kind === "spa") data = h.data;
