@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import {
   appendFileSync,
+  existsSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -244,5 +245,41 @@ describe("SIGTERM in the middle of a burst of grants", () => {
     );
     const again = granted().filter((u) => before.has(u));
     assert.deepEqual(again, [], "granted twice across a SIGTERM");
+  });
+});
+
+describe("fwknopd killed with SIGKILL", () => {
+  let rig: Rig;
+  let d: TsFwknopd;
+  before(async () => {
+    rig = await createRig();
+    d = new TsFwknopd(rig, goodConf, goodAccess);
+  });
+  after(async () => {
+    await d.stop("SIGKILL");
+    d.cleanup();
+    await rig.teardown();
+  });
+
+  it("takes its conntrack watcher (connection attribution) with it", async () => {
+    await d.start();
+    const pid = Number(readFileSync(join(d.run, "fwknopd.pid"), "utf8").trim());
+    const watchers = (): number[] =>
+      processesWith("0x40000000/0x40000000").filter((p) => {
+        try {
+          return (
+            readFileSync(`/proc/${p}/stat`, "latin1").split(") ")[1]?.split(" ")[1] === String(pid)
+          );
+        } catch {
+          return false;
+        }
+      });
+    assert.ok(await waitFor(() => watchers().length === 1, 3000), `no conntrack child of ${pid}`);
+    const [watcher] = watchers();
+    await d.stop("SIGKILL");
+    assert.ok(
+      await waitFor(() => !existsSync(`/proc/${String(watcher)}`), 2000),
+      `conntrack ${String(watcher)} outlived the daemon`,
+    );
   });
 });

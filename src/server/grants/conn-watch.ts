@@ -9,13 +9,17 @@ import { existsSync } from "node:fs";
 import { spawnReader, stopChild, type ReaderChild } from "../../exec.js";
 import { CT_MARK_BIT } from "../firewall/nft-counted.js";
 
-/** One connection a grant admitted: its original direction. */
-export interface AdmittedConn {
+/** A connection as conntrack lists it: its original direction. */
+export interface ConnTuple {
   proto: "tcp" | "udp";
   src: string;
   sport: number;
   dst: string;
   dport: number;
+}
+
+/** One connection a grant admitted. */
+export interface AdmittedConn extends ConnTuple {
   /** The reply comes from another port than the one dialled: redirected (the token gate). */
   redirected: boolean;
 }
@@ -28,13 +32,14 @@ export function conntrackProgram(): string | null {
 }
 
 /**
- * One event line of `conntrack -E -o extended`, e.g.
- * `[NEW] ipv4 2 tcp 6 120 SYN_SENT src=198.18.0.2 dst=198.18.0.1 sport=33282 dport=1234 [UNREPLIED] src=...`:
- * the first src/dst/sport/dport are the original direction. Anything else is null.
+ * One line of `conntrack -L -o extended`, or of `conntrack -E` (then led by its event, "[NEW]"),
+ * e.g. `[NEW] ipv4 2 tcp 6 120 SYN_SENT src=198.18.0.2 dst=198.18.0.1 sport=33282 dport=1234
+ * [UNREPLIED] src=...`: the first src/dst/sport/dport are the original direction, the second
+ * sport the reply's. Anything else is null.
  */
-export function parseConntrackEvent(line: string): AdmittedConn | null {
+export function parseConntrackLine(line: string): AdmittedConn | null {
   const m =
-    /\[NEW\]\s+ipv[46]\s+\d+\s+(tcp|udp)\s+\d+\s.*?\bsrc=(\S+) dst=(\S+) sport=(\d+) dport=(\d+)(?:.*?\bsrc=\S+ dst=\S+ sport=(\d+))?/.exec(
+    /^\s*(?:\[\w+\]\s+)?ipv[46]\s+\d+\s+(tcp|udp)\s+\d+\s.*?\bsrc=(\S+) dst=(\S+) sport=(\d+) dport=(\d+)(?:.*?\bsrc=\S+ dst=\S+ sport=(\d+))?/.exec(
       line,
     );
   if (m === null) return null;
@@ -48,6 +53,13 @@ export function parseConntrackEvent(line: string): AdmittedConn | null {
   };
 }
 
+/** An event line of `conntrack -E`: only new connections count. */
+export function parseConntrackEvent(line: string): AdmittedConn | null {
+  return /^\s*\[NEW\]/.test(line) ? parseConntrackLine(line) : null;
+}
+
+const SETPRIV = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => existsSync(p));
+
 export class ConnWatch {
   private child: ReaderChild | null = null;
   private rest = "";
@@ -60,7 +72,13 @@ export class ConnWatch {
   /** Start watching; a conntrack that cannot run or stops is logged. */
   start(program: string): void {
     const bit = `${CT_MARK_BIT}/${CT_MARK_BIT}`;
-    const child = spawnReader(program, ["-E", "-e", "NEW", "-o", "extended", "--mark", bit]);
+    const argv = ["-E", "-e", "NEW", "-o", "extended", "--mark", bit];
+    // conntrack outlives a killed fwknopd otherwise (it only notices its reader is gone at its
+    // next event): setpriv (util-linux) asks the kernel to kill it when its parent dies.
+    const child =
+      SETPRIV === undefined
+        ? spawnReader(program, argv)
+        : spawnReader(SETPRIV, ["--pdeathsig", "KILL", program, ...argv]);
     this.child = child;
     child.stdout.setEncoding("latin1");
     child.stdout.on("data", (chunk: string) => {

@@ -10,32 +10,18 @@
 import { existsSync } from "node:fs";
 import { runProgram, type Exec } from "../../exec.js";
 import { CT_MARK_BIT } from "../firewall/nft-counted.js";
-import { conntrackProgram } from "./conn-watch.js";
+import { conntrackProgram, parseConntrackLine, type ConnTuple } from "./conn-watch.js";
 
-export interface ConnTuple {
-  proto: "tcp" | "udp";
-  src: string;
-  sport: number;
-  dst: string;
-  dport: number;
-}
+export type { ConnTuple };
 
 const SS_PATHS = ["/usr/bin/ss", "/bin/ss", "/usr/sbin/ss", "/sbin/ss"];
 
 /** One line of `conntrack -L -o extended`: the original direction, or null. */
 export function parseConntrackEntry(line: string): ConnTuple | null {
-  const m =
-    /^\s*(?:\[\w+\]\s+)?ipv[46]\s+\d+\s+(tcp|udp)\s+\d+\s.*?\bsrc=(\S+) dst=(\S+) sport=(\d+) dport=(\d+)/.exec(
-      line,
-    );
-  if (m === null) return null;
-  return {
-    proto: m[1] as "tcp" | "udp",
-    src: m[2] ?? "",
-    dst: m[3] ?? "",
-    sport: Number(m[4]),
-    dport: Number(m[5]),
-  };
+  const c = parseConntrackLine(line);
+  return c === null
+    ? null
+    : { proto: c.proto, src: c.src, sport: c.sport, dst: c.dst, dport: c.dport };
 }
 
 /** `ss` filter words for this host's end of these connections, one "or" expression. */
