@@ -261,6 +261,27 @@ export function forkDetached(
   });
 }
 
+export type { ChildProcess };
+
+/**
+ * fwknopd's packet parser (server/privsep/): node running `script` with an IPC channel that
+ * carries Buffers (v8 serialisation), in a process group of its own so that what it starts
+ * (tcpdump, gpg) can be ended with it; stdout and stderr shared with the daemon.
+ */
+export function forkParser(
+  script: string,
+  execArgv: readonly string[],
+  env: NodeJS.ProcessEnv,
+): ChildProcess {
+  return fork(script, [], {
+    detached: true,
+    execArgv: [...execArgv],
+    env,
+    serialization: "advanced",
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+}
+
 /**
  * End a long-running child: `signal` now (none: the caller has asked it to go, e.g. by closing its
  * stdin), SIGKILL once `killAfterMs` have passed if it is still there. Resolves when it has exited.

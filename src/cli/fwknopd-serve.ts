@@ -7,6 +7,9 @@ import { mkdirSync } from "node:fs";
 import { exitStatusOf, messageOf } from "../errors.js";
 import { forkDetached } from "../exec.js";
 import { Daemon } from "../server/daemon/daemon.js";
+import { NO_METRICS } from "../server/metrics/daemon-metrics.js";
+import { BrokerLink } from "../server/privsep/broker-link.js";
+import { gpgHomeProblem } from "../server/privsep/run-as.js";
 import { startMetricsServer, type MetricsServer } from "../server/metrics/http.js";
 import { prometheusMetrics, type PrometheusMetrics } from "../server/metrics/prometheus.js";
 import { resolveFirewall } from "../server/firewall-choice.js";
@@ -56,6 +59,8 @@ class Service {
   readonly daemon: Daemon;
   private readonly prometheus: PrometheusMetrics | null;
   private metricsServer: MetricsServer | null = null;
+  /** PRIVSEP Y: the packet parser process and the pipe to it. */
+  private readonly parser: BrokerLink | null;
 
   constructor(
     private cfg: LoadedConfig,
@@ -75,7 +80,18 @@ class Service {
       logger,
       onLimit: () => void this.shutdown("packet limit"),
       ...(this.prometheus !== null ? { metrics: this.prometheus.metrics } : {}),
+      receive: cfg.daemon.privsep === null,
     });
+    const privsep = cfg.daemon.privsep;
+    this.parser =
+      privsep === null
+        ? null
+        : new BrokerLink(this.daemon, privsep, {
+            nowSecs,
+            logger,
+            metrics: this.prometheus?.metrics ?? NO_METRICS,
+            onLimit: () => void this.shutdown("packet limit"),
+          });
   }
 
   /** METRICS_LISTEN: /metrics and /healthz once the daemon serves (a taken port stops the start). */
@@ -95,6 +111,7 @@ class Service {
     this.tellSystemd(notifyStopping());
     try {
       await this.metricsServer?.close();
+      await this.parser?.stop();
       await this.daemon.stop();
     } catch (e) {
       this.logger.log("err", `error during shutdown: ${messageOf(e)}`);
@@ -109,9 +126,11 @@ class Service {
     this.tellSystemd(notifyReloading());
     try {
       const cfg = loadConfig(this.args);
+      servable(cfg);
       logWithConfig(this.logger, cfg);
       this.cfg = cfg;
       this.daemon.reload(this.cfg.daemon);
+      this.parser?.reload();
       // The backend stays; what changed on the host since the start is said (issue 11, -R).
       if (!this.args.test)
         resolveFirewall(this.cfg, false, (level, line) => {
@@ -154,6 +173,7 @@ class Service {
     );
     try {
       await this.daemon.start();
+      await this.parser?.start();
       await this.startMetrics();
       if (this.args.pcapFile !== null) {
         await this.daemon.processPcapFile(this.args.pcapFile);
@@ -163,11 +183,19 @@ class Service {
       const why = messageOf(e);
       this.logger.event("err", "start_failed", { reason: why }, `fwknopd failed to start: ${why}`);
       await this.metricsServer?.close();
+      await this.parser?.stop().catch(() => undefined);
       await this.daemon.stop().catch(() => undefined);
       releasePidFile(this.cfg.daemon.pidFile);
       throw e;
     }
   }
+}
+
+/** What only a serving daemon needs of its configuration (not --fw-list or --status). */
+function servable(cfg: LoadedConfig): void {
+  const p = cfg.daemon.privsep;
+  const gpgHome = p === null ? null : gpgHomeProblem(cfg.daemon.stanzas, p);
+  if (gpgHome !== null) throw gpgHome;
 }
 
 /** Everything before the daemon starts: configuration, firewall plan, run dir, pid file. */
@@ -185,6 +213,7 @@ async function prepare(args: ServerArgs, logger: Logger): Promise<LoadedConfig> 
     });
   const counted = countedProblem(cfg.stanzas, cfg.firewallType);
   if (counted !== null) throw counted;
+  servable(cfg);
   mkdirSync(cfg.daemon.runDir, { recursive: true, mode: 0o700 });
   if (args.rotateDigestCache && rotateDigestCache(cfg.daemon.digestFile))
     info(`Rotated digest cache to ${cfg.daemon.digestFile}-old`);

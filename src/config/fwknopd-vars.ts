@@ -327,6 +327,19 @@ export const FWKNOPD_VARS = [
     "log lines as text (C's wording, the default) or json (one object a line: ts, level, event, the known fields, msg), on stderr and syslog alike",
     { ours: true },
   ),
+  b(
+    "PRIVSEP",
+    "Y",
+    "privilege separation: packets are received, authenticated, decrypted and decoded in a process of their own running as RUN_AS_USER with no capabilities; the root process only acts on its checked requests (N: one process, as C)",
+    { ours: true },
+  ),
+  k(
+    "RUN_AS_USER",
+    "string",
+    null,
+    "the user of the packet-parsing process under PRIVSEP (default: fwknopd if that user exists, else nobody)",
+    { ours: true },
+  ),
 ] as const satisfies readonly VarDef[];
 
 export type VarName = (typeof FWKNOPD_VARS)[number]["name"];

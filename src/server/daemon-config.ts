@@ -2,6 +2,7 @@
 import type { FirewallBackend, NatSettings } from "./firewall/types.js";
 import type { PcapOptions } from "./listen/pcap.js";
 import type { ServedStanza } from "./pipeline/served-stanza.js";
+import type { Privsep } from "./privsep/run-as.js";
 
 export interface DaemonConfig {
   udp: { enabled: boolean; port: number };
@@ -39,6 +40,8 @@ export interface DaemonConfig {
   gatePort: number | null;
   /** LOG_GRANT_CONNECTIONS: attribute each admitted connection to its grant (nftables). */
   logConnections: boolean;
+  /** PRIVSEP Y: the packet parser's user (privsep/); null: one process, as C. */
+  privsep: Privsep | null;
   /** Why this backend (firewall-choice.ts), for the start-up line; null when not read. */
   firewallReason: string | null;
   /** Built lazily so -t and -D never touch a firewall. */

@@ -10,6 +10,7 @@ import {
   parseFwknopdConf,
   type ServerConfig,
 } from "../config/fwknopd-conf.js";
+import { privsepOf } from "./privsep/run-as.js";
 import { FWKNOPD_VARS, type VarName } from "../config/fwknopd-vars.js";
 import { ConfigError } from "../errors.js";
 import type { DaemonConfig } from "./daemon-config.js";
@@ -153,6 +154,8 @@ function daemonConfigOf(
     logConnections: conf.value("LOG_GRANT_CONNECTIONS"),
     gatePort: stanzas.some((s) => s.requireConnectToken) ? conf.value("CONNECT_GATE_PORT") : null,
     stanzas,
+    // --pcap-file reads a file and exits: nothing listens, so nothing is separated.
+    privsep: args.pcapFile === null ? privsepOf(conf, args.configFile) : null,
     firewallReason: null,
     makeFirewall: fw.makeFirewall,
   };

@@ -70,6 +70,9 @@ export type LogEvent =
   | "spa_signed"
   | "packet_limit"
   | "log_suppressed"
+  | "parser_started"
+  | "parser_exited"
+  | "request_refused"
   | "message";
 
 /** The fields a line carries when they are known (LOG_FORMAT json). */

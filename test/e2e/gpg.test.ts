@@ -7,7 +7,14 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { appendFileSync, chmodSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  chmodSync,
+  chownSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { CFwknopd } from "./c-fwknopd.js";
@@ -77,6 +84,23 @@ function stanza(user: string, ports: string, hmacKey: string, gpg: string[]): st
   ].join("\n");
 }
 
+/** nobody's uid and gid, from /etc/passwd (65534 on Debian). */
+const NOBODY = ((): number => {
+  const line = readFileSync("/etc/passwd", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("nobody:"));
+  return Number(line?.split(":")[2] ?? "65534");
+})();
+
+/** chown -R uid:uid of each directory. */
+function giveTo(uid: number, dirs: readonly string[]): void {
+  for (const dir of dirs) {
+    chownSync(dir, uid, uid);
+    for (const e of readdirSync(dir, { recursive: true, encoding: "utf8" }))
+      chownSync(join(dir, e), uid, uid);
+  }
+}
+
 /** Our client, signing with mallory's key (good, trusted, but in no stanza's lists). */
 const knockAsMallory = (rig: Rig, home: string, port: number, hmacKey: string): Promise<void> =>
   knock(rig, "ts", gpgArgs({ user: "signed", port, hmacKey, signer: mallory }), home);
@@ -113,6 +137,11 @@ describe("GPG: clients -> our fwknopd (nftables)", () => {
     );
     chmodSync(wrapper, 0o755);
     appendFileSync(gpgRuns, "");
+    // gpg runs in the packet parser, as RUN_AS_USER nobody (PRIVSEP Y): the keyring is its, the
+    // wrapper and its tally reachable by it. Given back to root after.
+    giveTo(NOBODY, [server.rsa.home]);
+    chmodSync(wrapDir, 0o755);
+    chmodSync(gpgRuns, 0o666);
     const ports = PORTS.map((p) => `tcp/${p}`).join(", ");
     d = new TsFwknopd(
       rig,
@@ -122,6 +151,7 @@ describe("GPG: clients -> our fwknopd (nftables)", () => {
         "FIREWALL_TYPE nftables;",
         `GPG_HOME_DIR ${server.rsa.home};`,
         `GPG_EXE ${wrapper};`,
+        "RUN_AS_USER nobody;",
       ].join("\n"),
       [
         stanza("signed", ports, hkSigned, [
@@ -139,6 +169,7 @@ describe("GPG: clients -> our fwknopd (nftables)", () => {
     await d.stop();
     d.cleanup();
     await rig.teardown();
+    giveTo(0, [server.rsa.home]);
   });
 
   const cases: Array<{ name: string; client: Client; port: number; args: () => string[] }> = [

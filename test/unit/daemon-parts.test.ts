@@ -223,12 +223,10 @@ function grant(address: string, port: number, expiresAt: number, over: Partial<G
 }
 
 function granted(grants: Grant[]): Granted {
-  const spa = {} as Granted["spa"];
   return {
     kind: "grant",
     stanza: 1,
     user: "alice",
-    spa,
     digest: "d",
     innerDigest: null,
     spaTime: NOW,

@@ -9,32 +9,22 @@ import { join } from "node:path";
 import type { GpgEngine } from "../../spa/index.js";
 import { Actions } from "../actions/actions.js";
 import type { DaemonConfig } from "../daemon-config.js";
-import { GpgRunner } from "../gpg-runner.js";
 import { GrantLifecycle } from "../grants/lifecycle.js";
-import { unwrapHttpSpa } from "../listen/http.js";
-import { listenPcap, readPcapFile } from "../listen/pcap.js";
-import { listenTcp } from "../listen/tcp.js";
-import type { Datagram, Listener } from "../listen/types.js";
-import { listenUdp } from "../listen/udp.js";
-import { listenUdpBatch } from "../listen/udp-batch.js";
-import { LogBudget } from "../log-limit.js";
 import type { EventFields, EventLog, Level, Logger } from "../log.js";
-import { processSpa } from "../pipeline.js";
 import type {
   CommandDecision,
   CycleDecision,
   Granted,
-  PacketLogFields,
   PipelineSettings,
   Settled,
 } from "../pipeline/types.js";
-import { REFUSAL_LEVEL, Refusal } from "../refusals.js";
 import type { ReplayMeta } from "../replay/replay-cache.js";
 import { pipelineSettingsOf } from "./pipeline-settings.js";
 import { ReplayGuard, replayMeta } from "./replay-guard.js";
 import { Admission } from "./admission.js";
 import { STATUS_FILE_NAME, StatusFile, statusGrantOf, type StatusGrant } from "./status-file.js";
 import { messageOf } from "../../errors.js";
+import { Receiver } from "./receiver.js";
 import { NO_METRICS, type DaemonMetrics } from "../metrics/daemon-metrics.js";
 
 export type { StatusGrant };
@@ -50,6 +40,11 @@ export interface DaemonDeps {
   gpgEngine?: (exe: string, homeDir: string) => GpgEngine;
   /** What is counted (METRICS_LISTEN); nothing by default. */
   metrics?: DaemonMetrics;
+  /**
+   * False in the privilege-separated broker: packets come from the parser process as requests
+   * (privsep/), checked and then handed to settleChecked(). True (the default): listen here.
+   */
+  receive?: boolean;
 }
 
 /** /healthz: the listeners are up and the firewall backend started (or -t needs none). */
@@ -59,7 +54,10 @@ export interface DaemonHealth {
 }
 
 export class Daemon {
-  private listeners: Listener[] = [];
+  /** Null in the privilege-separated broker: the parser process receives. */
+  private readonly receiver: Receiver | null;
+  /** Set by the privsep broker: its parser process is up and listening (/healthz). */
+  parserListening = false;
   /** Null in --test mode: no firewall is touched. */
   private grants: GrantLifecycle | null = null;
   /** The backend's name, for the grants metric. */
@@ -68,19 +66,9 @@ export class Daemon {
   /** Grant numbers (attribution, --status). */
   private grantIds = 0;
   private readonly admission: Admission;
-  private packets = 0;
-  /** What processSpa is given for every packet, made once per configuration, not per packet. */
-  private pipelineSettings: PipelineSettings;
-  private readonly logPacketLine = (line: string, about: PacketLogFields): void => {
-    if (this.packetLineAllowed(about.level))
-      this.deps.logger.event(about.level, about.event, packetFields(about), line);
-  };
-  /** 200 per-packet lines a second, bursts of 1,000. */
-  private readonly packetLogBudget = new LogBudget(200, 1000);
   private readonly replay: ReplayGuard;
   private readonly actions: Actions;
   private readonly status: StatusFile;
-  private readonly gpg: GpgRunner;
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
@@ -92,7 +80,6 @@ export class Daemon {
     };
     this.metrics = deps.metrics ?? NO_METRICS;
     this.replay = new ReplayGuard({ nowSecs: deps.nowSecs, log });
-    this.pipelineSettings = pipelineSettingsOf(cfg, this.replay);
     this.actions = new Actions(join(cfg.runDir, "cmd-cycle-pending.json"), {
       nowSecs: deps.nowSecs,
       log,
@@ -112,19 +99,21 @@ export class Daemon {
         this.status.changed();
       },
     });
-    this.gpg = new GpgRunner({ ...cfg.gpg, ...(deps.gpgEngine ? { engine: deps.gpgEngine } : {}) });
-  }
-
-  /**
-   * May a line about one packet be written: its level is shown, and (above debug) the flood
-   * budget allows it (see LogBudget). Asked before the line's fields are built.
-   */
-  private packetLineAllowed(level: Level): boolean {
-    if (!this.deps.logger.wants(level)) return false;
-    if (level === "debug") return true;
-    const t = this.packetLogBudget.take();
-    if (t.note !== null) this.deps.logger.event("warning", "log_suppressed", {}, t.note);
-    return t.ok;
+    this.receiver =
+      deps.receive === false
+        ? null
+        : new Receiver(cfg, pipelineSettingsOf(cfg, this.replay), {
+            nowSecs: deps.nowSecs,
+            logger: deps.logger,
+            metrics: this.metrics,
+            isSeen: this.replay.isSeen,
+            holdWhile: (digest, decided) => this.replay.holdWhile(digest, decided),
+            settle: (decision, d, arrived) => {
+              void this.settle(decision, replayMeta(d), arrived);
+            },
+            onLimit: deps.onLimit,
+            ...(deps.gpgEngine ? { gpgEngine: deps.gpgEngine } : {}),
+          });
   }
 
   private log(line: string, level: Level = "info"): void {
@@ -159,40 +148,36 @@ export class Daemon {
         onEnded: (gs) => void this.admission.ended(gs),
       });
       await this.grants.start(cfg);
-      this.pipelineSettings = pipelineSettingsOf(cfg, this.replay, this.grants.noNat);
+      this.receiver?.reconfigure(cfg, pipelineSettingsOf(cfg, this.replay, this.grants.noNat));
       await this.admission.start(fw.name, cfg);
     } else {
       this.log("--test mode enabled: no firewall changes will be made");
     }
-    await this.listen(cfg);
+    if (this.receiver !== null) {
+      await this.receiver.listen();
+      for (const l of this.receiver.descriptions)
+        this.event("info", "listening", {}, `Listening: ${l}`);
+    }
     const pending = this.actions.load();
     if (pending > 0) this.log(`Command cycles: ${pending} pending close command(s) rescheduled`);
     this.status.write();
   }
 
-  private async listen(cfg: DaemonConfig): Promise<void> {
-    const onPayload = (d: Datagram): void => {
-      this.onPayload(d);
-    };
-    if (cfg.udp.enabled) {
-      const batched = listenUdpBatch(cfg.udp.port, cfg.ipv6, onPayload);
-      if (typeof batched === "string") this.log(`UDP: no batched receive, using dgram: ${batched}`);
-      this.listeners.push(
-        typeof batched === "string" ? await listenUdp(cfg.udp.port, cfg.ipv6, onPayload) : batched,
-      );
-    }
-    if (cfg.tcp.enabled) this.listeners.push(await listenTcp(cfg.tcp.port, cfg.ipv6, onPayload));
-    if (cfg.pcap.enabled && cfg.pcapFile === null)
-      this.listeners.push(await listenPcap(cfg.pcap, onPayload));
-    for (const l of this.listeners)
-      this.event("info", "listening", {}, `Listening: ${l.description}`);
+  /** What processSpa is given: the configuration's settings, NAT off where the firewall has none. */
+  pipelineSettings(): PipelineSettings {
+    return pipelineSettingsOf(this.cfg, this.replay, this.grants?.noNat ?? null);
+  }
+
+  /** The configuration in force (the privsep broker checks requests against it). */
+  get config(): DaemonConfig {
+    return this.cfg;
   }
 
   /** SIGHUP: new stanzas and settings; live grants and the firewall stay as they are. */
   reload(cfg: DaemonConfig): void {
     this.cfg = { ...cfg, makeFirewall: this.cfg.makeFirewall };
-    this.pipelineSettings = pipelineSettingsOf(cfg, this.replay, this.grants?.noNat ?? null);
     this.replay.reconfigure(cfg);
+    this.receiver?.reconfigure(cfg, this.pipelineSettings());
     this.event(
       "info",
       "reload",
@@ -201,74 +186,40 @@ export class Daemon {
     );
   }
 
-  private onPayload(d: Datagram): void {
-    const cfg = this.cfg;
-    const arrived = performance.now();
-    this.metrics.packet();
-    let data = d.data;
-    if (cfg.http.enabled) {
-      const h = unwrapHttpSpa(data, cfg.http.allowAnyUserAgent);
-      if (h.kind === "refused") {
-        // Junk before any stanza, as the pipeline's: debug (C: a preprocess error), no budget.
-        this.metrics.refused("http");
-        if (this.packetLineAllowed("debug")) this.log(`[${d.srcIp}] ${h.why}`, "debug");
-        return;
-      }
-      if (h.kind === "spa") data = h.data;
-    }
-    const decision = processSpa(
-      { data, srcIp: d.srcIp, srcPort: d.srcPort, dstIp: d.dstIp, dstPort: d.dstPort },
-      cfg.stanzas,
-      this.pipelineSettings,
-      this.replay.isSeen,
-      this.deps.nowSecs(),
-      this.logPacketLine,
-      this.gpg.open,
-    );
-    if (decision.kind === "pending") {
-      // A GPG stanza: gpg runs while we keep receiving. Until it is decided, the same packet
-      // again counts as a replay.
-      this.track(
-        this.replay.holdWhile(
-          decision.digest,
-          decision.decision.then((settled) => {
-            this.settle(settled, d, arrived);
-          }),
-        ),
-      );
-    } else this.settle(decision, d, arrived);
-    this.countPacket();
+  /**
+   * The privsep broker's way in: a decision the parser asked for, already checked against this
+   * configuration (privsep/check-request.ts). Resolves once it is acted on.
+   */
+  settleChecked(decision: Settled, meta: ReplayMeta, arrived: number): Promise<void> {
+    return this.settle(decision, meta, arrived);
+  }
+
+  /** The replay cache's view, for the broker's own replay check. */
+  get replayState(): ReplayGuard {
+    return this.replay;
   }
 
   /**
-   * Act on a decision: burn the digest of a refused authentic packet, grant, or run commands.
-   * The replay record is built only for those (junk, the common case, needs none).
+   * Act on an authentic decision: burn the digest of a refused packet, grant, or run commands.
+   * Tracked, so a stop waits for it.
    */
-  private settle(decision: Settled, d: Datagram, arrived: number): void {
-    if (decision.kind === "refuse") {
-      this.metrics.refused(decision.reason);
-      // Stanza-level refusals were logged as each stanza was tried. Of the rest, no stanza for
-      // the source and a replay are logged at C's level (warning), within the flood budget;
-      // junk that never reached a stanza only at debug level (a flood must not flood the log).
-      const level =
-        decision.reason === Refusal.NoSourceMatch || decision.reason === Refusal.Replay
-          ? REFUSAL_LEVEL[decision.reason]
-          : "debug";
-      if (decision.stanza === null && this.packetLineAllowed(level))
-        this.deps.logger.event(
-          level,
-          "spa_rejected",
-          { src: d.srcIp, reason: decision.reason },
-          decision.message,
-        );
-      if (decision.digest !== null && this.replay.enabled)
-        this.replay.remember(decision, replayMeta(d)).catch((e: unknown) => {
-          this.log(`Digest cache write failed: ${messageOf(e)}`, "err");
-        });
-    } else if (decision.kind === "grant") {
-      this.track(this.grant(decision, replayMeta(d), arrived));
-    } else {
-      this.track(this.runDecision(decision, replayMeta(d)));
+  private settle(decision: Settled, meta: ReplayMeta, arrived: number): Promise<void> {
+    const p =
+      decision.kind === "refuse"
+        ? this.burn(decision, meta)
+        : decision.kind === "grant"
+          ? this.grant(decision, meta, arrived)
+          : this.runDecision(decision, meta);
+    this.track(p);
+    return p;
+  }
+
+  private async burn(decision: Settled, meta: ReplayMeta): Promise<void> {
+    if (!this.replay.enabled) return;
+    try {
+      await this.replay.remember(decision, meta);
+    } catch (e) {
+      this.log(`Digest cache write failed: ${messageOf(e)}`, "err");
     }
   }
 
@@ -312,26 +263,11 @@ export class Daemon {
 
   /** --pcap-file: hand every SPA payload of the file to the pipeline and wait until all are done. */
   async processPcapFile(path: string): Promise<number> {
-    const n = readPcapFile(path, (d) => {
-      this.onPayload(d);
-    });
+    const n = this.receiver?.readFile(path) ?? 0;
+    await this.receiver?.drain();
     while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
     this.log(`Processed ${n} SPA-sized packet(s) from ${path}`);
     return n;
-  }
-
-  private countPacket(): void {
-    this.packets++;
-    if (this.cfg.packetLimit > 0 && this.packets >= this.cfg.packetLimit) {
-      // C: "* Incoming packet count limit of %i reached" at LOG_WARNING.
-      this.event(
-        "warning",
-        "packet_limit",
-        {},
-        `Incoming packet count limit of ${this.cfg.packetLimit} reached`,
-      );
-      this.deps.onLimit();
-    }
   }
 
   liveGrants(): StatusGrant[] {
@@ -343,7 +279,7 @@ export class Daemon {
   /** For /healthz. */
   health(): DaemonHealth {
     const parts = {
-      listeners: this.listeners.length > 0,
+      listeners: this.receiver?.listening ?? this.parserListening,
       firewall: this.grants !== null || this.cfg.testMode,
     };
     return { ok: parts.listeners && parts.firewall, parts };
@@ -360,8 +296,8 @@ export class Daemon {
   }
 
   async stop(): Promise<void> {
-    for (const l of this.listeners) await l.close();
-    this.listeners = [];
+    await this.receiver?.close();
+    await this.receiver?.drain();
     // Packets already taken (a gpg run, a grant under way) finish before the firewall closes.
     await Promise.allSettled([...this.inFlight]);
     this.status.stop();
@@ -370,14 +306,4 @@ export class Daemon {
     await this.grants?.stop(this.cfg.flushAtExit);
     await this.replay.close();
   }
-}
-
-/** The fields of a packet line that the structured log shows. */
-function packetFields(about: PacketLogFields): EventFields {
-  return {
-    src: about.src,
-    ...(about.stanza !== null ? { stanza: about.stanza } : {}),
-    ...(about.user !== undefined ? { user: about.user } : {}),
-    ...(about.reason !== undefined ? { reason: about.reason } : {}),
-  };
 }

@@ -5,10 +5,10 @@
 import type { RefusalReason } from "../refusals.js";
 
 export interface DaemonMetrics {
-  /** An SPA-sized payload reached the pipeline. */
-  packet(): void;
+  /** An SPA-sized payload reached the pipeline (`n` of them: the privsep parser's tally). */
+  packet(n?: number): void;
   /** A packet refused, by the refusal enum (refusals.ts); HTTP-level refusals are "http". */
-  refused(reason: RefusalReason | "http"): void;
+  refused(reason: RefusalReason | "http", n?: number): void;
   /** A packet's grants are in the firewall: `n` of them, `seconds` after the packet came in. */
   granted(backend: string, n: number, seconds: number): void;
   /** A firewall call failed (a grant that could not be added). */

@@ -79,11 +79,11 @@ export function prometheusMetrics(sources: MetricSources): PrometheusMetrics {
   return {
     registry,
     metrics: {
-      packet: () => {
-        packets.inc();
+      packet: (n = 1) => {
+        packets.inc(n);
       },
-      refused: (reason) => {
-        rejected.inc({ reason });
+      refused: (reason, n = 1) => {
+        rejected.inc({ reason }, n);
       },
       granted: (backend, n, seconds) => {
         grants.inc({ backend }, n);

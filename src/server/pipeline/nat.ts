@@ -4,7 +4,6 @@
  * off the packet path (grants/nat-names.ts).
  */
 import type { AccessStanza } from "../../config/access-stanza.js";
-import type { OpenedSpa } from "../../spa/packet.js";
 import { isValidIpv4 } from "../../spa/validate.js";
 import type { GrantNat, NatSettings } from "../firewall/types.js";
 
@@ -21,11 +20,11 @@ export type StanzaNat = Pick<
  */
 export function natFor(
   s: StanzaNat,
-  spa: OpenedSpa,
+  natAccess: string,
   settings: NatSettings,
   local: boolean,
 ): GrantNat | string {
-  const target = s.forceNat ?? natTarget(spa.natAccess ?? "", settings);
+  const target = s.forceNat ?? natTarget(natAccess, settings);
   if (typeof target === "string") return target;
   let snat: GrantNat["snat"] = null;
   if (s.forceSnat !== null || s.forceMasquerade || settings.snat) {
@@ -44,7 +43,7 @@ export function natFor(
   };
 }
 
-/** The packet's NAT field "host,port", checked; the refusal text when it is not acceptable. */
+/** The packet's NAT field "host,port" (SPA_NAT_ACCESS), checked; the refusal text when it is not acceptable. */
 function natTarget(field: string, settings: NatSettings): { ip: string; port: number } | string {
   const comma = field.indexOf(",");
   const host = field.slice(0, comma);

@@ -130,7 +130,10 @@ function requestedPorts(message: string): PortEntry[] {
 }
 
 /** server/access.c:acc_check_port_access: every request in OPEN_PORTS, none in RESTRICT_PORTS. */
-function portsAllowed(s: ServedStanza, req: readonly PortEntry[]): boolean {
+export function portsAllowed(
+  s: Pick<ServedStanza, "openPorts" | "restrictPorts">,
+  req: readonly PortEntry[],
+): boolean {
   const has = (list: readonly PortEntry[], p: PortEntry): boolean =>
     list.some((x) => x.proto === p.proto && x.port === p.port);
   if (s.restrictPorts !== null && req.some((p) => has(s.restrictPorts ?? [], p))) return false;
@@ -234,7 +237,7 @@ function accessDecision(p: PolicyInput, ruleIp: string): Settled {
         Refusal.NatNotEnabled,
         `NAT access is refused: this stanza sets ${s.maxConnections > 0 ? "MAX_CONNECTIONS" : "REQUIRE_CONNECT_TOKEN"}, so it grants plain access only`,
       );
-    const nat = natFor(s, spa, p.settings.nat ?? NO_NAT, isLocalNat(spa));
+    const nat = natFor(s, spa.natAccess ?? "", p.settings.nat ?? NO_NAT, isLocalNat(spa));
     if (typeof nat === "string") return refused(p, Refusal.NatTarget, nat);
     grants = [{ ...base, proto: first.proto, port: first.port, nat }];
   } else

@@ -66,7 +66,8 @@ export interface Granted extends Digests {
   kind: "grant";
   stanza: number;
   user: string;
-  spa: OpenedSpa;
+  /** The opened packet (absent when the privsep broker rebuilt the decision from a request). */
+  spa?: OpenedSpa;
   grants: Grant[];
   timeout: number;
 }

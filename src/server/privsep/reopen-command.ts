@@ -1,0 +1,64 @@
+/**
+ * A command message (ENABLE_CMD_EXEC) under privilege separation. Its command is text from the
+ * packet, so the broker does not take it from the parser: it is given the packet and opens it
+ * again itself with that one stanza's keys (the same pipeline: HMAC, replay, decrypt, decode,
+ * policy). Only a packet that opens as a command message for that stanza runs anything. This is
+ * the one place the broker reads packet bytes, and only bytes the parser already authenticated.
+ */
+import { isIP } from "node:net";
+import { MAX_SPA_ENCODED_MSG_SIZE } from "../../spa/constants.js";
+import type { DaemonConfig } from "../daemon-config.js";
+import { processSpa } from "../pipeline.js";
+import type { CommandDecision, GpgOpener, PipelineSettings } from "../pipeline/types.js";
+import type { ReplayMeta } from "../replay/replay-cache.js";
+
+export interface ReopenContext {
+  cfg: Pick<DaemonConfig, "stanzas">;
+  settings: PipelineSettings;
+  nowSecs: number;
+  isSeen: (digest: string) => boolean;
+  gpg: GpgOpener;
+}
+
+export type Reopened =
+  { ok: true; decision: CommandDecision; meta: ReplayMeta } | { ok: false; why: string };
+
+const port = (n: unknown): n is number =>
+  typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= 65535;
+
+function metaOf(raw: unknown): ReplayMeta | null {
+  const m = raw as Partial<Record<keyof ReplayMeta, unknown>> | null | undefined;
+  if (typeof m !== "object" || m === null) return null;
+  const { proto, srcIp, srcPort, dstIp, dstPort } = m;
+  if (typeof srcIp !== "string" || isIP(srcIp) === 0) return null;
+  if (typeof dstIp !== "string" || isIP(dstIp) === 0) return null;
+  if (!port(proto) || !port(srcPort) || !port(dstPort)) return null;
+  return { proto, srcIp, srcPort, dstIp, dstPort };
+}
+
+export async function reopenCommand(raw: unknown, ctx: ReopenContext): Promise<Reopened> {
+  const r = raw as { stanza?: unknown; data?: unknown; meta?: unknown };
+  const stanza = ctx.cfg.stanzas.find((s) => s.number === r.stanza);
+  const meta = metaOf(r.meta);
+  if (stanza === undefined) return { ok: false, why: `no stanza #${String(r.stanza)}` };
+  if (meta === null) return { ok: false, why: "bad packet carrier" };
+  if (typeof r.data !== "string" || r.data.length >= MAX_SPA_ENCODED_MSG_SIZE)
+    return { ok: false, why: "bad packet data" };
+  const inc = { data: r.data, ...meta };
+  let d = processSpa(
+    inc,
+    [stanza],
+    ctx.settings,
+    ctx.isSeen,
+    ctx.nowSecs,
+    () => undefined,
+    ctx.gpg,
+  );
+  if (d.kind === "pending") d = await d.decision;
+  if (d.kind !== "command")
+    return {
+      ok: false,
+      why: `the packet does not open as a command message for stanza #${stanza.number}${d.kind === "refuse" ? ` (${d.reason})` : ""}`,
+    };
+  return { ok: true, decision: d, meta };
+}
