@@ -34,6 +34,8 @@ export class TsFwknopd {
     access: string,
     /** Runs argv where it must live (e.g. beside a namespaced firewalld); default: the server netns. */
     private readonly wrap: ((argv: readonly string[]) => string[]) | null = null,
+    /** Node flags before bin/fwknopd (the privsep test preloads a module this way). */
+    private readonly nodeFlags: readonly string[] = [],
   ) {
     mkdirSync(this.run, { mode: 0o700 });
     writeFileSync(this.conf, `${conf}\nFWKNOP_RUN_DIR ${this.run};\n`, { mode: 0o600 });
@@ -43,6 +45,7 @@ export class TsFwknopd {
   argv(extra: readonly string[] = []): string[] {
     return [
       process.execPath,
+      ...this.nodeFlags,
       join(REPO, "bin", "fwknopd"),
       "-c",
       this.conf,
@@ -71,6 +74,11 @@ export class TsFwknopd {
       20_000,
     );
     if (!up || p.exitCode !== null) throw new Error(`fwknopd did not start:\n${this.output}`);
+  }
+
+  /** The foreground daemon's PID (the privsep broker's), while it runs. */
+  get pid(): number | undefined {
+    return this.proc?.pid;
   }
 
   logs(): string {

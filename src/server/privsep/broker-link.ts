@@ -193,7 +193,7 @@ export class BrokerLink {
       "warning",
       "request_refused",
       { reason: why, ...(typeof src === "string" && isIP(src) !== 0 ? { src } : {}) },
-      `Refused a ${typeof t === "string" ? t.slice(0, 20) : "malformed"} request from the packet parser (pid ${String(child.pid)}): ${why}`,
+      `Refused a request (${typeof t === "string" && /^[a-z_]{1,20}$/.test(t) ? t : "malformed"}) from the packet parser (pid ${String(child.pid)}): ${why}`,
     );
   }
 
