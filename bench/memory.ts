@@ -11,7 +11,8 @@
  *     [--node-flags="..." (default: the shipped DAEMON_NODE_FLAGS; empty for none)] [--c]
  * --firewall: without -t, on nftables (junk reaches no firewall either way). --junk: spa = SPA-shaped, wrong HMAC (each costs an HMAC and a budgeted log line); short =
  * 18-byte datagrams refused by size; mixed = both. --c runs C fwknopd 2.6.10 the same way after
- * ours (iptables, inside the rig).
+ * ours (iptables, inside the rig). --single also runs ours with PRIVSEP N. With privilege
+ * separation the RSS is the sum of the broker's and the packet parser's.
  */
 import { readFileSync } from "node:fs";
 import { SERVER_IP } from "../test/e2e/rig.js";
@@ -19,6 +20,7 @@ import {
   SPA_PORT,
   VARIANTS,
   nodeFlagsOption,
+  processTree,
   withBenchRig,
   type BenchDaemon,
   type BenchRig,
@@ -49,10 +51,18 @@ function junkOf(kind: string, like: string): Buffer[] {
   throw new Error(`--junk: expected spa, short or mixed, got '${kind}'`);
 }
 
+/** RSS of the daemon's processes (with PRIVSEP, the broker plus the packet parser). */
 function memoryOf(pid: number): { rssMb: number; anonMb: number } {
-  const st = readFileSync(`/proc/${pid}/status`, "latin1");
-  const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(st)?.[1]);
-  return { rssMb: kb("VmRSS") / 1024, anonMb: kb("RssAnon") / 1024 };
+  let rssMb = 0;
+  let anonMb = 0;
+  for (const p of processTree(pid)) {
+    const st = readFileSync(`/proc/${p}/status`, "latin1");
+    const kb = (k: string): number =>
+      Number(new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(st)?.[1] ?? 0);
+    rssMb += kb("VmRSS") / 1024;
+    anonMb += kb("RssAnon") / 1024;
+  }
+  return { rssMb, anonMb };
 }
 
 /** Send one paced batch (or, with rate 0, one second of two blasters as fast as they go). */
@@ -126,7 +136,10 @@ runBench(async () => {
   const junk = junkOf(kind, validSpa(keys, "198.18.0.2", 2001));
   const opts = { rate, warmup, step, total };
   const variants = VARIANTS.filter(
-    (v) => v.name === "ours-nft" || (flags.has("c") && v.name === "c-ipt"),
+    (v) =>
+      v.name === "ours-nft" ||
+      (flags.has("single") && v.name === "ours-nft-single") ||
+      (flags.has("c") && v.name === "c-ipt"),
   );
   const growth = await withBenchRig(async (b) => {
     const out: Array<[string, number]> = [];

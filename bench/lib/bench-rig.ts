@@ -39,7 +39,7 @@ export const SPA_PORT = 62201;
 export const C_FWKNOPD = "/usr/sbin/fwknopd";
 
 export type VariantName =
-  "ours-nft" | "ours-nft-process" | "ours-nft-nometer" | "ours-ipt" | "c-ipt";
+  "ours-nft" | "ours-nft-process" | "ours-nft-nometer" | "ours-nft-single" | "ours-ipt" | "c-ipt";
 
 export interface Variant {
   name: VariantName;
@@ -71,6 +71,14 @@ export const VARIANTS: readonly Variant[] = [
     fw: "nftables",
     conf: "NFT_SPA_RATE_LIMIT 0;",
   },
+  // PRIVSEP N: one process, as C; the default variants above run a broker and a packet parser.
+  {
+    name: "ours-nft-single",
+    label: "ours (nftables, PRIVSEP N)",
+    daemon: "ours",
+    fw: "nftables",
+    conf: "PRIVSEP N;",
+  },
   { name: "ours-ipt", label: "ours (iptables)", daemon: "ours", fw: "iptables" },
   { name: "c-ipt", label: "C fwknopd 2.6.10 (iptables)", daemon: "c", fw: "iptables" },
 ];
@@ -98,6 +106,33 @@ export interface ProcStats {
 }
 
 const CLK_TCK = 100;
+
+/** The process and all its descendants (with PRIVSEP, the broker and its packet parser). */
+export function processTree(pid: number): number[] {
+  let kids: string[] = [];
+  try {
+    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, "latin1").trim().split(/\s+/);
+  } catch {
+    kids = [];
+  }
+  return [pid, ...kids.filter((k) => k !== "").flatMap((k) => processTree(Number(k)))];
+}
+
+/** CPU and RSS of the daemon: its process and its descendants (the privsep parser, gpg, ...). */
+export function treeStats(pid: number): ProcStats {
+  let cpuSecs = 0;
+  let rssKb = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const s = procStats(p);
+      cpuSecs += s.cpuSecs;
+      rssKb += s.rssKb;
+    } catch {
+      // It ended between the listing and the read.
+    }
+  }
+  return { cpuSecs, rssKb };
+}
 
 export function procStats(pid: number): ProcStats {
   const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
@@ -464,7 +499,7 @@ export class BenchDaemon {
   }
 
   stats(): ProcStats {
-    return procStats(this.pid);
+    return treeStats(this.pid);
   }
 
   logTail(bytes = 4000): string {

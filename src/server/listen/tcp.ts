@@ -11,6 +11,41 @@ const MAX_BYTES = 1501;
 const IDLE_MS = 2000;
 const MAX_CONNECTIONS = 256;
 
+/** One connection: read up to MAX_BYTES, an HTTP request's end, the peer's close or IDLE_MS. */
+function readConnection(c: Socket, port: number, done: () => void, onPayload: OnPayload): void {
+  // Read at accept: a socket destroyed before anything asked reports no addresses (node caches
+  // them only on a first read), and the packet is handed on after the destroy.
+  const from = { ip: plainAddress(c.remoteAddress ?? ""), port: c.remotePort ?? 0 };
+  const to = plainAddress(c.localAddress ?? "0.0.0.0");
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let handed = false;
+  const finish = (): void => {
+    if (handed) return;
+    handed = true;
+    done();
+    c.destroy();
+    if (size === 0) return;
+    onPayload({
+      data: Buffer.concat(chunks).subarray(0, MAX_BYTES).toString("latin1"),
+      srcIp: from.ip,
+      srcPort: from.port,
+      dstIp: to,
+      dstPort: port,
+      transport: "tcp",
+    });
+  };
+  c.setTimeout(IDLE_MS, finish);
+  c.on("data", (d: Buffer) => {
+    chunks.push(d);
+    size += d.length;
+    // An HTTP request is complete at its blank line; raw SPA data at the peer's close.
+    if (size >= MAX_BYTES || Buffer.concat(chunks).includes("\r\n\r\n")) finish();
+  });
+  c.on("end", finish);
+  c.on("error", finish);
+}
+
 export async function listenTcp(
   port: number,
   ipv6: boolean,
@@ -23,33 +58,7 @@ export async function listenTcp(
       return;
     }
     open.add(c);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let handed = false;
-    const finish = (): void => {
-      if (handed) return;
-      handed = true;
-      open.delete(c);
-      c.destroy();
-      if (size === 0) return;
-      onPayload({
-        data: Buffer.concat(chunks).subarray(0, MAX_BYTES).toString("latin1"),
-        srcIp: plainAddress(c.remoteAddress ?? ""),
-        srcPort: c.remotePort ?? 0,
-        dstIp: plainAddress(c.localAddress ?? "0.0.0.0"),
-        dstPort: port,
-        transport: "tcp",
-      });
-    };
-    c.setTimeout(IDLE_MS, finish);
-    c.on("data", (d: Buffer) => {
-      chunks.push(d);
-      size += d.length;
-      // An HTTP request is complete at its blank line; raw SPA data at the peer's close.
-      if (size >= MAX_BYTES || Buffer.concat(chunks).includes("\r\n\r\n")) finish();
-    });
-    c.on("end", finish);
-    c.on("error", finish);
+    readConnection(c, port, () => open.delete(c), onPayload);
   });
   await new Promise<void>((resolve, reject) => {
     srv.once("error", reject);

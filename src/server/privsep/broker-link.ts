@@ -94,7 +94,8 @@ export class BrokerLink {
           this.ready(child, Array.isArray(m.listening) ? m.listening : []);
           resolve();
         } else if (m.t === "fatal") fatal = String(m.message).slice(0, 500);
-        else if (ready) this.onMessage(child, m);
+        // Before it is ready only its log lines count (a start-up fallback it reports).
+        else if (ready || m.t === "log") this.onMessage(child, m);
       });
       child.on("exit", (code, signal) => {
         clearTimeout(timer);
