@@ -8,7 +8,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeSpaPacket, type SpaFields } from "../src/spa/index.js";
 import { spaFields } from "../test/fixtures/pipeline.js";
-import { FUZZ_KEYS } from "./targets.js";
+import { BROKER_REQUESTS, FUZZ_KEYS } from "./targets.js";
 
 const ROOT = join(__dirname, "corpus");
 let counter = 0;
@@ -106,4 +106,6 @@ made.forEach((m, i) => {
 });
 write("fwknopd-conf", "tutorial", FWKNOPD_CONF);
 write("access-conf", "tutorial", ACCESS_CONF);
+for (const [name, req] of Object.entries(BROKER_REQUESTS))
+  write("broker-request", name, JSON.stringify(req));
 console.log(`seeds written under ${ROOT}`);

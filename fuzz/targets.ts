@@ -7,6 +7,9 @@ import { parseFwknopdConf } from "../src/config/fwknopd-conf.js";
 import { unwrapHttpSpa } from "../src/server/listen/http.js";
 import { PcapStreamParser, decodeFrame } from "../src/server/listen/pcap-parse.js";
 import { processSpa } from "../src/server/pipeline.js";
+import { checkRequest, type CheckContext } from "../src/server/privsep/check-request.js";
+import { parserCounts, parserLogLine } from "../src/server/privsep/parser-lines.js";
+import { NO_METRICS } from "../src/server/metrics/daemon-metrics.js";
 import {
   decodeSpaPlaintext,
   decryptSpaCiphertext,
@@ -53,6 +56,81 @@ const CONF_WORDS = [
   "METRICS_LISTEN ",
   "[::1]:9930",
 ];
+
+/** The privsep broker's view: stanza 1 opens tcp/22 only, for at most 300 s. */
+const BROKER: CheckContext = {
+  cfg: {
+    stanzas: [pipelineStanza(1, FUZZ_KEYS, { openPorts: [{ proto: "tcp", port: 22 }] })],
+    packetAging: true,
+    maxPacketAge: 120,
+    testMode: false,
+  },
+  settings: {},
+  nowSecs: NOW,
+  replay: { isSeen: () => false, forgottenBefore: () => 0, isFull: () => false },
+};
+const META = {
+  proto: 17,
+  srcIp: "198.18.0.2",
+  srcPort: 40000,
+  dstIp: "198.18.0.1",
+  dstPort: 62201,
+};
+/** Seeds of the broker-request target (make-seeds.ts writes them as JSON). */
+export const BROKER_REQUESTS: Record<string, unknown> = {
+  grant: {
+    t: "grant",
+    digest: "A".repeat(43),
+    innerDigest: null,
+    spaTime: NOW,
+    meta: META,
+    stanza: 1,
+    user: "alice",
+    address: "198.18.0.2",
+    ports: [{ proto: "tcp", port: 22 }],
+    timeout: 30,
+  },
+  burn: { t: "burn", reason: "port_denied", digest: "B".repeat(43), innerDigest: null, meta: META },
+  cycle: {
+    t: "cycle",
+    digest: "C".repeat(43),
+    innerDigest: null,
+    spaTime: NOW,
+    meta: META,
+    stanza: 1,
+    user: "alice",
+    address: "198.18.0.2",
+    port: { proto: "tcp", port: 22 },
+    seconds: 10,
+  },
+  log: { t: "log", level: "info", event: "spa_rejected", fields: { src: "198.18.0.2" }, text: "x" },
+  counts: { t: "counts", packets: 3, refused: { replay: 1, http: 2 } },
+};
+
+/**
+ * A request from a parser that may have been taken over: never an exception, and whatever is
+ * accepted is within the stanza (tcp/22, an IP literal, at most 300 s).
+ */
+function brokerRequest(b: Buffer): void {
+  let m: unknown;
+  try {
+    m = JSON.parse(text(b));
+  } catch {
+    return;
+  }
+  parserLogLine(m);
+  parserCounts(m, NO_METRICS);
+  const r = checkRequest(m, BROKER);
+  if (!r.ok || r.decision.kind !== "grant") return;
+  for (const g of r.decision.grants)
+    if (
+      g.proto !== "tcp" ||
+      g.port !== 22 ||
+      g.expiresAt > NOW + 300 ||
+      !/^[0-9a-f.:]+$/i.test(g.address)
+    )
+      throw new Error(`broker accepted ${JSON.stringify(g)}`);
+}
 
 export const TARGETS: readonly FuzzTarget[] = [
   {
@@ -134,6 +212,21 @@ export const TARGETS: readonly FuzzTarget[] = [
       p.feed(b.subarray(cut));
     },
     maxLen: 8192,
+  },
+  {
+    name: "broker-request",
+    run: brokerRequest,
+    dictionary: [
+      '"t":"grant"',
+      '"ports":',
+      '"nat":',
+      '{"proto":"tcp","port":',
+      "null",
+      "1e999",
+      '"__proto__"',
+      ",",
+    ],
+    maxLen: 2048,
   },
 ];
 

@@ -157,7 +157,12 @@ export class BrokerLink {
 
   /** A grant, cycle or burn: checked, acted on, and the parser told if the replay state moved. */
   private act(child: ChildProcess, m: unknown): void {
-    const arrived = performance.now();
+    const now = performance.now();
+    // The parser's time in the grant histogram, believed up to a second.
+    const at = (m as { at?: unknown }).at;
+    const inParser =
+      typeof at === "number" && Number.isFinite(at) ? performance.timeOrigin + now - at : 0;
+    const arrived = now - Math.min(1000, Math.max(0, inParser));
     const checked = checkRequest(m, {
       cfg: this.daemon.config,
       settings: this.daemon.pipelineSettings(),

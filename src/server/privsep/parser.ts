@@ -31,11 +31,12 @@ export interface ParserIo {
 }
 
 /** The request the broker acts on, from a decision on an authentic packet. */
-export function requestOf(decision: Settled, d: Datagram): ActRequest {
+export function requestOf(decision: Settled, d: Datagram, arrived: number): ActRequest {
   const meta = replayMeta(d);
   if (decision.kind === "command")
     return { t: "command", stanza: decision.stanza, data: d.data, meta };
   const digests = {
+    at: performance.timeOrigin + arrived,
     digest: decision.digest ?? "",
     innerDigest: decision.innerDigest,
     meta,
@@ -155,12 +156,12 @@ export class Parser {
     this.mirror.add(digest);
   }
 
-  private settle(decision: Settled, d: Datagram): void {
+  private settle(decision: Settled, d: Datagram, arrived: number): void {
     if (decision.kind !== "command") {
       this.remember(decision.digest);
       this.remember(decision.innerDigest);
     }
-    this.io.send(requestOf(decision, d));
+    this.io.send(requestOf(decision, d, arrived));
   }
 
   /** The first config: bind, drop privileges, say so. A later one: new stanzas and settings. */
@@ -186,8 +187,8 @@ export class Parser {
         this.deciding.add(digest);
         return decided.finally(() => this.deciding.delete(digest));
       },
-      settle: (decision, d) => {
-        this.settle(decision, d);
+      settle: (decision, d, arrived) => {
+        this.settle(decision, d, arrived);
       },
       onLimit: () => {
         this.flushCounts();

@@ -12,6 +12,11 @@ import type { WireConfig } from "./wire-config.js";
 
 /** The replay digests of an authentic packet and its own timestamp (pipeline/types.ts Digests). */
 export interface RequestDigests {
+  /**
+   * When the packet reached the parser (performance.timeOrigin + performance.now(), ms): for the
+   * grant-time histogram only, and bounded by the broker, which believes nothing else of it.
+   */
+  at?: number;
   digest: string;
   innerDigest: string | null;
   /** Absent for a refusal burnt before the packet's time was known. */
