@@ -9,7 +9,14 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { freshSpaWire } from "../fixtures/pipeline.js";
@@ -54,7 +61,10 @@ function forgeries(): Array<{ req: Record<string, unknown>; refused: RegExp }> {
     },
     { req: { ...base(), address: "198.18.0.2; rm -rf /" }, refused: /not an IP address literal/ },
     { req: { ...base(), address: "999.18.0.67" }, refused: /not an IP address literal/ },
-    { req: { ...base(), address: "198.18.0.68", timeout: 86_400 }, refused: /timeout 86400 is over stanza #1's limit of 300 s/ },
+    {
+      req: { ...base(), address: "198.18.0.68", timeout: 86_400 },
+      refused: /timeout 86400 is over stanza #1's limit of 300 s/,
+    },
     {
       req: { t: "command", stanza: 1, data: "id; cat /etc/shadow", meta: base().meta },
       refused: /does not open as a command message/,
@@ -127,6 +137,22 @@ describe("privilege separation (PRIVSEP, the default)", () => {
     );
     assert.equal(field(st, "PPid"), String(d.pid));
     assert.match(field(status(d.pid ?? 0), "Uid"), /^0\s/);
+  });
+
+  it("holds nothing of the broker's but stdout and stderr", () => {
+    const [pid] = parserPids();
+    assert.ok(pid !== undefined);
+    const objects = (p: number): Map<string, string> => {
+      const m = new Map<string, string>();
+      for (const fd of readdirSync(`/proc/${p}/fd`)) {
+        const target = readlinkSync(`/proc/${p}/fd/${fd}`);
+        if (!target.startsWith("anon_inode:") && target !== "/dev/null") m.set(target, fd);
+      }
+      return m;
+    };
+    const broker = objects(d.pid ?? 0);
+    const shared = [...objects(pid)].filter(([target, fd]) => broker.has(target) && Number(fd) > 2);
+    assert.deepEqual(shared, [], "descriptors the parser shares with the broker");
   });
 
   it("grants through the broker", async () => {

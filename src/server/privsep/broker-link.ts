@@ -18,7 +18,8 @@ import type { Logger } from "../log.js";
 import type { DaemonMetrics } from "../metrics/daemon-metrics.js";
 import { daemonExecArgv } from "../node-flags.js";
 import type { ReplayView } from "./protocol.js";
-import { RUN_AS_ENV } from "./parser-env.js";
+import { openDescriptors } from "./inherited-fds.js";
+import { INHERITED_ENV, RUN_AS_ENV } from "./parser-env.js";
 import { checkRequest } from "./check-request.js";
 import { reopenCommand } from "./reopen-command.js";
 import { parserLogLine, parserCounts } from "./parser-lines.js";
@@ -72,6 +73,7 @@ export class BrokerLink {
     };
     // Only the broker speaks to systemd.
     delete env.NOTIFY_SOCKET;
+    env[INHERITED_ENV] = openDescriptors();
     const child = forkParser(
       entry,
       daemonExecArgv(process.execArgv, process.env.NODE_OPTIONS),

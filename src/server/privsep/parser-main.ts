@@ -5,10 +5,15 @@
  */
 import { messageOf } from "../../errors.js";
 import { Parser } from "./parser.js";
-import { RUN_AS_ENV } from "./parser-env.js";
+import { closeInherited } from "./inherited-fds.js";
+import { INHERITED_ENV, RUN_AS_ENV } from "./parser-env.js";
 import type { BrokerMessage, ParserMessage } from "./protocol.js";
 
 function main(): void {
+  // First: nothing of the broker's but stdio and the pipe to it.
+  const channel = Number(process.env.NODE_CHANNEL_FD ?? "-1");
+  closeInherited(process.env[INHERITED_ENV] ?? "", [channel]);
+  Reflect.deleteProperty(process.env, INHERITED_ENV);
   const send = process.send?.bind(process);
   const [uid, gid] = (process.env[RUN_AS_ENV] ?? "").split(":").map(Number);
   if (send === undefined || uid === undefined || gid === undefined || !(uid > 0) || !(gid >= 0)) {
