@@ -129,6 +129,7 @@ describe("privilege separation (PRIVSEP, the default)", () => {
     const st = status(pid);
     assert.equal(field(st, "CapEff"), "0000000000000000");
     assert.equal(field(st, "CapPrm"), "0000000000000000");
+    assert.equal(field(st, "NoNewPrivs"), "1");
     const uids = field(st, "Uid").split(/\s+/).map(Number);
     assert.equal(uids.length, 4);
     assert.ok(

@@ -26,6 +26,14 @@ import { parserLogLine, parserCounts } from "./parser-lines.js";
 import { toWire } from "./wire-config.js";
 import type { Privsep } from "./run-as.js";
 
+/** What the parser says, untrusted: it may have been taken over since it said it was ready. */
+interface ParserSaid {
+  t?: unknown;
+  message?: unknown;
+  listening?: unknown;
+  noNewPrivs?: unknown;
+}
+
 export interface BrokerLinkDeps {
   nowSecs: () => number;
   logger: Logger;
@@ -87,13 +95,12 @@ export class BrokerLink {
         child.kill("SIGKILL");
       }, START_TIMEOUT_MS);
       let fatal: string | null = null;
-      // Untrusted: the parser may have been taken over since it said it was ready.
-      child.on("message", (m: { t?: unknown; message?: unknown; listening?: unknown }) => {
+      child.on("message", (m: ParserSaid) => {
         if (m.t === "ready" && !ready) {
           ready = true;
           this.served = true;
           clearTimeout(timer);
-          this.ready(child, Array.isArray(m.listening) ? m.listening : []);
+          this.ready(child, Array.isArray(m.listening) ? m.listening : [], m.noNewPrivs);
           resolve();
         } else if (m.t === "fatal") fatal = String(m.message).slice(0, 500);
         // Before it is ready only its log lines count (a start-up fallback it reports).
@@ -111,7 +118,7 @@ export class BrokerLink {
     });
   }
 
-  private ready(child: ChildProcess, listening: readonly unknown[]): void {
+  private ready(child: ChildProcess, listening: readonly unknown[], nnp: unknown): void {
     this.daemon.parserListening = true;
     for (const l of listening)
       this.deps.logger.event("info", "listening", {}, `Listening: ${String(l)}`);
@@ -119,8 +126,13 @@ export class BrokerLink {
       "info",
       "parser_started",
       {},
-      `Packet parser: pid ${String(child.pid)} as ${this.privsep.user} (uid ${this.privsep.uid}, gid ${this.privsep.gid}), no capabilities`,
+      `Packet parser: pid ${String(child.pid)} as ${this.privsep.user} (uid ${this.privsep.uid}, gid ${this.privsep.gid}), no capabilities${nnp === true ? ", no new privileges" : ""}`,
     );
+    if (nnp !== true)
+      this.deps.logger.log(
+        "warning",
+        `Packet parser: no_new_privs not set (${String(nnp).slice(0, 200)}); a setuid program it ran could gain privileges`,
+      );
   }
 
   /** The parser's share of the configuration in force, with the replay cache's state. */

@@ -18,6 +18,7 @@ import { replayMeta } from "../daemon/replay-guard.js";
 import type { PipelineSettings, Settled } from "../pipeline/types.js";
 import type { RefusalReason } from "../refusals.js";
 import type { ActRequest, BrokerMessage, ParserMessage, ReplayView } from "./protocol.js";
+import { setNoNewPrivs } from "./no-new-privs.js";
 import { fromWire, type WireConfig } from "./wire-config.js";
 
 /** The parser's own memory of digests it sent; the broker's cache is the one that counts. */
@@ -197,12 +198,14 @@ export class Parser {
       open: () => this.dropped,
     });
     await this.receiver.listen();
+    const noNewPrivs = setNoNewPrivs();
     this.dropPrivileges();
     this.io.send({
       t: "ready",
       listening: this.receiver.descriptions,
       uid: this.runAs.uid,
       gid: this.runAs.gid,
+      noNewPrivs,
     });
   }
 
