@@ -8,7 +8,7 @@
  */
 import { isIP } from "node:net";
 import { join } from "node:path";
-import { EnvironmentError } from "../../errors.js";
+import { EnvironmentError, messageOf } from "../../errors.js";
 import { forkParser, type ChildProcess } from "../../exec.js";
 import type { Daemon } from "../daemon/daemon.js";
 import { GpgRunner } from "../gpg-runner.js";
@@ -22,7 +22,7 @@ import { openDescriptors } from "./inherited-fds.js";
 import { INHERITED_ENV, RUN_AS_ENV } from "./parser-env.js";
 import { checkRequest } from "./check-request.js";
 import { reopenCommand } from "./reopen-command.js";
-import { parserLogLine, parserCounts } from "./parser-lines.js";
+import { clean, parserCounts, parserLogLine } from "./parser-lines.js";
 import { toWire } from "./wire-config.js";
 import type { Privsep } from "./run-as.js";
 
@@ -40,6 +40,9 @@ export interface BrokerLinkDeps {
   metrics: DaemonMetrics;
   onLimit: () => void;
 }
+
+/** Text from the parser for a log line: one line, 200 characters at most. */
+const printable = (v: unknown): string => clean(String(v), 200);
 
 /** Seconds before a dead parser is started again: doubling from 1 to 30, reset by 60 s of life. */
 const FIRST_DELAY = 1;
@@ -95,14 +98,17 @@ export class BrokerLink {
         child.kill("SIGKILL");
       }, START_TIMEOUT_MS);
       let fatal: string | null = null;
-      child.on("message", (m: ParserSaid) => {
+      child.on("message", (said: unknown) => {
+        // Anything but an object is dropped: a taken-over parser must not crash the broker.
+        if (typeof said !== "object" || said === null) return;
+        const m = said as ParserSaid;
         if (m.t === "ready" && !ready) {
           ready = true;
           this.served = true;
           clearTimeout(timer);
           this.ready(child, Array.isArray(m.listening) ? m.listening : [], m.noNewPrivs);
           resolve();
-        } else if (m.t === "fatal") fatal = String(m.message).slice(0, 500);
+        } else if (m.t === "fatal") fatal = printable(m.message);
         // Before it is ready only its log lines count (a start-up fallback it reports).
         else if (ready || m.t === "log") this.onMessage(child, m);
       });
@@ -121,7 +127,7 @@ export class BrokerLink {
   private ready(child: ChildProcess, listening: readonly unknown[], nnp: unknown): void {
     this.daemon.parserListening = true;
     for (const l of listening)
-      this.deps.logger.event("info", "listening", {}, `Listening: ${String(l)}`);
+      this.deps.logger.event("info", "listening", {}, `Listening: ${printable(l)}`);
     this.deps.logger.event(
       "info",
       "parser_started",
@@ -131,7 +137,7 @@ export class BrokerLink {
     if (nnp !== true)
       this.deps.logger.log(
         "warning",
-        `Packet parser: no_new_privs not set (${String(nnp).slice(0, 200)}); a setuid program it ran could gain privileges`,
+        `Packet parser: no_new_privs not set (${printable(nnp)}); a setuid program it ran could gain privileges`,
       );
   }
 
@@ -165,7 +171,10 @@ export class BrokerLink {
         this.deps.logger.event(line.level, line.event, line.fields, line.text);
     } else if (m.t === "counts") parserCounts(m, this.deps.metrics);
     else if (m.t === "limit") this.deps.onLimit();
-    else if (m.t === "command") void this.command(child, m);
+    else if (m.t === "command")
+      this.command(child, m).catch((e: unknown) => {
+        this.refused(child, m, `malformed command request (${clean(messageOf(e), 200)})`);
+      });
     else this.act(child, m);
   }
 

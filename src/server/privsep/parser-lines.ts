@@ -30,7 +30,8 @@ export interface ParserLine {
 
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/g;
-const clean = (v: string, max: number): string => v.slice(0, max).replace(CONTROL, "?");
+/** One line of at most `max` characters, control characters shown as "?". */
+export const clean = (v: string, max: number): string => v.slice(0, max).replace(CONTROL, "?");
 
 function fieldsOf(raw: unknown): EventFields {
   const f = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
