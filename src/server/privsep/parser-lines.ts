@@ -45,6 +45,7 @@ function fieldsOf(raw: unknown): EventFields {
 
 /** Null when the message is not a log line at all. */
 export function parserLogLine(m: unknown): ParserLine | null {
+  if (typeof m !== "object" || m === null) return null;
   const r = m as { level?: unknown; event?: unknown; fields?: unknown; text?: unknown };
   if (typeof r.level !== "string" || !LEVELS.has(r.level) || typeof r.text !== "string")
     return null;
@@ -61,6 +62,7 @@ const count = (n: unknown): number =>
 
 /** The parser's tally since its last one, into the daemon's counters. */
 export function parserCounts(m: unknown, metrics: DaemonMetrics): void {
+  if (typeof m !== "object" || m === null) return;
   const r = m as { packets?: unknown; refused?: unknown };
   const packets = count(r.packets);
   if (packets > 0) metrics.packet(packets);
