@@ -264,8 +264,9 @@ export function forkDetached(
 export type { ChildProcess };
 
 /**
- * fwknopd's packet parser (server/privsep/): node running `script` with an IPC channel that
- * carries Buffers (v8 serialisation), in a process group of its own so that what it starts
+ * fwknopd's packet parser (server/privsep/): node running `script` with an IPC channel (JSON:
+ * faster than v8 serialisation for small messages, and no Buffer-pool slab per message for the
+ * old generation to keep under a flood; bench/ipc.ts, bench/memory.ts), in a process group of its own so that what it starts
  * (tcpdump, gpg) can be ended with it; stdout and stderr shared with the daemon.
  */
 export function forkParser(
@@ -277,7 +278,7 @@ export function forkParser(
     detached: true,
     execArgv: [...execArgv],
     env,
-    serialization: "advanced",
+    serialization: "json",
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
 }

@@ -1,6 +1,6 @@
 /**
- * The parser's share of the configuration, as it crosses the pipe (v8 serialisation, so Buffers
- * arrive as Uint8Array and class instances not at all). The parser process cannot read
+ * The parser's share of the configuration, as it crosses the pipe (Node's JSON IPC: Buffers
+ * arrive as {type, data} and class instances not at all). The parser process cannot read
  * access.conf (root's, mode 0600), so the broker sends what it loaded, on start and on every
  * reload. Address lists travel as their text and are parsed again on arrival; keys are made
  * Buffers again.
@@ -59,8 +59,14 @@ export function toWire(cfg: ReceiverConfig, settings: PipelineSettings): WireCon
   };
 }
 
-const buf = (b: Uint8Array | null): Buffer | null =>
-  b === null ? null : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+/** JSON carries a Buffer as {type: "Buffer", data: [bytes]} (Buffer.prototype.toJSON). */
+type WireBytes = Uint8Array | { type: "Buffer"; data: number[] };
+
+function buf(b: WireBytes | null): Buffer | null {
+  if (b === null) return null;
+  if (b instanceof Uint8Array) return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  return Buffer.from(b.data);
+}
 
 function hmacIn(h: HmacSpec | null): HmacSpec | null {
   return h === null ? null : { ...h, key: buf(h.key) ?? Buffer.alloc(0) };
