@@ -48,6 +48,8 @@ async function main(): Promise<number> {
     say(`[3] fwknopd (fwknop-ts) on udp/62201, grants last ${GRANT_SECS} s, no firewall settings`);
     const backend = /Firewall backend: .*/.exec(server.logs());
     if (backend !== null) say(`    fwknopd: ${backend[0]}`);
+    const parser = /Packet parser: .*/.exec(server.logs());
+    if (parser !== null) say(`    fwknopd: ${parser[0]}`);
 
     const argv = ["-A", "tcp/1234", "-a", CLIENT_IP, "-D", SERVER_IP, "--key-base64-rijndael", key];
     argv.push("--key-base64-hmac", hmacKey, "--use-hmac", "--no-save-args");
