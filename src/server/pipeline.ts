@@ -46,7 +46,18 @@ export function processSpa(
   if (candidates.length === 0)
     return refuse(Refusal.NoSourceMatch, `No access data found for source IP: ${inc.srcIp}`);
   return tryStanzas(
-    { inc, candidates, settings, isReplay, nowSecs, log, gpg, digest: null },
+    {
+      inc,
+      candidates,
+      settings,
+      isReplay,
+      nowSecs,
+      log,
+      gpg,
+      digest: null,
+      hmacMisses: 0,
+      folded: null,
+    },
     0,
     refuse(Refusal.DecryptFailed, `no stanza could decrypt the SPA packet from ${inc.srcIp}`),
   );

@@ -25,6 +25,54 @@ export interface StanzaRun {
   gpg: GpgOpener | null;
   /** The wire's replay digest, once replayGate has computed it. */
   digest: string | null;
+  /** HMAC refusals so far, and those not logged one by one (see foldHmacRefusal). */
+  hmacMisses: number;
+  folded: { count: number; first: number; last: number } | null;
+}
+
+/**
+ * Per packet, the HMAC refusals logged one by one as C words them; the rest are summed up in one
+ * line when the search ends. C logs a line per stanza, so with 1,000 SOURCE ANY stanzas one knock
+ * writes 1,000 lines and a wrong-key knock reads as 1,000 failures to fail2ban. A sysadmin wants
+ * to see which stanzas refused first and how many more did, not a page per packet. With three or
+ * fewer candidates the log reads exactly as C's; the summary keeps "Non-corresponding HMAC" after
+ * the bracketed source, so fail2ban patterns written for C still match it.
+ */
+export const HMAC_LINES = 3;
+
+/** A stanza's HMAC refusal past HMAC_LINES: counted, logged later by logFoldedHmac. */
+export function foldHmacRefusal(ctx: StanzaRun, s: ServedStanza): Refused {
+  const f = ctx.folded;
+  if (f === null) ctx.folded = { count: 1, first: s.number, last: s.number };
+  else {
+    f.count++;
+    f.last = s.number;
+  }
+  return {
+    kind: "refuse",
+    reason: Refusal.HmacMismatch,
+    stanza: s.number,
+    message: `${stanzaTag(ctx, s)} ${HMAC_MISMATCH}`,
+    digest: null,
+    innerDigest: null,
+  };
+}
+
+export const HMAC_MISMATCH = "Non-corresponding HMAC for this stanza";
+
+/** The summary line of the folded HMAC refusals, once the search ends. */
+export function logFoldedHmac(ctx: StanzaRun): void {
+  const f = ctx.folded;
+  if (f === null) return;
+  ctx.folded = null;
+  const which = f.count === 1 ? `stanza #${f.first}` : `stanzas, #${f.first} to #${f.last}`;
+  ctx.log(`[${ctx.inc.srcIp}] Non-corresponding HMAC for ${f.count} more ${which}`, {
+    level: REFUSAL_LEVEL[Refusal.HmacMismatch],
+    event: "spa_rejected",
+    src: ctx.inc.srcIp,
+    stanza: f.last,
+    reason: Refusal.HmacMismatch,
+  });
 }
 
 /** b64nopad SHA-256 of the received wire text: the replay cache key, as C fwknopd computes it. */

@@ -15,7 +15,17 @@ import { Refusal } from "../refusals.js";
 import { afterGpg } from "./after-gpg.js";
 import { checkPolicy } from "./policy.js";
 import type { ResolvedGpg, ServedStanza } from "./served-stanza.js";
-import { logRefusal, replayGate, stanzaRefused, stanzaTag, type StanzaRun } from "./stanza-run.js";
+import {
+  HMAC_LINES,
+  HMAC_MISMATCH,
+  foldHmacRefusal,
+  logFoldedHmac,
+  logRefusal,
+  replayGate,
+  stanzaRefused,
+  stanzaTag,
+  type StanzaRun,
+} from "./stanza-run.js";
 import type { Decision, Refused, Settled } from "./types.js";
 
 /**
@@ -28,9 +38,13 @@ export function tryStanzas(ctx: StanzaRun, from: number, lastRefusal: Refused): 
     const s = ctx.candidates[i];
     if (s === undefined) break;
     const d = tryStanza(ctx, s, i);
-    if (d.kind !== "refuse" || endsTheSearch(d)) return d;
+    if (d.kind !== "refuse" || endsTheSearch(d)) {
+      logFoldedHmac(ctx);
+      return d;
+    }
     last = d;
   }
+  logFoldedHmac(ctx);
   return last;
 }
 
@@ -120,7 +134,9 @@ function hmacRefused(
   reason: RejectReason,
   detail: string,
 ): Refused {
-  return reason === Reject.HmacMismatch
-    ? stanzaRefused(ctx, s, Refusal.HmacMismatch, "Non-corresponding HMAC for this stanza")
-    : stanzaRefused(ctx, s, Refusal.DecryptFailed, `Error creating fko context: ${detail}`);
+  if (reason !== Reject.HmacMismatch)
+    return stanzaRefused(ctx, s, Refusal.DecryptFailed, `Error creating fko context: ${detail}`);
+  return ++ctx.hmacMisses > HMAC_LINES
+    ? foldHmacRefusal(ctx, s)
+    : stanzaRefused(ctx, s, Refusal.HmacMismatch, HMAC_MISMATCH);
 }
