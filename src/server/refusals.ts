@@ -30,6 +30,7 @@ export const Refusal = {
   GpgBusy: "gpg_busy",
   GpgSignature: "gpg_signature",
   GpgSigner: "gpg_signer",
+  Stale: "stale",
 } as const;
 
 export type RefusalReason = (typeof Refusal)[keyof typeof Refusal];
@@ -68,4 +69,6 @@ export const REFUSAL_LEVEL: Readonly<Record<RefusalReason, Level>> = {
   gpg_busy: "warning",
   gpg_signature: "warning",
   gpg_signer: "warning",
+  // Ours: waited too long in the socket queue (listen/udp-batch.ts STALE_MS), dropped unread.
+  stale: "warning",
 };

@@ -13,13 +13,16 @@ import { listenPcap, readPcapFile } from "../listen/pcap.js";
 import { listenTcp } from "../listen/tcp.js";
 import type { Datagram, Listener } from "../listen/types.js";
 import { listenUdp } from "../listen/udp.js";
-import { listenUdpBatch } from "../listen/udp-batch.js";
+import { STALE_MS, listenUdpBatch } from "../listen/udp-batch.js";
 import { LogBudget } from "../log-limit.js";
 import type { EventFields, Level, Logger } from "../log.js";
 import type { DaemonMetrics } from "../metrics/daemon-metrics.js";
 import { processSpa } from "../pipeline.js";
 import type { PacketLogFields, PipelineSettings, Settled } from "../pipeline/types.js";
 import { REFUSAL_LEVEL, Refusal } from "../refusals.js";
+
+/** At most one line a minute about datagrams dropped as stale. */
+const STALE_NOTE_MS = 60_000;
 
 export type ReceiverConfig = Pick<
   DaemonConfig,
@@ -46,6 +49,8 @@ export interface ReceiverDeps {
 export class Receiver {
   private listeners: Listener[] = [];
   private packets = 0;
+  private stale = 0;
+  private staleNoted = -Infinity;
   private readonly gpg: GpgRunner;
   private readonly inFlight = new Set<Promise<void>>();
   /** 200 per-packet lines a second, bursts of 1,000. */
@@ -83,7 +88,9 @@ export class Receiver {
       this.onPayload(d);
     };
     if (cfg.udp.enabled) {
-      const batched = listenUdpBatch(cfg.udp.port, cfg.ipv6, onPayload);
+      const batched = listenUdpBatch(cfg.udp.port, cfg.ipv6, onPayload, (n) => {
+        this.onStale(n);
+      });
       if (typeof batched === "string")
         this.deps.logger.log("info", `UDP: no batched receive, using dgram: ${batched}`);
       this.listeners.push(
@@ -105,6 +112,26 @@ export class Receiver {
     const t = this.packetLogBudget.take();
     if (t.note !== null) this.deps.logger.event("warning", "log_suppressed", {}, t.note);
     return t.ok;
+  }
+
+  /**
+   * Datagrams that waited past STALE_MS were dropped unread: counted, and said in one line at most
+   * every STALE_NOTE_MS (each line counts those since the last), so an overload is visible without
+   * a line per datagram.
+   */
+  private onStale(n: number): void {
+    this.deps.metrics.refused(Refusal.Stale, n);
+    this.stale += n;
+    const now = performance.now();
+    if (now - this.staleNoted < STALE_NOTE_MS) return;
+    this.deps.logger.event(
+      "warning",
+      "spa_rejected",
+      { reason: Refusal.Stale },
+      `UDP: ${this.stale} datagrams waited over ${STALE_MS} ms in the receive queue and were dropped unread: more SPA data comes in than the access stanzas can be tried against`,
+    );
+    this.stale = 0;
+    this.staleNoted = now;
   }
 
   private onPayload(d: Datagram): void {
