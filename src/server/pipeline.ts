@@ -55,6 +55,7 @@ export function processSpa(
       log,
       gpg,
       digest: null,
+      split: null,
       hmacMisses: 0,
       folded: null,
     },

@@ -4,6 +4,9 @@
  */
 import { createHash } from "node:crypto";
 import { b64NoPad } from "../../spa/base64.js";
+import type { DigestName, EncMode } from "../../spa/constants.js";
+import { checkSpaHmac, splitSpaWire, type HmacSpec, type SplitWire } from "../../spa/packet.js";
+import type { Result } from "../../spa/reasons.js";
 import { REFUSAL_LEVEL, Refusal, type RefusalReason } from "../refusals.js";
 import type { ServedStanza } from "./served-stanza.js";
 import {
@@ -25,6 +28,8 @@ export interface StanzaRun {
   gpg: GpgOpener | null;
   /** The wire's replay digest, once replayGate has computed it. */
   digest: string | null;
+  /** The wire cut for the last mode and HMAC type a stanza asked for (see hmacOf). */
+  split: { mode: EncMode; type: DigestName; result: Result<SplitWire> } | null;
   /** HMAC refusals so far, and those not logged one by one (see foldHmacRefusal). */
   hmacMisses: number;
   folded: { count: number; first: number; last: number } | null;
@@ -73,6 +78,24 @@ export function logFoldedHmac(ctx: StanzaRun): void {
     stanza: f.last,
     reason: Refusal.HmacMismatch,
   });
+}
+
+/**
+ * verifySpaHmac for stanza `s`, with the wire cut once per packet for each mode and digest type
+ * in a row (stanzas mostly share both), so a thousand stanzas cost a thousand HMACs and nothing
+ * more. The pads of each key are kept by spa/hmac.ts from the first packet on.
+ */
+export function hmacOf(ctx: StanzaRun, s: ServedStanza, hmac: HmacSpec): Result<string> {
+  let m = ctx.split;
+  if (m === null || m.mode !== s.mode || m.type !== hmac.type) {
+    m = {
+      mode: s.mode,
+      type: hmac.type,
+      result: splitSpaWire(ctx.inc.data, s.mode, hmac.type, true),
+    };
+    ctx.split = m;
+  }
+  return m.result.ok ? checkSpaHmac(m.result.value, s.mode, hmac) : m.result;
 }
 
 /** b64nopad SHA-256 of the received wire text: the replay cache key, as C fwknopd computes it. */

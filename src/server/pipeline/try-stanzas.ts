@@ -19,6 +19,7 @@ import {
   HMAC_LINES,
   HMAC_MISMATCH,
   foldHmacRefusal,
+  hmacOf,
   logFoldedHmac,
   logRefusal,
   replayGate,
@@ -80,7 +81,8 @@ function tryStanza(ctx: StanzaRun, s: ServedStanza, i: number): Decision {
       `No stanza encryption mode match for encryption type: ${gpgSized ? 2 : 1}.`,
     );
   // processSpa found the data to be wire charset before any stanza was tried.
-  const checked = verifySpaHmac(data, s.mode, s.hmac, true);
+  const checked =
+    s.hmac === null ? verifySpaHmac(data, s.mode, null, true) : hmacOf(ctx, s, s.hmac);
   if (!checked.ok) return hmacRefused(ctx, s, checked.reason, checked.detail);
   const digest = replayGate(ctx, s);
   if (typeof digest !== "string") return digest;
