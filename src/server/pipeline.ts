@@ -42,13 +42,15 @@ export function processSpa(
 ): Decision {
   const junk = cheapChecks(inc.data, inc.srcIp);
   if (junk !== null) return junk;
-  const candidates = candidateStanzas(stanzas, inc.srcIp, inc.dstIp);
+  const { stanzas: candidates, at } = candidateStanzas(stanzas, inc.srcIp, inc.dstIp);
   if (candidates.length === 0)
     return refuse(Refusal.NoSourceMatch, `No access data found for source IP: ${inc.srcIp}`);
   return tryStanzas(
     {
       inc,
+      stanzas,
       candidates,
+      at,
       settings,
       isReplay,
       nowSecs,

@@ -198,8 +198,15 @@ export function splitSpaWire(
 
 /** The rest of verifySpaHmac, for one key: the HMAC, then the length rule of Rijndael data. */
 export function checkSpaHmac(split: SplitWire, mode: EncMode, hmac: HmacSpec): Result<string> {
-  if (!hmacMatches(hmac.type, hmac.key, split.prefixed, split.received))
-    return fail(Reject.HmacMismatch, "HMAC does not match");
+  if (!hmacMatches(hmac.type, hmac.key, split.prefixed, split.received)) return HMAC_MISMATCH;
+  return afterSpaHmac(split, mode);
+}
+
+/** What checkSpaHmac returns for a wrong HMAC: one object, as junk meets it once per stanza. */
+const HMAC_MISMATCH = Object.freeze(fail(Reject.HmacMismatch, "HMAC does not match"));
+
+/** After a matching HMAC: data this long is taken for GPG (lib/fko_funcs.c's length rule). */
+function afterSpaHmac(split: SplitWire, mode: EncMode): Result<string> {
   if (mode !== "asymmetric" && split.prefixed.length >= MIN_GNUPG_MSG_SIZE)
     return fail(Reject.EncryptionType, "too long for Rijndael");
   return ok(split.prefixed);

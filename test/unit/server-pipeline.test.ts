@@ -99,6 +99,28 @@ describe("server pipeline", () => {
     assert.equal(junk.log[3], "[198.18.0.2] Non-corresponding HMAC for 3 more stanzas, #4 to #6");
   });
 
+  it("past the third HMAC refusal, other refusals and the matching stanza read as before", () => {
+    const keysC: SpaKeys = { ...keysA, hmac: { type: "sha256", key: randomBytes(64) } };
+    const wrong = [1, 2, 3, 4].map((n) => stanza(n, n % 2 === 0 ? keysC : keysB));
+    const expired = stanza(5, keysA, { accessExpire: NOW - 10 });
+    const noHmac = stanza(6, { ...keysA, hmac: null });
+    const { d, log } = run(packet(keysA), [
+      ...wrong,
+      expired,
+      noHmac,
+      stanza(7, keysB),
+      stanza(8, keysA),
+    ]);
+    assert.ok(d.kind === "grant");
+    assert.equal(d.stanza, 8);
+    assert.deepEqual(log.slice(3), [
+      "[198.18.0.2] (stanza #5) Access stanza has expired",
+      log[4],
+      "[198.18.0.2] Non-corresponding HMAC for 2 more stanzas, #4 to #7",
+    ]);
+    assert.match(log[4] ?? "", /\(stanza #6\) Error creating fko context/);
+  });
+
   it("refuses a replay before decrypting anything", () => {
     const wire = packet(keysA);
     const { d } = run(wire, [stanza(1, keysA)], new Set([replayDigest(wire)]));

@@ -23,12 +23,18 @@ import type { ServedStanza } from "./served-stanza.js";
 /** Per prefix length, network (host bits cleared) -> indexes of the stanzas naming it, ascending. */
 type Tables = Map<number, Map<bigint, number[]>>;
 
+/** The stanzas a packet is tried against, and where each is in the configuration's array. */
+export interface Candidates {
+  stanzas: readonly ServedStanza[];
+  at: readonly number[];
+}
+
 interface SourceIndex {
   stanzas: readonly ServedStanza[];
   /** Indexes of SOURCE ANY stanzas, ascending. */
   any: number[];
-  /** The ANY stanzas themselves: the whole answer when no table names the source. */
-  anyStanzas: readonly ServedStanza[];
+  /** The ANY stanzas: the whole answer when no table names the source. */
+  anyOnly: Candidates;
   v4: Tables;
   v6: Tables;
   /** Some stanza has a DESTINATION other than ANY. */
@@ -36,7 +42,7 @@ interface SourceIndex {
   /** The last answer: a flood mostly comes from one address. */
   lastSrc: string;
   lastDst: string;
-  last: readonly ServedStanza[];
+  last: Candidates;
 }
 
 const indexes = new WeakMap<readonly ServedStanza[], SourceIndex>();
@@ -46,7 +52,7 @@ export function candidateStanzas(
   stanzas: readonly ServedStanza[],
   srcIp: string,
   dstIp: string,
-): readonly ServedStanza[] {
+): Candidates {
   let ix = indexes.get(stanzas);
   if (ix === undefined) {
     ix = buildIndex(stanzas);
@@ -97,9 +103,14 @@ function buildIndex(stanzas: readonly ServedStanza[]): SourceIndex {
     }
     if (isAny) any.push(i);
   });
-  const anyStanzas = any.map((i) => stanzas[i] as ServedStanza);
+  const anyOnly = at(stanzas, any);
   const destinations = stanzas.some((s) => s.destination !== null && !s.destination.any);
-  return { stanzas, any, anyStanzas, v4, v6, destinations, lastSrc: "", lastDst: "", last: [] };
+  const last = { stanzas: [], at: [] };
+  return { stanzas, any, anyOnly, v4, v6, destinations, lastSrc: "", lastDst: "", last };
+}
+
+function at(stanzas: readonly ServedStanza[], indexes: number[]): Candidates {
+  return { stanzas: indexes.map((i) => stanzas[i] as ServedStanza), at: indexes };
 }
 
 function addTo(t: Tables, prefix: number, net: bigint, i: number): void {
@@ -113,25 +124,38 @@ function addTo(t: Tables, prefix: number, net: bigint, i: number): void {
   else if (list[list.length - 1] !== i) list.push(i);
 }
 
-function lookUp(ix: SourceIndex, srcIp: string, dstIp: string): readonly ServedStanza[] {
+function lookUp(ix: SourceIndex, srcIp: string, dstIp: string): Candidates {
   const found = bySource(ix, srcIp);
-  if (found === null) return linearCandidates(ix.stanzas, srcIp, dstIp);
+  if (found === null) {
+    const all = ix.stanzas.map((_, i) => i);
+    return at(
+      ix.stanzas,
+      all.filter((i) => takes(ix.stanzas[i] as ServedStanza, srcIp, dstIp)),
+    );
+  }
   if (!ix.destinations) return found;
-  return found.filter((s) => s.destination === null || matches(s.destination, dstIp));
+  const keep = found.at.filter((_, j) => {
+    const d = found.stanzas[j]?.destination ?? null;
+    return d === null || matches(d, dstIp);
+  });
+  return at(ix.stanzas, keep);
 }
 
 /** The stanzas whose SOURCE takes srcIp, in file order; null when the tables cannot say. */
-function bySource(ix: SourceIndex, srcIp: string): readonly ServedStanza[] | null {
-  if (ix.v4.size === 0 && ix.v6.size === 0) return ix.anyStanzas;
+function bySource(ix: SourceIndex, srcIp: string): Candidates | null {
+  if (ix.v4.size === 0 && ix.v6.size === 0) return ix.anyOnly;
   const keys = addressKeys(srcIp);
   if (keys === null) return null;
   const hits: number[][] = [];
   if (keys.v4 !== null) probe(ix.v4, keys.v4, 32, hits);
   if (keys.v6 !== null) probe(ix.v6, keys.v6, 128, hits);
-  if (hits.length === 0) return ix.anyStanzas;
+  if (hits.length === 0) return ix.anyOnly;
   const merged = [...new Set([...ix.any, ...hits.flat()])].sort((a, b) => a - b);
   // Only a superset so far: each is checked with its own list (see the header).
-  return merged.map((i) => ix.stanzas[i] as ServedStanza).filter((s) => matches(s.source, srcIp));
+  return at(
+    ix.stanzas,
+    merged.filter((i) => matches((ix.stanzas[i] as ServedStanza).source, srcIp)),
+  );
 }
 
 function probe(t: Tables, addr: bigint, width: number, hits: number[][]): void {

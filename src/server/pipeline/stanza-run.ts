@@ -20,7 +20,11 @@ import {
 
 export interface StanzaRun {
   inc: Incoming;
+  /** Every stanza of the configuration (sieve.ts keeps what junk needs per array). */
+  stanzas: readonly ServedStanza[];
   candidates: readonly ServedStanza[];
+  /** Where each candidate is in `stanzas`. */
+  at: readonly number[];
   settings: PipelineSettings;
   isReplay: (digest: string) => boolean;
   nowSecs: number;
@@ -28,11 +32,11 @@ export interface StanzaRun {
   gpg: GpgOpener | null;
   /** The wire's replay digest, once replayGate has computed it. */
   digest: string | null;
-  /** The wire cut for the last mode and HMAC type a stanza asked for (see hmacOf). */
-  split: { mode: EncMode; type: DigestName; result: Result<SplitWire> } | null;
+  /** The wire cut for the last prefix and HMAC type a stanza asked for (see splitFor). */
+  split: { gpg: boolean; type: DigestName; result: Result<SplitWire> } | null;
   /** HMAC refusals so far, and those not logged one by one (see foldHmacRefusal). */
   hmacMisses: number;
-  folded: { count: number; first: number; last: number } | null;
+  folded: { count: number; first: number; last: number; refusal: Refused } | null;
 }
 
 /**
@@ -46,21 +50,26 @@ export interface StanzaRun {
 export const HMAC_LINES = 3;
 
 /** A stanza's HMAC refusal past HMAC_LINES: counted, logged later by logFoldedHmac. */
-export function foldHmacRefusal(ctx: StanzaRun, s: ServedStanza): Refused {
+export function foldHmacRefusal(ctx: StanzaRun, stanza: number): Refused {
   const f = ctx.folded;
-  if (f === null) ctx.folded = { count: 1, first: s.number, last: s.number };
-  else {
+  if (f !== null) {
     f.count++;
-    f.last = s.number;
+    f.last = stanza;
+    f.refusal.stanza = stanza;
+    return f.refusal;
   }
-  return {
+  // One refusal object for all of them, its message made when the search ends (logFoldedHmac):
+  // junk meets this once per stanza.
+  const refusal: Refused = {
     kind: "refuse",
     reason: Refusal.HmacMismatch,
-    stanza: s.number,
-    message: `${stanzaTag(ctx, s)} ${HMAC_MISMATCH}`,
+    stanza,
+    message: "",
     digest: null,
     innerDigest: null,
   };
+  ctx.folded = { count: 1, first: stanza, last: stanza, refusal };
+  return refusal;
 }
 
 export const HMAC_MISMATCH = "Non-corresponding HMAC for this stanza";
@@ -70,6 +79,7 @@ export function logFoldedHmac(ctx: StanzaRun): void {
   const f = ctx.folded;
   if (f === null) return;
   ctx.folded = null;
+  f.refusal.message = `[${ctx.inc.srcIp}] (stanza #${f.last}) ${HMAC_MISMATCH}`;
   const which = f.count === 1 ? `stanza #${f.first}` : `stanzas, #${f.first} to #${f.last}`;
   ctx.log(`[${ctx.inc.srcIp}] Non-corresponding HMAC for ${f.count} more ${which}`, {
     level: REFUSAL_LEVEL[Refusal.HmacMismatch],
@@ -83,19 +93,25 @@ export function logFoldedHmac(ctx: StanzaRun): void {
 /**
  * verifySpaHmac for stanza `s`, with the wire cut once per packet for each mode and digest type
  * in a row (stanzas mostly share both), so a thousand stanzas cost a thousand HMACs and nothing
- * more. The pads of each key are kept by spa/hmac.ts from the first packet on.
+ * more: the pads of every key were made once for the stanza array (keyrings.ts).
  */
 export function hmacOf(ctx: StanzaRun, s: ServedStanza, hmac: HmacSpec): Result<string> {
+  const split = splitFor(ctx, s.mode, hmac.type);
+  return split.ok ? checkSpaHmac(split.value, s.mode, hmac) : split;
+}
+
+/**
+ * The wire cut for a mode and digest type, kept while stanzas in a row ask for the same prefix
+ * (GPG's or Rijndael's: the only part of the mode the cut depends on) and type.
+ */
+export function splitFor(ctx: StanzaRun, mode: EncMode, type: DigestName): Result<SplitWire> {
+  const gpg = mode === "asymmetric";
   let m = ctx.split;
-  if (m === null || m.mode !== s.mode || m.type !== hmac.type) {
-    m = {
-      mode: s.mode,
-      type: hmac.type,
-      result: splitSpaWire(ctx.inc.data, s.mode, hmac.type, true),
-    };
+  if (m === null || m.gpg !== gpg || m.type !== type) {
+    m = { gpg, type, result: splitSpaWire(ctx.inc.data, mode, type, true) };
     ctx.split = m;
   }
-  return m.result.ok ? checkSpaHmac(m.result.value, s.mode, hmac) : m.result;
+  return m.result;
 }
 
 /** b64nopad SHA-256 of the received wire text: the replay cache key, as C fwknopd computes it. */

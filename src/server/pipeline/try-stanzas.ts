@@ -15,6 +15,7 @@ import { Refusal } from "../refusals.js";
 import { afterGpg } from "./after-gpg.js";
 import { checkPolicy } from "./policy.js";
 import type { ResolvedGpg, ServedStanza } from "./served-stanza.js";
+import { sieveOf, type Sieve } from "./sieve.js";
 import {
   HMAC_LINES,
   HMAC_MISMATCH,
@@ -23,6 +24,7 @@ import {
   logFoldedHmac,
   logRefusal,
   replayGate,
+  splitFor,
   stanzaRefused,
   stanzaTag,
   type StanzaRun,
@@ -35,7 +37,13 @@ import type { Decision, Refused, Settled } from "./types.js";
  */
 export function tryStanzas(ctx: StanzaRun, from: number, lastRefusal: Refused): Decision {
   let last = lastRefusal;
+  const sieve = sieveOf(ctx.stanzas);
   for (let i = from; i < ctx.candidates.length; i++) {
+    const k = ctx.at[i] ?? -1;
+    if (ctx.hmacMisses >= HMAC_LINES && quickMiss(ctx, sieve, k)) {
+      last = foldHmacRefusal(ctx, sieve.number[k] ?? 0);
+      continue;
+    }
     const s = ctx.candidates[i];
     if (s === undefined) break;
     const d = tryStanza(ctx, s, i);
@@ -47,6 +55,24 @@ export function tryStanzas(ctx: StanzaRun, from: number, lastRefusal: Refused): 
   }
   logFoldedHmac(ctx);
   return last;
+}
+
+/**
+ * Stanza k (its index in the configuration) refuses the packet for its HMAC, found from the
+ * sieve alone: only for stanzas whose first refusing step is the HMAC, not expired, with data
+ * short of GPG size (tryStanza's order). Anything else, or a match, is left to tryStanza.
+ */
+function quickMiss(ctx: StanzaRun, sieve: Sieve, k: number): boolean {
+  const ring = sieve.ring[k];
+  if (ring === null || ring === undefined) return false;
+  if (ctx.nowSecs > (sieve.expire[k] ?? 0) || ctx.inc.data.length >= MIN_GNUPG_MSG_SIZE)
+    return false;
+  const split = splitFor(ctx, "cbc", ring.type);
+  if (!split.ok) return false;
+  ring.setMessage(split.value.prefixed);
+  if (ring.matches(sieve.slot[k] ?? 0, split.value.received)) return false;
+  ctx.hmacMisses++;
+  return true;
 }
 
 /**
@@ -139,6 +165,6 @@ function hmacRefused(
   if (reason !== Reject.HmacMismatch)
     return stanzaRefused(ctx, s, Refusal.DecryptFailed, `Error creating fko context: ${detail}`);
   return ++ctx.hmacMisses > HMAC_LINES
-    ? foldHmacRefusal(ctx, s)
+    ? foldHmacRefusal(ctx, s.number)
     : stanzaRefused(ctx, s, Refusal.HmacMismatch, HMAC_MISMATCH);
 }
