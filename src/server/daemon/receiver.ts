@@ -21,8 +21,8 @@ import { processSpa } from "../pipeline.js";
 import type { PacketLogFields, PipelineSettings, Settled } from "../pipeline/types.js";
 import { REFUSAL_LEVEL, Refusal } from "../refusals.js";
 
-/** At most one line a minute about datagrams dropped as stale. */
-const STALE_NOTE_MS = 60_000;
+/** At most one line a minute about datagrams dropped unread. */
+const DROP_NOTE_MS = 60_000;
 
 export type ReceiverConfig = Pick<
   DaemonConfig,
@@ -50,7 +50,8 @@ export class Receiver {
   private listeners: Listener[] = [];
   private packets = 0;
   private stale = 0;
-  private staleNoted = -Infinity;
+  private shed = 0;
+  private dropNoted = -Infinity;
   private readonly gpg: GpgRunner;
   private readonly inFlight = new Set<Promise<void>>();
   /** 200 per-packet lines a second, bursts of 1,000. */
@@ -88,8 +89,8 @@ export class Receiver {
       this.onPayload(d);
     };
     if (cfg.udp.enabled) {
-      const batched = listenUdpBatch(cfg.udp.port, cfg.ipv6, onPayload, (n) => {
-        this.onStale(n);
+      const batched = listenUdpBatch(cfg.udp.port, cfg.ipv6, onPayload, (stale, shed) => {
+        this.onDropped(stale, shed);
       });
       if (typeof batched === "string")
         this.deps.logger.log("info", `UDP: no batched receive, using dgram: ${batched}`);
@@ -115,23 +116,27 @@ export class Receiver {
   }
 
   /**
-   * Datagrams that waited past STALE_MS were dropped unread: counted, and said in one line at most
-   * every STALE_NOTE_MS (each line counts those since the last), so an overload is visible without
+   * Datagrams dropped unread by the UDP listener (stale: waited past STALE_MS; shed: from an
+   * address over its share while the daemon was behind): counted, and said in one line at most
+   * every DROP_NOTE_MS (each line counts those since the last), so an overload is visible without
    * a line per datagram.
    */
-  private onStale(n: number): void {
-    this.deps.metrics.refused(Refusal.Stale, n);
-    this.stale += n;
+  private onDropped(stale: number, shed: number): void {
+    if (stale > 0) this.deps.metrics.refused(Refusal.Stale, stale);
+    if (shed > 0) this.deps.metrics.refused(Refusal.Shed, shed);
+    this.stale += stale;
+    this.shed += shed;
     const now = performance.now();
-    if (now - this.staleNoted < STALE_NOTE_MS) return;
+    if (now - this.dropNoted < DROP_NOTE_MS) return;
     this.deps.logger.event(
       "warning",
       "spa_rejected",
-      { reason: Refusal.Stale },
-      `UDP: ${this.stale} datagrams waited over ${STALE_MS} ms in the receive queue and were dropped unread: more SPA data comes in than the access stanzas can be tried against`,
+      { reason: this.stale > 0 ? Refusal.Stale : Refusal.Shed },
+      `UDP: more SPA data comes in than the access stanzas can be tried against; dropped unread: ${this.stale} datagrams that waited over ${STALE_MS} ms, ${this.shed} from addresses that had half of the daemon's time`,
     );
     this.stale = 0;
-    this.staleNoted = now;
+    this.shed = 0;
+    this.dropNoted = now;
   }
 
   private onPayload(d: Datagram): void {

@@ -49,6 +49,7 @@ import {
   sockaddrIpv4,
   sockaddrPort,
 } from "./sockaddr.js";
+import { BEHIND_MS, SourceShare } from "./source-share.js";
 import type { Listener, OnPayload } from "./types.js";
 import { messageOf } from "../../errors.js";
 
@@ -74,6 +75,12 @@ export const STALE_MS = 500;
  */
 const TURN_MS = 20;
 
+/**
+ * Datagrams dropped unread in one batch: `stale` waited over STALE_MS, `shed` came from an
+ * address over its share while the daemon was behind (source-share.ts).
+ */
+export type OnDropped = (stale: number, shed: number) => void;
+
 /** What the receive loop does after a round: see BatchReceiver. */
 type Next = "wait" | "soon" | "now" | "pause";
 
@@ -89,6 +96,7 @@ class BatchReceiver {
   private stopping = false;
   private lastIpv4 = -1;
   private lastIpv4Text = "";
+  private readonly share = new SourceShare();
   /** Milliseconds the last batches took per datagram (a moving average). */
   private costMs = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -111,7 +119,7 @@ class BatchReceiver {
     private readonly region: Region,
     private readonly port: number,
     private readonly onPayload: OnPayload,
-    private readonly onStale: (n: number) => void,
+    private readonly onDropped: OnDropped,
   ) {}
 
   /** How many datagrams to take at once: see TURN_MS. */
@@ -256,16 +264,27 @@ class BatchReceiver {
     const { view, nameLen } = this.region;
     const started = performance.now();
     let stale = 0;
+    let shed = 0;
     for (let i = 0; i < n && !this.stopping; i++) {
       // Checked as each is reached, not once per batch: the batch itself may take a while.
-      if (this.waitedMs(i, Date.now()) > STALE_MS) stale++;
+      const now = Date.now();
+      const waited = this.waitedMs(i, now);
+      if (waited > STALE_MS) stale++;
+      else if (!this.share.admit(this.sourceKey(NAMES + i * NAME_SLOT), waited > BEHIND_MS, now))
+        shed++;
       else this.hand(i);
       const h = i * MMSGHDR_SIZE;
       view.setUint32(h + MSG_NAMELEN, nameLen, true);
       view.setUint32(h + MSG_CONTROLLEN, CONTROL_SLOT, true);
     }
     if (n > 0) this.costMs = 0.7 * this.costMs + (0.3 * (performance.now() - started)) / n;
-    if (stale > 0) this.onStale(stale);
+    if (stale > 0 || shed > 0) this.onDropped(stale, shed);
+  }
+
+  /** The source as SourceShare counts it: an IPv4 address as a number, else its text. */
+  private sourceKey(name: number): number | string {
+    const v4 = sockaddrIpv4(this.region.view, name);
+    return v4 >= 0 ? v4 : this.source(name);
   }
 
   /** Datagram i to onPayload. */
@@ -297,7 +316,7 @@ export function listenUdpBatch(
   port: number,
   ipv6: boolean,
   onPayload: OnPayload,
-  onStale: (n: number) => void = () => undefined,
+  onDropped: OnDropped = () => undefined,
 ): Listener | string {
   const c = loadLibc();
   if (typeof c === "string") return c;
@@ -314,7 +333,7 @@ export function listenUdpBatch(
     region.free();
     throw e;
   }
-  const rx = new BatchReceiver(c, fd, region, port, onPayload, onStale);
+  const rx = new BatchReceiver(c, fd, region, port, onPayload, onDropped);
   rx.start();
   let closed: Promise<void> | null = null;
   return {
