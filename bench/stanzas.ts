@@ -11,7 +11,8 @@
  * Junk taken in per CPU-second: datagrams delivered to the daemon's socket over the daemon's
  * CPU time (its whole process tree), as bench/flood.ts counts it, the better of the junk phase
  * and --max-seconds of two blasters as fast as they go. Ours drops unread what waited over
- * 500 ms (listen/udp-batch.ts), which costs next to nothing: those (its stale counter, read from
+ * 500 ms, and while behind what comes from an address over its share (listen/udp-batch.ts,
+ * source-share.ts), at next to no cost: those (its stale and shed counters, read from
  * METRICS_LISTEN) are not counted as rejected.
  *   node --import tsx bench/stanzas.ts [--counts=1,100,1000,10000] [--layouts=any,user]
  *     [--only=ours-ipt,c-ipt] [--junk-rate=2000] [--seconds=6] [--knocks=20] [--probes=15] [--max-seconds=3]
@@ -52,13 +53,14 @@ interface Plan {
 
 const servicesUp = new Set<number>();
 const METRICS_PORT = 9464;
-/** Prints fwknopd_spa_rejected_total{reason="stale"} of the daemon at 127.0.0.1:argv[1]. */
+/** Prints the daemon's (127.0.0.1:argv[1]) fwknopd_spa_rejected_total for "stale" and "shed". */
 const STALE_SCRIPT = `fetch("http://127.0.0.1:" + process.argv[1] + "/metrics").then((r) => r.text()).then((t) => {
-  const m = /fwknopd_spa_rejected_total\\{reason="stale"\\} (\\d+)/.exec(t);
-  console.log(m ? m[1] : "0");
+  let n = 0;
+  for (const m of t.matchAll(/fwknopd_spa_rejected_total\\{reason="(?:stale|shed)"\\} (\\d+)/g)) n += Number(m[1]);
+  console.log(n);
 }, () => console.log("0"));`;
 
-/** Datagrams our daemon dropped unread as stale so far (0 for C's, which has no metrics). */
+/** Datagrams our daemon dropped unread so far, stale or shed (0 for C's, which has no metrics). */
 async function staleSoFar(b: BenchRig, v: Variant): Promise<number> {
   if (v.daemon !== "ours") return 0;
   const r = await b.rig.run(b.rig.serverNs, [
@@ -167,7 +169,7 @@ async function saturated(
 }
 
 function describe(p: Point): string {
-  return `start ${fmt(p.startMs / 1000, 1)} s; idle p50 ${fmt(p.idleP50)} ms (${p.idleLost} lost); junk ${fmt(p.perCpuSec, 0)}/CPU-s (${p.delivered} in, ${p.stale} dropped as stale); knocks ${p.honoured1s}/${p.knocks} within 1 s, ${p.opened} opened, median wait ${fmt(p.medianWait, 1)} ms`;
+  return `start ${fmt(p.startMs / 1000, 1)} s; idle p50 ${fmt(p.idleP50)} ms (${p.idleLost} lost); junk ${fmt(p.perCpuSec, 0)}/CPU-s (${p.delivered} in, ${p.stale} dropped unread); knocks ${p.honoured1s}/${p.knocks} within 1 s, ${p.opened} opened, median wait ${fmt(p.medianWait, 1)} ms`;
 }
 
 runBench(async () => {

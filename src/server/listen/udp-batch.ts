@@ -269,10 +269,14 @@ class BatchReceiver {
       // Checked as each is reached, not once per batch: the batch itself may take a while.
       const now = Date.now();
       const waited = this.waitedMs(i, now);
+      const source = waited > STALE_MS ? 0 : this.sourceKey(NAMES + i * NAME_SLOT);
       if (waited > STALE_MS) stale++;
-      else if (!this.share.admit(this.sourceKey(NAMES + i * NAME_SLOT), waited > BEHIND_MS, now))
-        shed++;
-      else this.hand(i);
+      else if (!this.share.admit(source, waited > BEHIND_MS, now)) shed++;
+      else {
+        const t = performance.now();
+        this.hand(i);
+        this.share.charge(source, performance.now() - t);
+      }
       const h = i * MMSGHDR_SIZE;
       view.setUint32(h + MSG_NAMELEN, nameLen, true);
       view.setUint32(h + MSG_CONTROLLEN, CONTROL_SLOT, true);
