@@ -3,7 +3,7 @@
  * costs thousands of HMACs, so a flood from one address fills the receive queue and a knock from
  * anyone else would be dropped (STALE_MS) or wait with the flood. While the daemon is behind
  * (a datagram waited over BEHIND_MS in the queue), an address whose datagrams took more than half
- * of the time spent on datagrams in the current second, by more than MIN_SHARE_MS, has its
+ * of the time spent on datagrams lately (halved every second), by more than MIN_SHARE_MS, has its
  * further datagrams dropped unread, at no HMAC's cost, so the queue drains and other addresses
  * are served. Time, not datagrams, is shared: a packet costs one HMAC per stanza tried, so with
  * thousands of stanzas a few datagrams a second are already the whole of it. Two
@@ -16,7 +16,7 @@
  * (NFT_SPA_RATE_LIMIT) already keeps one address's excess away from the daemon.
  */
 
-/** Milliseconds an address may have past half of the window's, behind or not. */
+/** Milliseconds an address may have past half of the time spent, behind or not. */
 const MIN_SHARE_MS = 10;
 /** Queue wait (kernel receive time to now) from which the daemon counts as behind. */
 export const BEHIND_MS = 100;
@@ -25,7 +25,7 @@ const WINDOW_MS = 1000;
 const MAX_SOURCES = 4096;
 
 export class SourceShare {
-  /** Milliseconds spent per address in this window. */
+  /** Milliseconds spent per address, halved every window (see decay). */
   private spent = new Map<number | string, number>();
   private total = 0;
   private windowStart = -Infinity;
@@ -35,15 +35,25 @@ export class SourceShare {
    * on; `behind`: it waited over BEHIND_MS.
    */
   admit(source: number | string, behind: boolean, now: number): boolean {
-    if (now - this.windowStart >= WINDOW_MS) {
-      this.spent.clear();
-      this.total = 0;
-      this.windowStart = now;
-    }
+    if (now - this.windowStart >= WINDOW_MS) this.decay(now);
     if (!behind) return true;
     const had = this.spent.get(source);
     // A lone sender is never cut: there is no one else to serve.
     return had === undefined || this.spent.size < 2 || 2 * had <= this.total + MIN_SHARE_MS;
+  }
+
+  /**
+   * Halves what each address spent, once a window (and once more for each window gone by): the share looks back a few seconds, so a
+   * knocker who was served a moment ago still counts as someone else to serve.
+   */
+  private decay(now: number): void {
+    const windows = Math.floor((now - this.windowStart) / WINDOW_MS);
+    const keep = windows >= 30 ? 0 : 0.5 ** windows;
+    this.total *= keep;
+    for (const [source, ms] of this.spent)
+      if (ms * keep < 0.02) this.spent.delete(source);
+      else this.spent.set(source, ms * keep);
+    this.windowStart = now;
   }
 
   /** `ms` went on a datagram from `source`. */
