@@ -370,6 +370,10 @@ const b64 = (items: readonly Probe[]): Probe[] =>
   items.map((i) => ({ from: i.from, wire: Buffer.from(i.wire, "latin1").toString("base64") }));
 
 export interface DaemonOptions {
+  /** Ours only: more fwknopd.conf lines. */
+  conf?: string;
+  /** The whole access.conf (default: the one stanza of accessConf). */
+  access?: string;
   /** FW_ACCESS_TIMEOUT, seconds (long enough that grants outlive the verification). */
   grantSecs?: number;
   /** Run with -t (no firewall changes). */
@@ -416,9 +420,8 @@ export class BenchDaemon {
     this.dir = rig.tempDir(`fwkts-bench-${variant.name}-`);
     this.logFile = join(this.dir, "daemon.log");
     mkdirSync(join(this.dir, "run"), { mode: 0o700 });
-    writeFileSync(join(this.dir, "access.conf"), accessConf(keys, ports, opts.grantSecs ?? 120), {
-      mode: 0o600,
-    });
+    const access = opts.access ?? accessConf(keys, ports, opts.grantSecs ?? 120);
+    writeFileSync(join(this.dir, "access.conf"), access, { mode: 0o600 });
     const conf = [
       "ENABLE_UDP_SERVER Y;",
       `UDPSERV_PORT ${SPA_PORT};`,
@@ -431,7 +434,8 @@ export class BenchDaemon {
         (variant.fw === "nftables"
           ? "FIREWALL_TYPE nftables;\nNFT_PROTECT_PORTS Y;"
           : "FIREWALL_TYPE iptables;\nFIREWALL_EXE /usr/sbin/iptables;") +
-          (variant.conf !== undefined ? `\n${variant.conf}` : ""),
+          (variant.conf !== undefined ? `\n${variant.conf}` : "") +
+          (opts.conf !== undefined ? `\n${opts.conf}` : ""),
       );
     writeFileSync(join(this.dir, "fwknopd.conf"), `${conf.join("\n")}\n`, { mode: 0o600 });
   }
@@ -513,12 +517,16 @@ export class BenchDaemon {
 
   /** Lines of the log matching `re` (for counting grants). */
   countLog(re: RegExp): number {
+    return this.logLines(re).length;
+  }
+
+  logLines(re: RegExp): string[] {
     try {
       return readFileSync(this.logFile, "latin1")
         .split("\n")
-        .filter((l) => re.test(l)).length;
+        .filter((l) => re.test(l));
     } catch {
-      return 0;
+      return [];
     }
   }
 

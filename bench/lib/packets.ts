@@ -54,3 +54,29 @@ export function accessConf(k: BenchKeys, ports: readonly number[], timeoutSecs: 
     "",
   ].join("\n");
 }
+
+/**
+ * `n` stanzas, the bench's own last (the worst place for it: every stanza before it is tried
+ * first). The others have keys of their own; with `perUser` each has a /24 of its own in
+ * 10.0.0.0/8 as SOURCE (no bench packet comes from there) and the bench's stanza takes the rig's
+ * 198.18.0.0/15, else every SOURCE is ANY.
+ */
+export function manyStanzas(
+  k: BenchKeys,
+  ports: readonly number[],
+  timeoutSecs: number,
+  n: number,
+  perUser: boolean,
+): string {
+  const others = Array.from({ length: n - 1 }, (_, i) =>
+    [
+      `SOURCE ${perUser ? `10.${i >> 8}.${i & 255}.0/24` : "ANY"}`,
+      `OPEN_PORTS ${ports.map((p) => `tcp/${p}`).join(", ")}`,
+      `KEY_BASE64 ${randomBytes(32).toString("base64")}`,
+      `HMAC_KEY_BASE64 ${randomBytes(64).toString("base64")}`,
+      "",
+    ].join("\n"),
+  );
+  const own = accessConf(k, ports, timeoutSecs);
+  return [...others, perUser ? own.replace("SOURCE ANY", "SOURCE 198.18.0.0/15") : own].join("\n");
+}

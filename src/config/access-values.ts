@@ -43,32 +43,51 @@ function maskPrefix(mask: string): number | null {
 export function parseAddressList(v: string, bad: Bad): AddressList {
   const list = new BlockList();
   let any = false;
-  for (const e of entries(v)) {
-    if (e === "") bad("empty entry in the list");
-    if (e.toUpperCase() === "ANY") {
-      any = true;
-      continue;
-    }
-    const slash = e.indexOf("/");
-    const addr = slash < 0 ? e : e.slice(0, slash);
-    const mask = slash < 0 ? null : e.slice(slash + 1);
-    if (isIPv4(addr) && isValidIpv4(addr)) {
-      if (mask === null) list.addAddress(addr, "ipv4");
-      else if (/^[0-9]{1,2}$/.test(mask) && Number(mask) >= 1 && Number(mask) <= 32)
-        list.addSubnet(addr, Number(mask), "ipv4");
-      else if (isIPv4(mask)) {
-        const len = maskPrefix(mask);
-        if (len === null) bad(`'${e}': mask ${mask} is not a contiguous netmask`);
-        list.addSubnet(addr, len, "ipv4");
-      } else bad(`'${e}': invalid prefix length or netmask (1-32 or a.b.c.d)`);
-    } else if (isIPv6(addr) && !addr.includes("%")) {
-      if (mask === null) list.addAddress(addr, "ipv6");
-      else if (/^[0-9]{1,3}$/.test(mask) && Number(mask) >= 1 && Number(mask) <= 128)
-        list.addSubnet(addr, Number(mask), "ipv6");
-      else bad(`'${e}': invalid IPv6 prefix length (1-128)`);
-    } else bad(`'${e}' is not ANY, an address, or a network`);
+  for (const n of addressEntries(v, bad)) {
+    if (n === "any") any = true;
+    else if (n.bits === (n.family === "ipv4" ? 32 : 128)) list.addAddress(n.address, n.family);
+    else list.addSubnet(n.address, n.bits, n.family);
   }
   return { text: v, any, list };
+}
+
+/** One entry of a SOURCE / DESTINATION list: a network (an address is one of full length). */
+export interface AddressEntry {
+  family: "ipv4" | "ipv6";
+  address: string;
+  bits: number;
+}
+
+/**
+ * The entries of a SOURCE / DESTINATION list, checked; parseAddressList makes its BlockList of
+ * them, and the stanza index (server/pipeline/source-index.ts) its tables.
+ */
+export function addressEntries(v: string, bad: Bad): (AddressEntry | "any")[] {
+  return entries(v).map((e): AddressEntry | "any" => {
+    if (e === "") bad("empty entry in the list");
+    if (e.toUpperCase() === "ANY") return "any";
+    const slash = e.indexOf("/");
+    const address = slash < 0 ? e : e.slice(0, slash);
+    const mask = slash < 0 ? null : e.slice(slash + 1);
+    if (isIPv4(address) && isValidIpv4(address)) {
+      if (mask === null) return { family: "ipv4", address, bits: 32 };
+      if (/^[0-9]{1,2}$/.test(mask) && Number(mask) >= 1 && Number(mask) <= 32)
+        return { family: "ipv4", address, bits: Number(mask) };
+      if (isIPv4(mask)) {
+        const len = maskPrefix(mask);
+        if (len === null) bad(`'${e}': mask ${mask} is not a contiguous netmask`);
+        return { family: "ipv4", address, bits: len };
+      }
+      bad(`'${e}': invalid prefix length or netmask (1-32 or a.b.c.d)`);
+    }
+    if (isIPv6(address) && !address.includes("%")) {
+      if (mask === null) return { family: "ipv6", address, bits: 128 };
+      if (/^[0-9]{1,3}$/.test(mask) && Number(mask) >= 1 && Number(mask) <= 128)
+        return { family: "ipv6", address, bits: Number(mask) };
+      bad(`'${e}': invalid IPv6 prefix length (1-128)`);
+    }
+    bad(`'${e}' is not ANY, an address, or a network`);
+  });
 }
 
 /**

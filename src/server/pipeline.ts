@@ -2,13 +2,11 @@
  * One SPA payload in, one decision out: grant these, or refuse with a reason. Pure apart from the
  * clock and the replay lookup passed in. Order (design.md "The hot path"), cheapest first, nothing
  * stored before authentication:
- *   size and charset (here) -> stanzas by SOURCE (here) -> per stanza: HMAC, replay lookup (once),
+ *   size and charset (here) -> stanzas by SOURCE (pipeline/source-index.ts) -> per stanza: HMAC, replay lookup (once),
  *   decrypt, decode (pipeline/try-stanzas.ts) -> policy (pipeline/policy.ts) -> grants.
  * Stanzas are tried in file order and the first that passes wins (server/incoming_spa.c:
  * incoming_spa); one that fails logs why and the next is tried.
  */
-import { isIPv4 } from "node:net";
-import type { AddressList } from "../config/access-values.js";
 // From the modules themselves, not the ../spa/index.js barrel: its re-exports are getters, one
 // call each time a function is reached through them, and this code runs for every packet.
 import { isWireCharset } from "../spa/base64.js";
@@ -21,6 +19,7 @@ import {
 } from "../spa/constants.js";
 import { Refusal } from "./refusals.js";
 import type { ServedStanza } from "./pipeline/served-stanza.js";
+import { candidateStanzas } from "./pipeline/source-index.js";
 import { tryStanzas } from "./pipeline/try-stanzas.js";
 import {
   refuse,
@@ -43,14 +42,25 @@ export function processSpa(
 ): Decision {
   const junk = cheapChecks(inc.data, inc.srcIp);
   if (junk !== null) return junk;
-  const candidates = stanzas.filter(
-    (s) =>
-      matches(s.source, inc.srcIp) && (s.destination === null || matches(s.destination, inc.dstIp)),
-  );
+  const { stanzas: candidates, at } = candidateStanzas(stanzas, inc.srcIp, inc.dstIp);
   if (candidates.length === 0)
     return refuse(Refusal.NoSourceMatch, `No access data found for source IP: ${inc.srcIp}`);
   return tryStanzas(
-    { inc, candidates, settings, isReplay, nowSecs, log, gpg, digest: null },
+    {
+      inc,
+      stanzas,
+      candidates,
+      at,
+      settings,
+      isReplay,
+      nowSecs,
+      log,
+      gpg,
+      digest: null,
+      split: null,
+      hmacMisses: 0,
+      folded: null,
+    },
     0,
     refuse(Refusal.DecryptFailed, `no stanza could decrypt the SPA packet from ${inc.srcIp}`),
   );
@@ -73,8 +83,4 @@ function cheapChecks(data: string, src: string): Refused | null {
   if (!isWireCharset(data))
     return refuse(Refusal.NotBase64, `[${src}] Data is not a valid SPA message format`);
   return null;
-}
-
-function matches(m: AddressList, ip: string): boolean {
-  return m.any || m.list.check(ip, isIPv4(ip) ? "ipv4" : "ipv6");
 }

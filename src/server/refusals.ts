@@ -30,6 +30,8 @@ export const Refusal = {
   GpgBusy: "gpg_busy",
   GpgSignature: "gpg_signature",
   GpgSigner: "gpg_signer",
+  Stale: "stale",
+  Shed: "shed",
 } as const;
 
 export type RefusalReason = (typeof Refusal)[keyof typeof Refusal];
@@ -68,4 +70,8 @@ export const REFUSAL_LEVEL: Readonly<Record<RefusalReason, Level>> = {
   gpg_busy: "warning",
   gpg_signature: "warning",
   gpg_signer: "warning",
+  // Ours: waited too long in the socket queue (listen/udp-batch.ts STALE_MS), dropped unread.
+  stale: "warning",
+  // Ours: from an address over its share while the daemon was behind (listen/source-share.ts).
+  shed: "warning",
 };

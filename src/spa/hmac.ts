@@ -96,7 +96,11 @@ export function hmacMatches(
   prefixedB64: string,
   received: string,
 ): boolean {
-  const mac = hmacB64Padded(type, key, prefixedB64);
+  return sameMacText(hmacB64Padded(type, key, prefixedB64), received);
+}
+
+/** A b64 MAC with '=' padding against the wire's text of one (none), in constant time. */
+export function sameMacText(mac: string, received: string): boolean {
   let n = mac.length;
   while (n > 0 && mac.charCodeAt(n - 1) === 0x3d) n--; // b64NoPad: no '=' on the wire
   if (n !== received.length) return false;

@@ -166,17 +166,50 @@ export function verifySpaHmac(
     const prefixed = restorePrefix(wire, mode, charsetChecked);
     return prefixed === null ? fail(Reject.NotBase64, "not base64") : ok(prefixed);
   }
-  const n = digestInfo(hmac.type).b64Len;
+  const split = splitSpaWire(wire, mode, hmac.type, charsetChecked);
+  return split.ok ? checkSpaHmac(split.value, mode, hmac) : split;
+}
+
+/** A wire text cut into the prefixed ciphertext text and the HMAC it carries. */
+export interface SplitWire {
+  prefixed: string;
+  received: string;
+}
+
+/**
+ * The part of verifySpaHmac that depends on the HMAC's digest type but not on its key: a server
+ * trying many stanzas of one type does it once per packet, then checkSpaHmac per stanza.
+ */
+export function splitSpaWire(
+  wire: string,
+  mode: EncMode,
+  type: HmacSpec["type"],
+  charsetChecked: boolean,
+): Result<SplitWire> {
+  if (wire.length < MIN_SPA_ENCODED_MSG_SIZE || wire.length >= MAX_SPA_ENCODED_MSG_SIZE)
+    return fail(Reject.WireLength, `length ${wire.length}`);
+  const n = digestInfo(type).b64Len;
   if (wire.length - n < MIN_SPA_ENCODED_MSG_SIZE)
     return fail(Reject.HmacLength, "too short for its HMAC");
-  const body = wire.slice(0, wire.length - n);
-  const prefixed = restorePrefix(body, mode, charsetChecked);
+  const prefixed = restorePrefix(wire.slice(0, wire.length - n), mode, charsetChecked);
   if (prefixed === null) return fail(Reject.NotBase64, "not base64");
-  if (!hmacMatches(hmac.type, hmac.key, prefixed, wire.slice(wire.length - n)))
-    return fail(Reject.HmacMismatch, "HMAC does not match");
-  if (mode !== "asymmetric" && prefixed.length >= MIN_GNUPG_MSG_SIZE)
+  return ok({ prefixed, received: wire.slice(wire.length - n) });
+}
+
+/** The rest of verifySpaHmac, for one key: the HMAC, then the length rule of Rijndael data. */
+export function checkSpaHmac(split: SplitWire, mode: EncMode, hmac: HmacSpec): Result<string> {
+  if (!hmacMatches(hmac.type, hmac.key, split.prefixed, split.received)) return HMAC_MISMATCH;
+  return afterSpaHmac(split, mode);
+}
+
+/** What checkSpaHmac returns for a wrong HMAC: one object, as junk meets it once per stanza. */
+const HMAC_MISMATCH = Object.freeze(fail(Reject.HmacMismatch, "HMAC does not match"));
+
+/** After a matching HMAC: data this long is taken for GPG (lib/fko_funcs.c's length rule). */
+function afterSpaHmac(split: SplitWire, mode: EncMode): Result<string> {
+  if (mode !== "asymmetric" && split.prefixed.length >= MIN_GNUPG_MSG_SIZE)
     return fail(Reject.EncryptionType, "too long for Rijndael");
-  return ok(prefixed);
+  return ok(split.prefixed);
 }
 
 /**

@@ -81,6 +81,46 @@ describe("server pipeline", () => {
     assert.match(log[0] ?? "", /\(stanza #1\) Non-corresponding HMAC for this stanza/);
   });
 
+  it("logs three HMAC refusals as C and sums up the rest in one line", () => {
+    const wrong = [1, 2, 3, 4, 5].map((n) => stanza(n, keysA));
+    const { d, log } = run(packet(keysB), [...wrong, stanza(6, keysB)]);
+    assert.ok(d.kind === "grant");
+    assert.equal(d.stanza, 6);
+    assert.deepEqual(log, [
+      "[198.18.0.2] (stanza #1) Non-corresponding HMAC for this stanza",
+      "[198.18.0.2] (stanza #2) Non-corresponding HMAC for this stanza",
+      "[198.18.0.2] (stanza #3) Non-corresponding HMAC for this stanza",
+      "[198.18.0.2] Non-corresponding HMAC for 2 more stanzas, #4 to #5",
+    ]);
+    const junk = run(packet(keysB), [...wrong, stanza(6, keysA)]);
+    assert.ok(junk.d.kind === "refuse");
+    assert.equal(junk.d.reason, "hmac_mismatch");
+    assert.equal(junk.log.length, 4);
+    assert.equal(junk.log[3], "[198.18.0.2] Non-corresponding HMAC for 3 more stanzas, #4 to #6");
+  });
+
+  it("past the third HMAC refusal, other refusals and the matching stanza read as before", () => {
+    const keysC: SpaKeys = { ...keysA, hmac: { type: "sha256", key: randomBytes(64) } };
+    const wrong = [1, 2, 3, 4].map((n) => stanza(n, n % 2 === 0 ? keysC : keysB));
+    const expired = stanza(5, keysA, { accessExpire: NOW - 10 });
+    const noHmac = stanza(6, { ...keysA, hmac: null });
+    const { d, log } = run(packet(keysA), [
+      ...wrong,
+      expired,
+      noHmac,
+      stanza(7, keysB),
+      stanza(8, keysA),
+    ]);
+    assert.ok(d.kind === "grant");
+    assert.equal(d.stanza, 8);
+    assert.deepEqual(log.slice(3), [
+      "[198.18.0.2] (stanza #5) Access stanza has expired",
+      log[4],
+      "[198.18.0.2] Non-corresponding HMAC for 2 more stanzas, #4 to #7",
+    ]);
+    assert.match(log[4] ?? "", /\(stanza #6\) Error creating fko context/);
+  });
+
   it("refuses a replay before decrypting anything", () => {
     const wire = packet(keysA);
     const { d } = run(wire, [stanza(1, keysA)], new Set([replayDigest(wire)]));

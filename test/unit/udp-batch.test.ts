@@ -8,7 +8,7 @@ import { createSocket, type Socket } from "node:dgram";
 import { arch, platform } from "node:os";
 import { after, describe, it } from "node:test";
 import { EnvironmentError } from "../../src/errors.js";
-import { listenUdpBatch } from "../../src/server/listen/udp-batch.js";
+import { STALE_MS, listenUdpBatch } from "../../src/server/listen/udp-batch.js";
 import type { Datagram, Listener } from "../../src/server/listen/types.js";
 import { processSpa } from "../../src/server/pipeline.js";
 import { Refusal } from "../../src/server/refusals.js";
@@ -171,6 +171,35 @@ describe("batched UDP listener (recvmmsg)", { skip: !supported && "not a verifie
       assert.equal(d.srcPort, (j % 2 === 0 ? a : b).address().port);
     });
     assert.ok(runs < total / 4, `${runs} runs for ${total} datagrams`);
+  });
+
+  it("drops unread what waited over STALE_MS in the queue, and says how many", async () => {
+    const port = await freePort();
+    const got: string[] = [];
+    let stale = 0;
+    const l = listenUdpBatch(
+      port,
+      false,
+      (d) => {
+        got.push(d.data);
+        // A handler that keeps the thread as a thousand stanzas under a flood would.
+        if (d.data === "slow") for (const end = Date.now() + STALE_MS + 200; Date.now() < end;);
+      },
+      (n) => (stale += n),
+    );
+    if (typeof l === "string") assert.fail(l);
+    listeners.push(l);
+    const a = await client("udp4", "127.0.0.1");
+    // Sent in one go: all are queued before the handler starts its wait.
+    for (const data of ["slow", ...Array.from({ length: 20 }, (_, i) => `queued ${i}`)])
+      a.send(data, port, "127.0.0.1");
+    const end = Date.now() + 5000;
+    while (stale + got.length < 21 && Date.now() < end) await sleep(5);
+    assert.deepEqual(got, ["slow"]);
+    assert.equal(stale, 20);
+    await send(a, "fresh", port, "127.0.0.1");
+    while (got.length < 2 && Date.now() < end) await sleep(5);
+    assert.deepEqual(got, ["slow", "fresh"]);
   });
 
   it("over 1500 bytes comes out as over-long, and the pipeline refuses it as too large", async () => {

@@ -13,13 +13,16 @@ import { listenPcap, readPcapFile } from "../listen/pcap.js";
 import { listenTcp } from "../listen/tcp.js";
 import type { Datagram, Listener } from "../listen/types.js";
 import { listenUdp } from "../listen/udp.js";
-import { listenUdpBatch } from "../listen/udp-batch.js";
+import { STALE_MS, listenUdpBatch } from "../listen/udp-batch.js";
 import { LogBudget } from "../log-limit.js";
 import type { EventFields, Level, Logger } from "../log.js";
 import type { DaemonMetrics } from "../metrics/daemon-metrics.js";
 import { processSpa } from "../pipeline.js";
 import type { PacketLogFields, PipelineSettings, Settled } from "../pipeline/types.js";
 import { REFUSAL_LEVEL, Refusal } from "../refusals.js";
+
+/** At most one line a minute about datagrams dropped unread. */
+const DROP_NOTE_MS = 60_000;
 
 export type ReceiverConfig = Pick<
   DaemonConfig,
@@ -46,6 +49,9 @@ export interface ReceiverDeps {
 export class Receiver {
   private listeners: Listener[] = [];
   private packets = 0;
+  private stale = 0;
+  private shed = 0;
+  private dropNoted = -Infinity;
   private readonly gpg: GpgRunner;
   private readonly inFlight = new Set<Promise<void>>();
   /** 200 per-packet lines a second, bursts of 1,000. */
@@ -83,7 +89,9 @@ export class Receiver {
       this.onPayload(d);
     };
     if (cfg.udp.enabled) {
-      const batched = listenUdpBatch(cfg.udp.port, cfg.ipv6, onPayload);
+      const batched = listenUdpBatch(cfg.udp.port, cfg.ipv6, onPayload, (stale, shed) => {
+        this.onDropped(stale, shed);
+      });
       if (typeof batched === "string")
         this.deps.logger.log("info", `UDP: no batched receive, using dgram: ${batched}`);
       this.listeners.push(
@@ -105,6 +113,30 @@ export class Receiver {
     const t = this.packetLogBudget.take();
     if (t.note !== null) this.deps.logger.event("warning", "log_suppressed", {}, t.note);
     return t.ok;
+  }
+
+  /**
+   * Datagrams dropped unread by the UDP listener (stale: waited past STALE_MS; shed: from an
+   * address over its share while the daemon was behind): counted, and said in one line at most
+   * every DROP_NOTE_MS (each line counts those since the last), so an overload is visible without
+   * a line per datagram.
+   */
+  private onDropped(stale: number, shed: number): void {
+    if (stale > 0) this.deps.metrics.refused(Refusal.Stale, stale);
+    if (shed > 0) this.deps.metrics.refused(Refusal.Shed, shed);
+    this.stale += stale;
+    this.shed += shed;
+    const now = performance.now();
+    if (now - this.dropNoted < DROP_NOTE_MS) return;
+    this.deps.logger.event(
+      "warning",
+      "spa_rejected",
+      { reason: this.stale > 0 ? Refusal.Stale : Refusal.Shed },
+      `UDP: more SPA data comes in than the access stanzas can be tried against; dropped unread: ${this.stale} datagrams that waited over ${STALE_MS} ms, ${this.shed} from addresses that had half of the daemon's time`,
+    );
+    this.stale = 0;
+    this.shed = 0;
+    this.dropNoted = now;
   }
 
   private onPayload(d: Datagram): void {

@@ -24,10 +24,14 @@ const RECV_TIMEOUT_MS = 200;
 // <sys/socket.h>, <netinet/in.h>, <asm-generic/errno*.h>: the same on x86_64 and aarch64 Linux.
 const SOCK_DGRAM = 2;
 const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
+export const SOL_SOCKET = 1;
 const SO_RCVBUF = 8;
 // SO_RCVTIMEO_OLD, which is SO_RCVTIMEO where long is 64 bits: a struct timeval of two longs.
 const SO_RCVTIMEO = 20;
+// SO_TIMESTAMPNS_OLD (asm-generic/socket.h): a struct timespec of two 64-bit longs per datagram,
+// the kernel's receive time on CLOCK_REALTIME, in a control message of this type.
+const SO_TIMESTAMPNS = 35;
+export const SCM_TIMESTAMPNS = SO_TIMESTAMPNS;
 const IPPROTO_IPV6 = 41;
 const IPV6_V6ONLY = 26;
 export const MSG_TRUNC = 0x20;
@@ -42,17 +46,28 @@ const MSG_NAME = 0;
 export const MSG_NAMELEN = 8;
 const MSG_IOV = 16;
 const MSG_IOVLEN = 24;
+const MSG_CONTROL = 32;
+export const MSG_CONTROLLEN = 40;
 export const MSG_FLAGS = 48;
 export const MMSG_LEN = 56;
 export const MMSGHDR_SIZE = 64;
 const IOVEC_SIZE = 16;
 /** One sockaddr_in6 per message, 8-byte aligned. */
 export const NAME_SLOT = 32;
+/**
+ * CMSG_SPACE(sizeof(struct timespec)): a 16-byte cmsghdr (cmsg_len, cmsg_level, cmsg_type) and
+ * the timespec at offset 16.
+ */
+export const CONTROL_SLOT = 32;
+export const CMSG_LEVEL = 8;
+export const CMSG_TYPE = 12;
+export const CMSG_DATA = 16;
 
 const IOVS = BATCH * MMSGHDR_SIZE;
 export const NAMES = IOVS + BATCH * IOVEC_SIZE;
 export const PAYLOADS = NAMES + BATCH * NAME_SLOT;
-const REGION_BYTES = PAYLOADS + BATCH * PAYLOAD_BYTES;
+export const CONTROLS = PAYLOADS + BATCH * PAYLOAD_BYTES;
+const REGION_BYTES = CONTROLS + BATCH * CONTROL_SLOT;
 
 export type Pointer = unknown;
 
@@ -90,6 +105,8 @@ function layoutProblem(k: Koffi): string | null {
     k.offsetof(msghdr, "msg_namelen"),
     k.offsetof(msghdr, "msg_iov"),
     k.offsetof(msghdr, "msg_iovlen"),
+    k.offsetof(msghdr, "msg_control"),
+    k.offsetof(msghdr, "msg_controllen"),
     k.offsetof(msghdr, "msg_flags"),
     k.offsetof(mmsghdr, "msg_len"),
     k.sizeof(mmsghdr),
@@ -100,6 +117,8 @@ function layoutProblem(k: Koffi): string | null {
     MSG_NAMELEN,
     MSG_IOV,
     MSG_IOVLEN,
+    MSG_CONTROL,
+    MSG_CONTROLLEN,
     MSG_FLAGS,
     MMSG_LEN,
     MMSGHDR_SIZE,
@@ -170,6 +189,9 @@ export function openSocket(c: Libc, port: number, ipv6: boolean): number {
       ["SO_RCVTIMEO", SOL_SOCKET, SO_RCVTIMEO, timeout],
     ];
     if (ipv6) options.push(["IPV6_V6ONLY", IPPROTO_IPV6, IPV6_V6ONLY, int(0)]);
+    // The receive time of each datagram, so that one that waited too long is dropped unread
+    // (udp-batch.ts, STALE_MS). Without it every datagram reads as fresh.
+    c.setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, int(1), 4);
     for (const [what, level, name, value] of options)
       if (c.setsockopt(fd, level, name, value, value.length) !== 0)
         throw sysError(c, `setsockopt ${what}`, where);
@@ -186,8 +208,8 @@ export function openSocket(c: Libc, port: number, ipv6: boolean): number {
 
 /**
  * The one memory region recvmmsg fills, made once: BATCH mmsghdr, each with one iovec onto its
- * own payload slot and its own sockaddr slot. Only msg_namelen needs resetting between calls (it
- * is value-result, recvmsg(2)).
+ * own payload slot, its own sockaddr slot and its own control slot. Only msg_namelen and
+ * msg_controllen need resetting between calls (they are value-result, recvmsg(2)).
  */
 export class Region {
   readonly ptr: Pointer;
@@ -212,6 +234,8 @@ export class Region {
       v.setUint32(h + MSG_NAMELEN, nameLen, true);
       v.setBigUint64(h + MSG_IOV, base + BigInt(iov), true);
       v.setBigUint64(h + MSG_IOVLEN, 1n, true);
+      v.setBigUint64(h + MSG_CONTROL, base + BigInt(CONTROLS + i * CONTROL_SLOT), true);
+      v.setBigUint64(h + MSG_CONTROLLEN, BigInt(CONTROL_SLOT), true);
       v.setBigUint64(iov, base + BigInt(PAYLOADS + i * PAYLOAD_BYTES), true);
       v.setBigUint64(iov + 8, BigInt(PAYLOAD_BYTES), true);
     }

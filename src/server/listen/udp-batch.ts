@@ -15,11 +15,17 @@
  */
 import {
   BATCH,
+  CMSG_DATA,
+  CMSG_LEVEL,
+  CMSG_TYPE,
+  CONTROLS,
+  CONTROL_SLOT,
   EAGAIN,
   EINTR,
   MMSGHDR_SIZE,
   MMSG_LEN,
   MSG_DONTWAIT,
+  MSG_CONTROLLEN,
   MSG_FLAGS,
   MSG_NAMELEN,
   MSG_TRUNC,
@@ -29,6 +35,8 @@ import {
   PAYLOADS,
   PAYLOAD_BYTES,
   Region,
+  SCM_TIMESTAMPNS,
+  SOL_SOCKET,
   loadLibc,
   openSocket,
   type Libc,
@@ -41,6 +49,7 @@ import {
   sockaddrIpv4,
   sockaddrPort,
 } from "./sockaddr.js";
+import { BEHIND_MS, SourceShare } from "./source-share.js";
 import type { Listener, OnPayload } from "./types.js";
 import { messageOf } from "../../errors.js";
 
@@ -52,6 +61,25 @@ const MAX_SYNC_DRAINS = 8;
 const POLL_MS = 1;
 /** Pause after an unexpected receive error, so a broken socket cannot spin the loop. */
 const ERROR_BACKOFF_MS = 100;
+/**
+ * A datagram that waited longer than this in the socket's queue is dropped unread. A knock is
+ * honoured within a second or not at all (issue 16): when SPA comes faster than the stanzas can
+ * be tried (thousands of SOURCE ANY stanzas under a junk flood), the 8 MB queue would otherwise
+ * hold tens of seconds of work, and every knock would wait behind all of it. Dropping the stale
+ * part of the queue costs no HMAC, so the daemon catches up with what arrived last.
+ */
+export const STALE_MS = 500;
+/**
+ * Work per batch: fewer datagrams are asked for when each costs more (many stanzas), so that one
+ * batch keeps the event loop for about this long, and grants, the broker and timers get turns.
+ */
+const TURN_MS = 20;
+
+/**
+ * Datagrams dropped unread in one batch: `stale` waited over STALE_MS, `shed` came from an
+ * address over its share while the daemon was behind (source-share.ts).
+ */
+export type OnDropped = (stale: number, shed: number) => void;
 
 /** What the receive loop does after a round: see BatchReceiver. */
 type Next = "wait" | "soon" | "now" | "pause";
@@ -68,6 +96,9 @@ class BatchReceiver {
   private stopping = false;
   private lastIpv4 = -1;
   private lastIpv4Text = "";
+  private readonly share = new SourceShare();
+  /** Milliseconds the last batches took per datagram (a moving average). */
+  private costMs = 0;
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
   private resolveStopped: () => void = () => undefined;
@@ -88,7 +119,13 @@ class BatchReceiver {
     private readonly region: Region,
     private readonly port: number,
     private readonly onPayload: OnPayload,
+    private readonly onDropped: OnDropped,
   ) {}
+
+  /** How many datagrams to take at once: see TURN_MS. */
+  private vlen(): number {
+    return this.costMs * BATCH <= TURN_MS ? BATCH : Math.max(1, Math.floor(TURN_MS / this.costMs));
+  }
 
   start(): void {
     this.wait();
@@ -132,7 +169,14 @@ class BatchReceiver {
       this.resolveStopped();
       return;
     }
-    this.c.recvmmsg.async(this.fd, this.region.ptr, BATCH, MSG_WAITFORONE, null, this.onWaited);
+    this.c.recvmmsg.async(
+      this.fd,
+      this.region.ptr,
+      this.vlen(),
+      MSG_WAITFORONE,
+      null,
+      this.onWaited,
+    );
   };
 
   private readonly onWaited = (err: unknown, n: number): void => {
@@ -146,8 +190,9 @@ class BatchReceiver {
       // A failed wait is asked again from here, where its errno can be read (takeSome).
       if (n <= 0) next = this.takeSome();
       else {
+        const vlen = this.vlen();
         this.deliver(n);
-        next = n < BATCH ? "soon" : this.takeSome();
+        next = n < vlen ? "soon" : this.takeSome();
       }
     } finally {
       this.schedule(next);
@@ -173,13 +218,15 @@ class BatchReceiver {
    */
   private takeSome(): Next {
     for (let i = 0; i < MAX_SYNC_DRAINS && !this.stopping; i++) {
-      const n = this.c.recvmmsg(this.fd, this.region.ptr, BATCH, MSG_DONTWAIT, null);
+      const vlen = this.vlen();
+      const n = this.c.recvmmsg(this.fd, this.region.ptr, vlen, MSG_DONTWAIT, null);
       if (n < 0) {
         const errno = this.c.koffi.errno();
         return errno === EAGAIN || errno === EINTR ? "wait" : "pause";
       }
       this.deliver(n);
-      if (n < BATCH) return "soon";
+      if (n < vlen) return "soon";
+      if (this.costMs * n * (i + 1) > TURN_MS) return "now";
     }
     return "now";
   }
@@ -195,29 +242,73 @@ class BatchReceiver {
     return this.lastIpv4Text;
   }
 
+  /**
+   * Milliseconds datagram i waited in the queue, by its SO_TIMESTAMPNS receive time; 0 without
+   * one. CLOCK_REALTIME, as Date.now(): a clock stepped forward drops one queue's worth once.
+   */
+  private waitedMs(i: number, now: number): number {
+    const { view } = this.region;
+    const c = CONTROLS + i * CONTROL_SLOT;
+    if (
+      view.getUint32(i * MMSGHDR_SIZE + MSG_CONTROLLEN, true) < CONTROL_SLOT ||
+      view.getInt32(c + CMSG_LEVEL, true) !== SOL_SOCKET ||
+      view.getInt32(c + CMSG_TYPE, true) !== SCM_TIMESTAMPNS
+    )
+      return 0;
+    const secs =
+      view.getUint32(c + CMSG_DATA, true) + view.getInt32(c + CMSG_DATA + 4, true) * 2 ** 32;
+    return now - (secs * 1000 + view.getUint32(c + CMSG_DATA + 8, true) / 1e6);
+  }
+
   private deliver(n: number): void {
-    const { view, bytes, nameLen } = this.region;
+    const { view, nameLen } = this.region;
+    const started = performance.now();
+    let stale = 0;
+    let shed = 0;
     for (let i = 0; i < n && !this.stopping; i++) {
+      // Checked as each is reached, not once per batch: the batch itself may take a while.
+      const now = Date.now();
+      const waited = this.waitedMs(i, now);
+      const source = waited > STALE_MS ? 0 : this.sourceKey(NAMES + i * NAME_SLOT);
+      if (waited > STALE_MS) stale++;
+      else if (!this.share.admit(source, waited > BEHIND_MS, now)) shed++;
+      else {
+        const t = performance.now();
+        this.hand(i);
+        this.share.charge(source, performance.now() - t);
+      }
       const h = i * MMSGHDR_SIZE;
-      const name = NAMES + i * NAME_SLOT;
-      const start = PAYLOADS + i * PAYLOAD_BYTES;
-      const len = view.getUint32(h + MMSG_LEN, true);
-      // Longer than its slot, a datagram is cut to it and flagged MSG_TRUNC (recvmsg(2)); either
-      // way, anything over 1500 is handed on as 1501 bytes, as udp.ts does, to be refused.
-      const over = len > MAX_DATA || (view.getInt32(h + MSG_FLAGS, true) & MSG_TRUNC) !== 0;
-      const data = bytes.toString("latin1", start, start + (over ? MAX_DATA + 1 : len));
-      const srcIp = this.source(name);
-      const srcPort = sockaddrPort(view, name);
       view.setUint32(h + MSG_NAMELEN, nameLen, true);
-      this.onPayload({
-        data,
-        srcIp,
-        srcPort,
-        dstIp: "0.0.0.0",
-        dstPort: this.port,
-        transport: "udp",
-      });
+      view.setUint32(h + MSG_CONTROLLEN, CONTROL_SLOT, true);
     }
+    if (n > 0) this.costMs = 0.7 * this.costMs + (0.3 * (performance.now() - started)) / n;
+    if (stale > 0 || shed > 0) this.onDropped(stale, shed);
+  }
+
+  /** The source as SourceShare counts it: an IPv4 address as a number, else its text. */
+  private sourceKey(name: number): number | string {
+    const v4 = sockaddrIpv4(this.region.view, name);
+    return v4 >= 0 ? v4 : this.source(name);
+  }
+
+  /** Datagram i to onPayload. */
+  private hand(i: number): void {
+    const { view, bytes } = this.region;
+    const h = i * MMSGHDR_SIZE;
+    const name = NAMES + i * NAME_SLOT;
+    const start = PAYLOADS + i * PAYLOAD_BYTES;
+    const len = view.getUint32(h + MMSG_LEN, true);
+    // Longer than its slot, a datagram is cut to it and flagged MSG_TRUNC (recvmsg(2)); either
+    // way, anything over 1500 is handed on as 1501 bytes, as udp.ts does, to be refused.
+    const over = len > MAX_DATA || (view.getInt32(h + MSG_FLAGS, true) & MSG_TRUNC) !== 0;
+    this.onPayload({
+      data: bytes.toString("latin1", start, start + (over ? MAX_DATA + 1 : len)),
+      srcIp: this.source(name),
+      srcPort: sockaddrPort(view, name),
+      dstIp: "0.0.0.0",
+      dstPort: this.port,
+      transport: "udp",
+    });
   }
 }
 
@@ -229,6 +320,7 @@ export function listenUdpBatch(
   port: number,
   ipv6: boolean,
   onPayload: OnPayload,
+  onDropped: OnDropped = () => undefined,
 ): Listener | string {
   const c = loadLibc();
   if (typeof c === "string") return c;
@@ -245,7 +337,7 @@ export function listenUdpBatch(
     region.free();
     throw e;
   }
-  const rx = new BatchReceiver(c, fd, region, port, onPayload);
+  const rx = new BatchReceiver(c, fd, region, port, onPayload, onDropped);
   rx.start();
   let closed: Promise<void> | null = null;
   return {

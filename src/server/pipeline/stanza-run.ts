@@ -4,6 +4,9 @@
  */
 import { createHash } from "node:crypto";
 import { b64NoPad } from "../../spa/base64.js";
+import type { DigestName, EncMode } from "../../spa/constants.js";
+import { checkSpaHmac, splitSpaWire, type HmacSpec, type SplitWire } from "../../spa/packet.js";
+import type { Result } from "../../spa/reasons.js";
 import { REFUSAL_LEVEL, Refusal, type RefusalReason } from "../refusals.js";
 import type { ServedStanza } from "./served-stanza.js";
 import {
@@ -17,7 +20,11 @@ import {
 
 export interface StanzaRun {
   inc: Incoming;
+  /** Every stanza of the configuration (sieve.ts keeps what junk needs per array). */
+  stanzas: readonly ServedStanza[];
   candidates: readonly ServedStanza[];
+  /** Where each candidate is in `stanzas`. */
+  at: readonly number[];
   settings: PipelineSettings;
   isReplay: (digest: string) => boolean;
   nowSecs: number;
@@ -25,6 +32,86 @@ export interface StanzaRun {
   gpg: GpgOpener | null;
   /** The wire's replay digest, once replayGate has computed it. */
   digest: string | null;
+  /** The wire cut for the last prefix and HMAC type a stanza asked for (see splitFor). */
+  split: { gpg: boolean; type: DigestName; result: Result<SplitWire> } | null;
+  /** HMAC refusals so far, and those not logged one by one (see foldHmacRefusal). */
+  hmacMisses: number;
+  folded: { count: number; first: number; last: number; refusal: Refused } | null;
+}
+
+/**
+ * Per packet, the HMAC refusals logged one by one as C words them; the rest are summed up in one
+ * line when the search ends. C logs a line per stanza, so with 1,000 SOURCE ANY stanzas one knock
+ * writes 1,000 lines and a wrong-key knock reads as 1,000 failures to fail2ban. A sysadmin wants
+ * to see which stanzas refused first and how many more did, not a page per packet. With three or
+ * fewer candidates the log reads exactly as C's; the summary keeps "Non-corresponding HMAC" after
+ * the bracketed source, so fail2ban patterns written for C still match it.
+ */
+export const HMAC_LINES = 3;
+
+/** A stanza's HMAC refusal past HMAC_LINES: counted, logged later by logFoldedHmac. */
+export function foldHmacRefusal(ctx: StanzaRun, stanza: number): Refused {
+  const f = ctx.folded;
+  if (f !== null) {
+    f.count++;
+    f.last = stanza;
+    f.refusal.stanza = stanza;
+    return f.refusal;
+  }
+  // One refusal object for all of them, its message made when the search ends (logFoldedHmac):
+  // junk meets this once per stanza.
+  const refusal: Refused = {
+    kind: "refuse",
+    reason: Refusal.HmacMismatch,
+    stanza,
+    message: "",
+    digest: null,
+    innerDigest: null,
+  };
+  ctx.folded = { count: 1, first: stanza, last: stanza, refusal };
+  return refusal;
+}
+
+export const HMAC_MISMATCH = "Non-corresponding HMAC for this stanza";
+
+/** The summary line of the folded HMAC refusals, once the search ends. */
+export function logFoldedHmac(ctx: StanzaRun): void {
+  const f = ctx.folded;
+  if (f === null) return;
+  ctx.folded = null;
+  f.refusal.message = `[${ctx.inc.srcIp}] (stanza #${f.last}) ${HMAC_MISMATCH}`;
+  const which = f.count === 1 ? `stanza #${f.first}` : `stanzas, #${f.first} to #${f.last}`;
+  ctx.log(`[${ctx.inc.srcIp}] Non-corresponding HMAC for ${f.count} more ${which}`, {
+    level: REFUSAL_LEVEL[Refusal.HmacMismatch],
+    event: "spa_rejected",
+    src: ctx.inc.srcIp,
+    stanza: f.last,
+    reason: Refusal.HmacMismatch,
+  });
+}
+
+/**
+ * verifySpaHmac for stanza `s`, with the wire cut once per packet for each mode and digest type
+ * in a row (stanzas mostly share both), so a thousand stanzas cost a thousand HMACs and nothing
+ * more: the pads of every key were made once for the stanza array (keyrings.ts).
+ */
+export function hmacOf(ctx: StanzaRun, s: ServedStanza, hmac: HmacSpec): Result<string> {
+  const split = splitFor(ctx, s.mode, hmac.type);
+  return split.ok ? checkSpaHmac(split.value, s.mode, hmac) : split;
+}
+
+/**
+ * The wire cut for a mode and digest type, kept while stanzas in a row ask for the same prefix
+ * (GPG's or Rijndael's: the only part of the mode the cut depends on) and type.
+ */
+export function splitFor(ctx: StanzaRun, mode: EncMode, type: DigestName): Result<SplitWire> {
+  const gpg = mode === "asymmetric";
+  let m = ctx.split;
+  if (m === null || m.gpg !== gpg || m.type !== type) {
+    m = { gpg, type, result: splitSpaWire(ctx.inc.data, mode, type, true) };
+    ctx.split = m;
+  }
+  return m.result;
 }
 
 /** b64nopad SHA-256 of the received wire text: the replay cache key, as C fwknopd computes it. */

@@ -15,7 +15,20 @@ import { Refusal } from "../refusals.js";
 import { afterGpg } from "./after-gpg.js";
 import { checkPolicy } from "./policy.js";
 import type { ResolvedGpg, ServedStanza } from "./served-stanza.js";
-import { logRefusal, replayGate, stanzaRefused, stanzaTag, type StanzaRun } from "./stanza-run.js";
+import { sieveOf, type Sieve } from "./sieve.js";
+import {
+  HMAC_LINES,
+  HMAC_MISMATCH,
+  foldHmacRefusal,
+  hmacOf,
+  logFoldedHmac,
+  logRefusal,
+  replayGate,
+  splitFor,
+  stanzaRefused,
+  stanzaTag,
+  type StanzaRun,
+} from "./stanza-run.js";
 import type { Decision, Refused, Settled } from "./types.js";
 
 /**
@@ -24,14 +37,42 @@ import type { Decision, Refused, Settled } from "./types.js";
  */
 export function tryStanzas(ctx: StanzaRun, from: number, lastRefusal: Refused): Decision {
   let last = lastRefusal;
+  const sieve = sieveOf(ctx.stanzas);
   for (let i = from; i < ctx.candidates.length; i++) {
+    const k = ctx.at[i] ?? -1;
+    if (ctx.hmacMisses >= HMAC_LINES && quickMiss(ctx, sieve, k)) {
+      last = foldHmacRefusal(ctx, sieve.number[k] ?? 0);
+      continue;
+    }
     const s = ctx.candidates[i];
     if (s === undefined) break;
     const d = tryStanza(ctx, s, i);
-    if (d.kind !== "refuse" || endsTheSearch(d)) return d;
+    if (d.kind !== "refuse" || endsTheSearch(d)) {
+      logFoldedHmac(ctx);
+      return d;
+    }
     last = d;
   }
+  logFoldedHmac(ctx);
   return last;
+}
+
+/**
+ * Stanza k (its index in the configuration) refuses the packet for its HMAC, found from the
+ * sieve alone: only for stanzas whose first refusing step is the HMAC, not expired, with data
+ * short of GPG size (tryStanza's order). Anything else, or a match, is left to tryStanza.
+ */
+function quickMiss(ctx: StanzaRun, sieve: Sieve, k: number): boolean {
+  const ring = sieve.ring[k];
+  if (ring === null || ring === undefined) return false;
+  if (ctx.nowSecs > (sieve.expire[k] ?? 0) || ctx.inc.data.length >= MIN_GNUPG_MSG_SIZE)
+    return false;
+  const split = splitFor(ctx, "cbc", ring.type);
+  if (!split.ok) return false;
+  ring.setMessage(split.value.prefixed);
+  if (ring.matches(sieve.slot[k] ?? 0, split.value.received)) return false;
+  ctx.hmacMisses++;
+  return true;
 }
 
 /**
@@ -66,7 +107,8 @@ function tryStanza(ctx: StanzaRun, s: ServedStanza, i: number): Decision {
       `No stanza encryption mode match for encryption type: ${gpgSized ? 2 : 1}.`,
     );
   // processSpa found the data to be wire charset before any stanza was tried.
-  const checked = verifySpaHmac(data, s.mode, s.hmac, true);
+  const checked =
+    s.hmac === null ? verifySpaHmac(data, s.mode, null, true) : hmacOf(ctx, s, s.hmac);
   if (!checked.ok) return hmacRefused(ctx, s, checked.reason, checked.detail);
   const digest = replayGate(ctx, s);
   if (typeof digest !== "string") return digest;
@@ -120,7 +162,9 @@ function hmacRefused(
   reason: RejectReason,
   detail: string,
 ): Refused {
-  return reason === Reject.HmacMismatch
-    ? stanzaRefused(ctx, s, Refusal.HmacMismatch, "Non-corresponding HMAC for this stanza")
-    : stanzaRefused(ctx, s, Refusal.DecryptFailed, `Error creating fko context: ${detail}`);
+  if (reason !== Reject.HmacMismatch)
+    return stanzaRefused(ctx, s, Refusal.DecryptFailed, `Error creating fko context: ${detail}`);
+  return ++ctx.hmacMisses > HMAC_LINES
+    ? foldHmacRefusal(ctx, s.number)
+    : stanzaRefused(ctx, s, Refusal.HmacMismatch, HMAC_MISMATCH);
 }

@@ -114,8 +114,8 @@ export class Parser {
       this.packets++;
       this.countSoon();
     },
-    refused: (reason) => {
-      this.refused.set(reason, (this.refused.get(reason) ?? 0) + 1);
+    refused: (reason, n = 1) => {
+      this.refused.set(reason, (this.refused.get(reason) ?? 0) + n);
       this.countSoon();
     },
     granted: () => undefined,
