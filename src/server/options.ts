@@ -25,6 +25,8 @@ export interface ServerArgs {
   kill: boolean;
   restart: boolean;
   status: boolean;
+  /** --status --all-gateways: the live grants of every gateway, from the grant journal. */
+  allGateways: boolean;
   fwList: boolean;
   fwListAll: boolean;
   fwFlush: boolean;
@@ -77,6 +79,7 @@ export function defaultServerArgs(): ServerArgs {
     kill: false,
     restart: false,
     status: false,
+    allGateways: false,
     fwList: false,
     fwListAll: false,
     fwFlush: false,
@@ -242,6 +245,12 @@ export const SERVER_OPTIONS: readonly ServerOption[] = [
     arg: "none",
     help: "Is fwknopd running? Shows its pid and live grants.",
     set: (a) => void (a.status = true),
+  },
+  {
+    long: "all-gateways",
+    arg: "none",
+    help: "With --status: every gateway's live grants, from the Redis grant journal (GRANT_JOURNAL Y).",
+    set: (a) => void ((a.status = true), (a.allGateways = true)),
   },
   {
     long: "fw-list",
