@@ -52,11 +52,12 @@ describe("REPLAY_STORE and REDIS_* variables", () => {
     const s = settings(
       "REPLAY_STORE redis\nREDIS_URL redis://u:p@10.0.0.1:6380/2\nREDIS_FAIL local\nGRANT_JOURNAL Y\nGATEWAY_NAME gw1\n",
     );
-    assert.equal(s?.url, "redis://u:p@10.0.0.1:6380/2");
-    assert.equal(s?.fail, "local");
-    assert.equal(s?.prefix, "fwknopd:");
-    assert.equal(s?.gateway, "gw1");
-    assert.deepEqual(s?.journal, { maxLen: 100000 });
+    assert.ok(s !== null);
+    assert.equal(s.url, "redis://u:p@10.0.0.1:6380/2");
+    assert.equal(s.fail, "local");
+    assert.equal(s.prefix, "fwknopd:");
+    assert.equal(s.gateway, "gw1");
+    assert.deepEqual(s.journal, { maxLen: 100000 });
   });
   it("bad values name the file and line, never the password", () => {
     const e = configError("REPLAY_STORE redis\nREDIS_FAIL open\n");
