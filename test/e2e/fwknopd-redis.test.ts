@@ -8,98 +8,33 @@
  * started again to show each failure policy and the reconciliation.
  */
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { freshSpaWire } from "../fixtures/pipeline.js";
-import { CLIENT_IP, SERVER_IP, createRig, waitFor, type Rig } from "./rig.js";
-import { TsFwknopd } from "./ts-fwknopd.js";
+import { SERVER_IP, waitFor, type Rig } from "./rig.js";
+import type { TsFwknopd } from "./ts-fwknopd.js";
+import { B_IP, PORT, RedisGateways, wire } from "./redis-gateways.js";
 
-const PORT = 1234;
-const B_IP = "198.18.2.1";
-const B_CLIENT_IP = "198.18.2.2";
-const REDIS_PORT = 6399;
-const PASSWORD = randomBytes(12).toString("hex");
-const keys = { key: randomBytes(32), hmac: randomBytes(64) };
-const ACCESS = `SOURCE ANY\nOPEN_PORTS tcp/${PORT}\nFW_ACCESS_TIMEOUT 60\nKEY_BASE64 ${keys.key.toString("base64")}\nHMAC_KEY_BASE64 ${keys.hmac.toString("base64")}\n`;
-const wire = (): string =>
-  freshSpaWire(
-    { mode: "cbc", key: keys.key, hmac: { type: "sha256", key: keys.hmac } },
-    { messageType: 1, message: `${CLIENT_IP},tcp/${PORT}` },
-  );
 const GRANTED = /Added access for user/g;
 const grantsIn = (log: string): number => (log.match(GRANTED) ?? []).length;
 const common =
   "ENABLE_UDP_SERVER Y;\nREPLAY_STORE redis;\nGRANT_JOURNAL Y;\nREDIS_KEY_PREFIX e2e:;\n";
 
 describe("several gateways, one replay memory (REPLAY_STORE redis)", () => {
+  const g = new RedisGateways();
   let rig: Rig;
-  let nsB: string;
   let a: TsFwknopd;
   let b: TsFwknopd;
-  let redis: ChildProcess | null = null;
-  let redisDir: string;
-  let redisLog = "";
-
-  const startRedis = async (): Promise<void> => {
-    redisLog = "";
-    // Its own configuration on the command line: no persistence, a password, only the rig's addresses.
-    const p = rig.spawn(rig.clientNs, [
-      "/usr/bin/redis-server",
-      "--port",
-      String(REDIS_PORT),
-      "--bind",
-      `${CLIENT_IP} ${B_CLIENT_IP}`,
-      "--requirepass",
-      PASSWORD,
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--dir",
-      redisDir,
-      "--maxmemory-policy",
-      "noeviction",
-    ]);
-    p.stdout?.on("data", (d: Buffer) => (redisLog += d.toString()));
-    redis = p;
-    assert.ok(await waitFor(() => /Ready to accept connections/.test(redisLog), 10_000), redisLog);
-  };
-  const killRedis = async (): Promise<void> => {
-    const p = redis;
-    if (p === null || p.exitCode !== null) return;
-    p.kill("SIGKILL");
-    await waitFor(() => p.exitCode !== null || p.signalCode !== null, 5000);
-    redis = null;
-  };
   const logs = (): string => `--- A ---\n${a.logs()}\n--- B ---\n${b.logs()}`;
 
   before(async () => {
-    rig = await createRig({ protectedPort: PORT, deny: "debian-nftables" });
-    await rig.ask(rig.serverNs, { op: "listen", port: PORT });
-    nsB = await rig.addNamespace("b");
-    rig.veth(rig.clientNs, "veth1", nsB, "veth0");
-    await rig.must(rig.clientNs, ["ip", "addr", "add", `${B_CLIENT_IP}/24`, "dev", "veth1"]);
-    await rig.must(rig.clientNs, ["ip", "link", "set", "veth1", "up"]);
-    await rig.must(nsB, ["ip", "addr", "add", `${B_IP}/24`, "dev", "veth0"]);
-    await rig.must(nsB, ["ip", "link", "set", "veth0", "up"]);
-    redisDir = rig.tempDir("fwkts-redis-");
-    await startRedis();
-    a = new TsFwknopd(
-      rig,
-      `${common}GATEWAY_NAME gw-a;\nREDIS_FAIL closed;\nREDIS_URL_FILE ${join(redisDir, "url")};\n`,
-      ACCESS,
+    await g.setUp();
+    rig = g.rig;
+    a = g.gateway(
+      "a",
+      `${common}GATEWAY_NAME gw-a;\nREDIS_FAIL closed;\nREDIS_URL_FILE ${g.urlFile("a")};\n`,
     );
-    writeFileSync(join(redisDir, "url"), `redis://:${PASSWORD}@${CLIENT_IP}:${REDIS_PORT}/0\n`, {
-      mode: 0o600,
-    });
-    b = new TsFwknopd(
-      rig,
-      `${common}GATEWAY_NAME gw-b;\nREDIS_FAIL local;\nPRIVSEP N;\nREDIS_URL redis://:${PASSWORD}@${B_CLIENT_IP}:${REDIS_PORT}/0;\n`,
-      ACCESS,
-      (argv) => ["ip", "netns", "exec", nsB, ...argv],
+    b = g.gateway(
+      "b",
+      `${common}GATEWAY_NAME gw-b;\nREDIS_FAIL local;\nPRIVSEP N;\nREDIS_URL ${g.url("b")};\n`,
     );
     await Promise.all([a.start(), b.start()]);
     assert.ok(await a.waitForLog(/Redis replay store .*: connected/, 10_000), logs());
@@ -109,8 +44,7 @@ describe("several gateways, one replay memory (REPLAY_STORE redis)", () => {
     await Promise.allSettled([a.stop(), b.stop()]);
     a.cleanup();
     b.cleanup();
-    await killRedis();
-    await rig.teardown();
+    await g.teardown();
   });
 
   it("one packet sent to both gateways at once: exactly one grant, the other says replay", async () => {
@@ -146,12 +80,12 @@ describe("several gateways, one replay memory (REPLAY_STORE redis)", () => {
     assert.match(r.stdout, /on 2 gateway\(s\)/, r.stdout);
     assert.match(r.stdout, /gw-a .*198\.18\.0\.2 +tcp\/1234/, r.stdout);
     assert.match(r.stdout, /gw-b .*198\.18\.0\.2 +tcp\/1234 .*SPA from 198\.18\.2\.2/, r.stdout);
-    assert.ok(!r.stdout.includes(PASSWORD) && !r.stderr.includes(PASSWORD));
+    assert.ok(!r.stdout.includes(g.password) && !r.stderr.includes(g.password));
   });
 
   it("Redis killed: closed refuses, local grants with a warning; Redis back: shared again", async () => {
     const [ga, gb] = [grantsIn(a.logs()), grantsIn(b.logs())];
-    await killRedis();
+    await g.killRedis();
     assert.ok(await a.waitForLog(/Redis replay store .*: unavailable/, 5000), logs());
     await rig.sendUdp(SERVER_IP, 62201, wire());
     assert.ok(
@@ -174,7 +108,7 @@ describe("several gateways, one replay memory (REPLAY_STORE redis)", () => {
     assert.ok(await waitFor(() => grantsIn(b.logs()) === gb + 1, 5000), logs());
     // A burst during the outage: neither hangs nor crashes either gateway.
     await rig.sendUdpMany(SERVER_IP, 62201, Array.from({ length: 50 }, wire));
-    await startRedis();
+    await g.startRedis();
     assert.ok(
       await a.waitForLog(
         /Redis replay store .*: connected[\s\S]*: unavailable[\s\S]*: connected/,
