@@ -116,7 +116,7 @@ export async function controlRunning(args: ServerArgs): Promise<number> {
   if (paths.warning !== null) err(`fwknopd: warning: ${paths.warning}`);
   if (args.status) {
     const local = printStatus(paths);
-    return args.allGateways ? printAllGateways(args, out, err) : local;
+    return args.allGateways === true ? printAllGateways(args, out, err) : local;
   }
   const pid = runningPid(paths.pidFile);
   if (pid === null) {

@@ -4,8 +4,9 @@
  */
 import type { OptSpec } from "../argv/getopt.js";
 import { UsageError } from "../errors.js";
+import { ALL_GATEWAYS, type GatewayArgs } from "./options-gateways.js";
 
-export interface ServerArgs {
+export interface ServerArgs extends GatewayArgs {
   accessFile: string | null;
   accessFolder: string | null;
   configFile: string;
@@ -25,8 +26,6 @@ export interface ServerArgs {
   kill: boolean;
   restart: boolean;
   status: boolean;
-  /** --status --all-gateways: the live grants of every gateway, from the grant journal. */
-  allGateways: boolean;
   fwList: boolean;
   fwListAll: boolean;
   fwFlush: boolean;
@@ -79,7 +78,6 @@ export function defaultServerArgs(): ServerArgs {
     kill: false,
     restart: false,
     status: false,
-    allGateways: false,
     fwList: false,
     fwListAll: false,
     fwFlush: false,
@@ -246,12 +244,7 @@ export const SERVER_OPTIONS: readonly ServerOption[] = [
     help: "Is fwknopd running? Shows its pid and live grants.",
     set: (a) => void (a.status = true),
   },
-  {
-    long: "all-gateways",
-    arg: "none",
-    help: "With --status: every gateway's live grants, from the Redis grant journal (GRANT_JOURNAL Y).",
-    set: (a) => void ((a.status = true), (a.allGateways = true)),
-  },
+  ALL_GATEWAYS,
   {
     long: "fw-list",
     arg: "none",
