@@ -96,25 +96,45 @@ export async function openRedisLink(s: RedisSettings, deps: RedisLinkDeps): Prom
     if (now) deps.log(`Redis replay store ${where}: connected`, "info");
     else deps.log(`Redis replay store ${where}: unavailable (${why}); reconnecting`, "err");
   };
-  conn.on("ready", () => {
+  const becameReady = (): void => {
+    if (up === true) return;
     said(true, "");
     deps.onReady?.();
-  });
+  };
+  conn.on("ready", becameReady);
   conn.on("error", (e) => {
     said(false, e instanceof Error ? e.message : String(e));
   });
   conn.on("end", () => {
     said(false, "connection closed");
   });
-  conn.connect().catch((e: unknown) => {
-    said(false, e instanceof Error ? e.message : String(e));
-  });
+  let closed = false;
+  // A plain client retries by itself (reconnectStrategy); node-redis's Sentinel client gives up
+  // when no Sentinel answers its first connect, and emits no "ready" after a failover: so its
+  // connect is retried here, and its state watched.
+  const connect = (tries: number): void => {
+    conn.connect().then(becameReady, (e: unknown) => {
+      said(false, e instanceof Error ? e.message : String(e));
+      if (s.sentinels !== null && !closed)
+        setTimeout(() => {
+          if (!closed) connect(tries + 1);
+        }, backoff(tries)).unref();
+    });
+  };
+  connect(0);
+  const watch = setInterval(() => {
+    if (conn.isReady) becameReady();
+    else if (up === true) said(false, "no master");
+  }, 500);
+  watch.unref();
   return {
     get ready() {
       return conn.isReady;
     },
     send,
     close: async () => {
+      closed = true;
+      clearInterval(watch);
       up = true;
       await Promise.resolve(conn.destroy());
     },
