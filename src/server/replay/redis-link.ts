@@ -60,38 +60,40 @@ export function redisWhere(s: RedisSettings): string {
   return `${u.protocol}//${u.host}${u.pathname}`;
 }
 
-/** Connects in the background: the daemon starts (and refuses or falls back) while Redis is away. */
-export async function openRedisLink(s: RedisSettings, deps: RedisLinkDeps): Promise<RedisLink> {
-  const redis = await loadRedis();
-  let conn: Conn;
-  let send: (args: string[]) => Promise<unknown>;
+/** A client straight to REDIS_URL, or one that finds the master through the Sentinels. */
+function makeConn(
+  redis: RedisModule,
+  s: RedisSettings,
+): { conn: Conn; send: (args: string[]) => Promise<unknown> } {
   if (s.sentinels === null) {
     const c = redis.createClient(clientOptions(s));
-    conn = c;
-    send = (args) => c.sendCommand(args);
-  } else {
-    const { url, ...rest } = clientOptions(s);
-    const u = new URL(url);
-    const c = redis.createSentinel({
-      name: s.masterName ?? "",
-      sentinelRootNodes: s.sentinels,
-      nodeClientOptions: {
-        ...rest,
-        ...(u.username !== "" ? { username: decodeURIComponent(u.username) } : {}),
-        ...(u.password !== "" ? { password: decodeURIComponent(u.password) } : {}),
-        database: Number(u.pathname.slice(1) || "0"),
-      },
-      sentinelClientOptions: { socket: rest.socket },
-      passthroughClientErrorEvents: true,
-      scanInterval: 1000,
-    });
-    conn = c;
-    send = (args) => c.sendCommand(false, args);
+    return { conn: c, send: (args) => c.sendCommand(args) };
   }
+  const { url, ...rest } = clientOptions(s);
+  const u = new URL(url);
+  const c = redis.createSentinel({
+    name: s.masterName ?? "",
+    sentinelRootNodes: s.sentinels,
+    nodeClientOptions: {
+      ...rest,
+      ...(u.username !== "" ? { username: decodeURIComponent(u.username) } : {}),
+      ...(u.password !== "" ? { password: decodeURIComponent(u.password) } : {}),
+      database: Number(u.pathname.slice(1) || "0"),
+    },
+    sentinelClientOptions: { socket: rest.socket },
+    passthroughClientErrorEvents: true,
+    scanInterval: 1000,
+  });
+  return { conn: c, send: (args) => c.sendCommand(false, args) };
+}
+
+/** Logs each change of state once, calls onReady on each return, and keeps connecting. */
+function keepConnected(conn: Conn, s: RedisSettings, deps: RedisLinkDeps): () => void {
   let up: boolean | null = null;
+  let closed = false;
   const where = redisWhere(s);
   const said = (now: boolean, why: string): void => {
-    if (up === now) return;
+    if (up === now || closed) return;
     up = now;
     if (now) deps.log(`Redis replay store ${where}: connected`, "info");
     else deps.log(`Redis replay store ${where}: unavailable (${why}); reconnecting`, "err");
@@ -101,20 +103,20 @@ export async function openRedisLink(s: RedisSettings, deps: RedisLinkDeps): Prom
     said(true, "");
     deps.onReady?.();
   };
+  const why = (e: unknown): string => (e instanceof Error ? e.message : String(e));
   conn.on("ready", becameReady);
   conn.on("error", (e) => {
-    said(false, e instanceof Error ? e.message : String(e));
+    said(false, why(e));
   });
   conn.on("end", () => {
     said(false, "connection closed");
   });
-  let closed = false;
   // A plain client retries by itself (reconnectStrategy); node-redis's Sentinel client gives up
   // when no Sentinel answers its first connect, and emits no "ready" after a failover: so its
   // connect is retried here, and its state watched.
   const connect = (tries: number): void => {
     conn.connect().then(becameReady, (e: unknown) => {
-      said(false, e instanceof Error ? e.message : String(e));
+      said(false, why(e));
       if (s.sentinels !== null && !closed)
         setTimeout(() => {
           if (!closed) connect(tries + 1);
@@ -127,15 +129,23 @@ export async function openRedisLink(s: RedisSettings, deps: RedisLinkDeps): Prom
     else if (up === true) said(false, "no master");
   }, 500);
   watch.unref();
+  return () => {
+    closed = true;
+    clearInterval(watch);
+  };
+}
+
+/** Connects in the background: the daemon starts (and refuses or falls back) while Redis is away. */
+export async function openRedisLink(s: RedisSettings, deps: RedisLinkDeps): Promise<RedisLink> {
+  const { conn, send } = makeConn(await loadRedis(), s);
+  const stop = keepConnected(conn, s, deps);
   return {
     get ready() {
       return conn.isReady;
     },
     send,
     close: async () => {
-      closed = true;
-      clearInterval(watch);
-      up = true;
+      stop();
       await Promise.resolve(conn.destroy());
     },
   };
