@@ -17,6 +17,7 @@ import { runningPid } from "../server/pid-file.js";
 import { ReplayCache } from "../server/replay/replay-cache.js";
 import { generateKeys, parseDigestName } from "../spa/index.js";
 import { loadLogged } from "./fwknopd-serve.js";
+import { printAllGateways } from "./fwknopd-gateways.js";
 
 export const out = (s: string): void => void process.stdout.write(s.endsWith("\n") ? s : `${s}\n`);
 export const err = (s: string): void => void process.stderr.write(s.endsWith("\n") ? s : `${s}\n`);
@@ -113,7 +114,10 @@ function restart(args: ServerArgs, pid: number): number {
 export async function controlRunning(args: ServerArgs): Promise<number> {
   const paths = loadControlPaths(args);
   if (paths.warning !== null) err(`fwknopd: warning: ${paths.warning}`);
-  if (args.status) return printStatus(paths);
+  if (args.status) {
+    const local = printStatus(paths);
+    return args.allGateways === true ? printAllGateways(args, out, err) : local;
+  }
   const pid = runningPid(paths.pidFile);
   if (pid === null) {
     err("No running fwknopd detected.");

@@ -6,103 +6,10 @@
  * `dead`: C parses it but never uses it (accepted with a warning). `ours`: a fwknop-ts extension.
  * Variables of other builds of C fwknopd (firewalld, ipfw, pf, NFQ) are all known here.
  */
-export type VarKind =
-  | "bool"
-  | "int"
-  | "string"
-  | "path"
-  | "absdir"
-  | "chain"
-  | "facility"
-  | "firewall"
-  | "nftname"
-  | "nftfamily"
-  | "nftjump"
-  | "listen"
-  | "logformat";
+import { b, chain, i, k, p, s, type VarDef } from "./var-def.js";
+import { REDIS_VARS } from "./fwknopd-vars-redis.js";
 
-/** A default may depend on other variables (ENABLE_SPA_PACKET_AGING on PCAP_FILE). */
-export type DefaultFn = (isSet: (name: string) => boolean) => string;
-
-export interface VarDef {
-  readonly name: string;
-  readonly kind: VarKind;
-  /** Default as text; a leading "$NAME" refers to another variable; null = unset. */
-  readonly def: string | null | DefaultFn;
-  readonly min?: number;
-  readonly max?: number;
-  readonly doc: string;
-  readonly dead?: boolean;
-  readonly ours?: boolean;
-  readonly secret?: boolean;
-}
-
-interface Extra {
-  readonly dead?: boolean;
-  readonly ours?: boolean;
-  readonly secret?: boolean;
-}
-
-type Def<N extends string, K extends VarKind, D> = Extra & {
-  readonly name: N;
-  readonly kind: K;
-  readonly def: D;
-  readonly doc: string;
-  readonly min?: number;
-  readonly max?: number;
-};
-
-const b = <const N extends string, const D extends "Y" | "N" | null | DefaultFn>(
-  name: N,
-  def: D,
-  doc: string,
-  extra: Extra = {},
-): Def<N, "bool", D> => ({ name, kind: "bool", def, doc, ...extra });
-
-const i = <const N extends string, const D extends number | null>(
-  name: N,
-  def: D,
-  min: number,
-  max: number,
-  doc: string,
-  extra: Extra = {},
-): Def<N, "int", D extends null ? null : string> => ({
-  name,
-  kind: "int",
-  def: (def === null ? null : String(def)) as D extends null ? null : string,
-  min,
-  max,
-  doc,
-  ...extra,
-});
-
-const s = <const N extends string, const D extends string | null>(
-  name: N,
-  def: D,
-  doc: string,
-  extra: Extra = {},
-): Def<N, "string", D> => ({ name, kind: "string", def, doc, ...extra });
-
-const p = <const N extends string, const D extends string | null>(
-  name: N,
-  def: D,
-  doc: string,
-  extra: Extra = {},
-): Def<N, "path", D> => ({ name, kind: "path", def, doc, ...extra });
-
-const k = <const N extends string, const K extends VarKind, const D extends string | null>(
-  name: N,
-  kind: K,
-  def: D,
-  doc: string,
-  extra: Extra = {},
-): Def<N, K, D> => ({ name, kind, def, doc, ...extra });
-
-const chain = <const N extends string>(
-  name: N,
-  def: string,
-  doc: string,
-): Def<N, "chain", string> => k(name, "chain", def, doc);
+export type { DefaultFn, VarDef, VarKind } from "./var-def.js";
 
 /** 2 << 22, the cap C puts on its microsecond and count variables. */
 const BIG = 8388608;
@@ -340,6 +247,7 @@ export const FWKNOPD_VARS = [
     "the user of the packet-parsing process under PRIVSEP (default: fwknopd if that user exists, else nobody)",
     { ours: true },
   ),
+  ...REDIS_VARS,
 ] as const satisfies readonly VarDef[];
 
 export type VarName = (typeof FWKNOPD_VARS)[number]["name"];

@@ -3,6 +3,7 @@ import type { FirewallBackend, NatSettings } from "./firewall/types.js";
 import type { PcapOptions } from "./listen/pcap.js";
 import type { ServedStanza } from "./pipeline/served-stanza.js";
 import type { Privsep } from "./privsep/run-as.js";
+import type { RedisSettings } from "./replay/redis-config.js";
 
 export interface DaemonConfig {
   udp: { enabled: boolean; port: number };
@@ -22,6 +23,8 @@ export interface DaemonConfig {
   digestSyncBeforeGrant: boolean;
   /** DIGEST_CACHE_MAX_ENTRIES: at that many digests, packets are refused (none is forgotten). */
   digestCacheMaxEntries: number;
+  /** REPLAY_STORE redis: the shared replay claim and grant journal; null: the local file alone. */
+  redis: RedisSettings | null;
   pidFile: string;
   runDir: string;
   flushAtInit: boolean;

@@ -11,6 +11,7 @@ import {
   type ServerConfig,
 } from "../config/fwknopd-conf.js";
 import { privsepOf } from "./privsep/run-as.js";
+import { redisSettingsOf } from "./replay/redis-config.js";
 import { FWKNOPD_VARS, type VarName } from "../config/fwknopd-vars.js";
 import { ConfigError } from "../errors.js";
 import type { DaemonConfig } from "./daemon-config.js";
@@ -137,6 +138,7 @@ function daemonConfigOf(
     digestFile: conf.value("DIGEST_FILE"),
     digestSyncBeforeGrant: conf.value("DIGEST_SYNC_BEFORE_GRANT"),
     digestCacheMaxEntries: conf.value("DIGEST_CACHE_MAX_ENTRIES"),
+    redis: redisSettingsOf(conf, args.configFile),
     pidFile: conf.value("FWKNOP_PID_FILE"),
     runDir: conf.value("FWKNOP_RUN_DIR"),
     flushAtInit: fw.flushAtInit,

@@ -4,8 +4,9 @@
  */
 import type { OptSpec } from "../argv/getopt.js";
 import { UsageError } from "../errors.js";
+import { ALL_GATEWAYS, type GatewayArgs } from "./options-gateways.js";
 
-export interface ServerArgs {
+export interface ServerArgs extends GatewayArgs {
   accessFile: string | null;
   accessFolder: string | null;
   configFile: string;
@@ -243,6 +244,7 @@ export const SERVER_OPTIONS: readonly ServerOption[] = [
     help: "Is fwknopd running? Shows its pid and live grants.",
     set: (a) => void (a.status = true),
   },
+  ALL_GATEWAYS,
   {
     long: "fw-list",
     arg: "none",

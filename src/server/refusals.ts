@@ -15,6 +15,7 @@ export const Refusal = {
   Replay: "replay",
   ReplayForgotten: "replay_forgotten",
   ReplayCacheFull: "replay_cache_full",
+  ReplayStoreDown: "replay_store_down",
   StanzaExpired: "stanza_expired",
   HmacMismatch: "hmac_mismatch",
   DecryptFailed: "decrypt_failed",
@@ -54,6 +55,8 @@ export const REFUSAL_LEVEL: Readonly<Record<RefusalReason, Level>> = {
   replay_forgotten: "warning",
   // Ours: DIGEST_CACHE_MAX_ENTRIES reached; the operator must act.
   replay_cache_full: "err",
+  // Ours: REPLAY_STORE redis, Redis unavailable and REDIS_FAIL closed (redis-store.ts).
+  replay_store_down: "err",
   stanza_expired: "info",
   // C logs the fko error at debug and "Non-corresponding HMAC for this stanza" at info.
   hmac_mismatch: "info",

@@ -26,6 +26,7 @@ import { STATUS_FILE_NAME, StatusFile, statusGrantOf, type StatusGrant } from ".
 import { messageOf } from "../../errors.js";
 import { Receiver } from "./receiver.js";
 import { NO_METRICS, type DaemonMetrics } from "../metrics/daemon-metrics.js";
+import { RedisStore, type ClaimedDigests } from "../replay/redis-store.js";
 
 export type { StatusGrant };
 
@@ -67,6 +68,8 @@ export class Daemon {
   private grantIds = 0;
   private readonly admission: Admission;
   private readonly replay: ReplayGuard;
+  /** REPLAY_STORE redis: the claim shared with other gateways, and the grant journal. */
+  private store: RedisStore | null = null;
   private readonly actions: Actions;
   private readonly status: StatusFile;
   private readonly inFlight = new Set<Promise<void>>();
@@ -136,6 +139,8 @@ export class Daemon {
   async start(): Promise<void> {
     const cfg = this.cfg;
     this.replay.open(cfg);
+    if (cfg.redis !== null)
+      this.store = await RedisStore.open(cfg.redis, { ...this.deps, metrics: this.metrics });
     if (!cfg.testMode) {
       const fw = cfg.makeFirewall();
       this.backend = fw.name;
@@ -145,7 +150,10 @@ export class Daemon {
           this.log(line, level);
         },
         event: this.deps.logger.event,
-        onEnded: (gs) => void this.admission.ended(gs),
+        onEnded: (gs) => {
+          void this.admission.ended(gs);
+          this.store?.ended(gs);
+        },
       });
       await this.grants.start(cfg);
       this.receiver?.reconfigure(cfg, pipelineSettingsOf(cfg, this.replay, this.grants.noNat));
@@ -226,13 +234,13 @@ export class Daemon {
   private async grant(g: Granted, meta: ReplayMeta, arrived: number): Promise<void> {
     try {
       // In the file before the port opens: a crash cannot make the same packet valid again.
-      await this.replay.remember(g, meta);
-      if (this.grants === null) return;
+      if (!(await this.claim(g, meta)) || this.grants === null) return;
       const grants = g.grants.map((x) => ({ ...x, id: ++this.grantIds, spaSource: meta.srcIp }));
       if (await this.grants.open({ ...g, grants }, meta.srcIp)) {
         this.metrics.granted(this.backend, g.grants.length, (performance.now() - arrived) / 1000);
         const hmacKey = this.cfg.stanzas[g.stanza - 1]?.hmacKey ?? null;
         this.admission.granted(grants, hmacKey, g.digest);
+        this.store?.granted(grants, meta.srcIp);
         this.status.changed();
       }
     } catch (e) {
@@ -249,11 +257,18 @@ export class Daemon {
   /** Command messages and cycles: the digest is in the file first, as for grants. */
   private async runDecision(d: CommandDecision | CycleDecision, meta: ReplayMeta): Promise<void> {
     try {
-      await this.replay.remember(d, meta);
-      await this.actions.run(d);
+      if (await this.claim(d, meta)) await this.actions.run(d);
     } catch (e) {
       this.log(`[${meta.srcIp}] (stanza #${d.stanza}) command failed: ${messageOf(e)}`, "err");
     }
+  }
+
+  /** The shared claim (REPLAY_STORE redis) decides; the local file keeps the digest either way. */
+  private async claim(d: ClaimedDigests, meta: ReplayMeta): Promise<boolean> {
+    const window = this.cfg.packetAging ? this.cfg.maxPacketAge : null;
+    const ok = (await this.store?.claim(d, meta, window)) ?? true;
+    await this.replay.remember(d, meta);
+    return ok;
   }
 
   private track(p: Promise<void>): void {
@@ -305,5 +320,6 @@ export class Daemon {
     await this.admission.close();
     await this.grants?.stop(this.cfg.flushAtExit);
     await this.replay.close();
+    await this.store?.close();
   }
 }
