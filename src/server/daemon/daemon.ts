@@ -263,11 +263,15 @@ export class Daemon {
     }
   }
 
-  /** The shared claim (REPLAY_STORE redis) decides; the local file keeps the digest either way. */
+  /**
+   * The shared claim (REPLAY_STORE redis) decides; the local cache keeps the digest either way.
+   * The local cache is told first: it marks the digest seen at once, so a second copy arriving
+   * while Redis answers is a replay here too, and a packet refused for want of Redis stays spent.
+   */
   private async claim(d: ClaimedDigests, meta: ReplayMeta): Promise<boolean> {
     const window = this.cfg.packetAging ? this.cfg.maxPacketAge : null;
-    const ok = (await this.store?.claim(d, meta, window)) ?? true;
-    await this.replay.remember(d, meta);
+    const local = this.replay.remember(d, meta);
+    const [ok] = await Promise.all([this.store?.claim(d, meta, window) ?? true, local]);
     return ok;
   }
 
