@@ -8,7 +8,8 @@ import type { RedisSettings } from "./replay/redis-config.js";
 export interface DaemonConfig {
   udp: { enabled: boolean; port: number };
   tcp: { enabled: boolean; port: number };
-  http: { enabled: boolean; allowAnyUserAgent: boolean };
+  /** ENABLE_SPA_OVER_HTTP, ALLOW_ANY_USER_AGENT, ENABLE_X_FORWARDED_FOR. */
+  http: { enabled: boolean; allowAnyUserAgent: boolean; xForwardedFor: boolean };
   ipv6: boolean;
   /** pcap capture when neither the UDP nor the TCP server is on (C's default mode). */
   pcap: PcapOptions & { enabled: boolean };

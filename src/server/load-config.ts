@@ -104,6 +104,7 @@ function listenersOf(
     http: {
       enabled: conf.value("ENABLE_SPA_OVER_HTTP"),
       allowAnyUserAgent: conf.value("ALLOW_ANY_USER_AGENT"),
+      xForwardedFor: conf.value("ENABLE_X_FORWARDED_FOR"),
     },
     ipv6: conf.value("ENABLE_IPV6"),
     pcap: {

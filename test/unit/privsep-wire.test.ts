@@ -26,7 +26,7 @@ describe("privsep: the configuration through the pipe", () => {
     const cfg: ReceiverConfig = {
       udp: { enabled: true, port: 62201 },
       tcp: { enabled: false, port: 62201 },
-      http: { enabled: false, allowAnyUserAgent: false },
+      http: { enabled: false, allowAnyUserAgent: false, xForwardedFor: false },
       ipv6: true,
       pcap: { enabled: false } as ReceiverConfig["pcap"],
       pcapFile: null,

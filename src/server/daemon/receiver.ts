@@ -145,18 +145,34 @@ export class Receiver {
     const arrived = performance.now();
     this.deps.metrics.packet();
     let data = d.data;
+    let xffIp: string | null = null;
     if (cfg.http.enabled) {
-      const h = unwrapHttpSpa(data, cfg.http.allowAnyUserAgent);
+      const h = unwrapHttpSpa(data, cfg.http.allowAnyUserAgent, cfg.http.xForwardedFor);
       if (h.kind === "refused") {
         // Junk before any stanza, as the pipeline's: debug (C: a preprocess error), no budget.
         this.deps.metrics.refused("http");
         if (this.packetLineAllowed("debug")) this.deps.logger.log("debug", `[${d.srcIp}] ${h.why}`);
         return;
       }
-      if (h.kind === "spa") data = h.data;
+      if (h.kind === "spa") {
+        data = h.data;
+        xffIp = h.xff;
+        if (h.xffBad !== null && this.packetLineAllowed("warning"))
+          this.deps.logger.log(
+            "warning",
+            `Error parsing X-Forwarded-For header: value '${h.xffBad.slice(0, 80)}' is not an IP address`,
+          );
+      }
     }
     const decision = processSpa(
-      { data, srcIp: d.srcIp, srcPort: d.srcPort, dstIp: d.dstIp, dstPort: d.dstPort },
+      {
+        data,
+        srcIp: d.srcIp,
+        srcPort: d.srcPort,
+        dstIp: d.dstIp,
+        dstPort: d.dstPort,
+        ...(xffIp !== null ? { xffIp } : {}),
+      },
       cfg.stanzas,
       this.settings,
       this.deps.isSeen,

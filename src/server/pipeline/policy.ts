@@ -100,7 +100,8 @@ function checkClient(p: PolicyInput): string | Refused {
   if (allowIp === "0.0.0.0") {
     if (s.requireSourceAddress)
       return refused(p, Refusal.SourceRequired, "Got 0.0.0.0 when valid source IP was required.");
-    ruleIp = p.inc.srcIp;
+    // server/incoming_spa.c:check_src_access: behind an HTTP proxy, the address it forwarded for.
+    ruleIp = p.inc.xffIp ?? p.inc.srcIp;
   }
   if (s.requireUsername !== null && spa.username !== s.requireUsername)
     return refused(

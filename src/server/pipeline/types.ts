@@ -50,6 +50,8 @@ export interface Incoming {
   srcPort: number;
   dstIp: string;
   dstPort: number;
+  /** ENABLE_X_FORWARDED_FOR: the HTTP request's X-Forwarded-For address, for 0.0.0.0 requests. */
+  xffIp?: string;
 }
 
 /** The replay digests a decision on an authentic packet carries, to be persisted before acting. */
