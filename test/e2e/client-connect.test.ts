@@ -46,7 +46,7 @@ describe("fwknop --connect against our fwknopd (nftables, default-drop host)", (
       await rig.startEchoService(port, port === PORTS.ssh ? { lines: 1 } : {});
     await rig.defaultDeny("nftables", PORTS.udp);
     // The admin table lets the SPA port through for UDP only; -P tcp needs tcp/62201 too.
-    await rig.must(rig.serverNs, "nft add rule inet admin input tcp dport 62201 accept".split(" "));
+    await rig.acceptTcp(62201);
     d = new TsFwknopd(
       rig,
       "ENABLE_UDP_SERVER Y;\nENABLE_TCP_SERVER Y;\nTCPSERV_PORT 62201;\nFIREWALL_TYPE nftables;\nNFT_JUMP_CHAIN inet admin input;\n",

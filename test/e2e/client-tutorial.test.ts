@@ -31,18 +31,7 @@ describe("the tutorial's client flow", () => {
     await rig.startService(1234);
     await rig.startService(2222);
     await rig.defaultDeny("nftables", 1234);
-    await rig.must(rig.serverNs, [
-      "nft",
-      "add",
-      "rule",
-      "inet",
-      "admin",
-      "input",
-      "tcp",
-      "dport",
-      "8080",
-      "accept",
-    ]);
+    await rig.acceptTcp(8080);
   });
   after(async () => {
     await d?.stop();

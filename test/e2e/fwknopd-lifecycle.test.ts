@@ -45,18 +45,7 @@ describe("fwknopd transports and lifecycle", () => {
       access("root"),
     );
     // The admin table lets the SPA port through for UDP only; TCP/HTTP SPA needs tcp/62201 too.
-    await rig.must(rig.serverNs, [
-      "nft",
-      "add",
-      "rule",
-      "inet",
-      "admin",
-      "input",
-      "tcp",
-      "dport",
-      "62201",
-      "accept",
-    ]);
+    await rig.acceptTcp(62201);
     await d.start();
   });
   after(async () => {

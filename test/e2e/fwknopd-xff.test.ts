@@ -62,19 +62,7 @@ describe("SPA over HTTP through a proxy (ENABLE_X_FORWARDED_FOR)", () => {
     rig = await createRig();
     await rig.startService(PORT);
     await rig.defaultDeny("nftables", PORT);
-    for (const p of ["62201", "8080", "8081"])
-      await rig.must(rig.serverNs, [
-        "nft",
-        "add",
-        "rule",
-        "inet",
-        "admin",
-        "input",
-        "tcp",
-        "dport",
-        p,
-        "accept",
-      ]);
+    for (const p of [62201, 8080, 8081]) await rig.acceptTcp(p);
     const dir = rig.tempDir("xff-proxy-");
     const script = join(dir, "proxy.cjs");
     writeFileSync(script, PROXY);

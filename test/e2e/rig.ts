@@ -383,6 +383,17 @@ export class Rig {
     return this.host;
   }
 
+  /**
+   * One more TCP port through the server's nftables default-drop (the `inet admin input` chain
+   * defaultDeny("nftables") made), for what the test itself serves or fwknopd's TCP/HTTP SPA.
+   */
+  async acceptTcp(port: number): Promise<void> {
+    await this.must(this.serverNs, [
+      ...["nft", "add", "rule", "inet", "admin", "input"],
+      ...["tcp", "dport", String(port), "accept"],
+    ]);
+  }
+
   private agent(which: "server" | "client"): Agent {
     const a = this.agents.get(which === "server" ? this.serverNs : this.clientNs);
     if (a === undefined) throw new Error("rig is not set up");

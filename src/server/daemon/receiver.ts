@@ -18,7 +18,7 @@ import { LogBudget } from "../log-limit.js";
 import type { EventFields, Level, Logger } from "../log.js";
 import type { DaemonMetrics } from "../metrics/daemon-metrics.js";
 import { processSpa } from "../pipeline.js";
-import type { PacketLogFields, PipelineSettings, Settled } from "../pipeline/types.js";
+import type { Incoming, PacketLogFields, PipelineSettings, Settled } from "../pipeline/types.js";
 import { REFUSAL_LEVEL, Refusal } from "../refusals.js";
 
 /** At most one line a minute about datagrams dropped unread. */
@@ -164,15 +164,17 @@ export class Receiver {
           );
       }
     }
+    const inc: Incoming = {
+      data,
+      srcIp: d.srcIp,
+      srcPort: d.srcPort,
+      dstIp: d.dstIp,
+      dstPort: d.dstPort,
+    };
+    // Set only behind a proxy: no spread on the path every datagram takes.
+    if (xffIp !== null) inc.xffIp = xffIp;
     const decision = processSpa(
-      {
-        data,
-        srcIp: d.srcIp,
-        srcPort: d.srcPort,
-        dstIp: d.dstIp,
-        dstPort: d.dstPort,
-        ...(xffIp !== null ? { xffIp } : {}),
-      },
+      inc,
       cfg.stanzas,
       this.settings,
       this.deps.isSeen,

@@ -71,10 +71,6 @@ export class BrokerLink {
     this.gpg = new GpgRunner(daemon.config.gpg);
   }
 
-  get pid(): number | null {
-    return this.child?.pid ?? null;
-  }
-
   /** Resolves once the parser listens with its privileges dropped; rejects with its reason. */
   start(): Promise<void> {
     const entry = join(__dirname, __filename.endsWith(".ts") ? "parser-main.ts" : "parser-main.js");

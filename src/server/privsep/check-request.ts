@@ -15,6 +15,7 @@ import type { ServedStanza } from "../pipeline/served-stanza.js";
 import { NO_NAT, type PipelineSettings, type Settled } from "../pipeline/types.js";
 import { REFUSAL_LEVEL } from "../refusals.js";
 import type { CycleVars } from "../actions/run-command.js";
+import type { ReplayMeta } from "../replay/replay-cache.js";
 import type {
   BurnRequest,
   CycleRequest,
@@ -55,14 +56,36 @@ function ipLiteral(v: unknown, what: string): string {
   return v as string;
 }
 
-/** The carrier fields (digest.cache's columns) and the digests, as the replay cache needs them. */
+/**
+ * A request's carrier (digest.cache's columns: protocol, addresses, ports), checked; else why
+ * not. Every request has one, the command request too (reopen-command.ts).
+ */
+export function checkedCarrier(raw: unknown): { meta: ReplayMeta } | { why: string } {
+  try {
+    const c = (raw ?? fail("no packet carrier")) as Partial<Record<keyof ReplayMeta, unknown>>;
+    if (!isInt(c.proto, 0, 255)) fail("bad carrier protocol");
+    const srcIp = ipLiteral(c.srcIp, "the packet source");
+    const dstIp = ipLiteral(c.dstIp, "the packet destination");
+    if (!isInt(c.srcPort, 0, 65535) || !isInt(c.dstPort, 0, 65535)) fail("bad carrier port");
+    return {
+      meta: {
+        proto: c.proto as number,
+        srcIp,
+        srcPort: c.srcPort as number,
+        dstIp,
+        dstPort: c.dstPort as number,
+      },
+    };
+  } catch (e) {
+    if (e instanceof Bad) return { why: e.message };
+    throw e;
+  }
+}
+
+/** The carrier and the digests, as the replay cache needs them. */
 function checkDigests(r: RequestDigests, ctx: CheckContext, burning: boolean): void {
-  const m = (r as { meta?: unknown }).meta as Partial<Record<string, unknown>> | null | undefined;
-  const c = m ?? fail("no packet carrier");
-  if (!isInt(c.proto, 0, 255)) fail("bad carrier protocol");
-  ipLiteral(c.srcIp, "the packet source");
-  ipLiteral(c.dstIp, "the packet destination");
-  if (!isInt(c.srcPort, 0, 65535) || !isInt(c.dstPort, 0, 65535)) fail("bad carrier port");
+  const carrier = checkedCarrier((r as { meta?: unknown }).meta);
+  if ("why" in carrier) fail(carrier.why);
   if (typeof r.digest !== "string" || !DIGEST_RE.test(r.digest)) fail("bad replay digest");
   if (
     r.innerDigest !== null &&

@@ -203,8 +203,6 @@ export class Parser {
     this.io.send({
       t: "ready",
       listening: this.receiver.descriptions,
-      uid: this.runAs.uid,
-      gid: this.runAs.gid,
       noNewPrivs,
     });
   }

@@ -75,7 +75,7 @@ export type ActRequest = GrantRequest | BurnRequest | CycleRequest | CommandRequ
 export type ParserMessage =
   | ActRequest
   /** `noNewPrivs`: true, or why PR_SET_NO_NEW_PRIVS could not be set. */
-  | { t: "ready"; listening: string[]; uid: number; gid: number; noNewPrivs: true | string }
+  | { t: "ready"; listening: string[]; noNewPrivs: true | string }
   | { t: "log"; level: Level; event: LogEvent; fields: EventFields; text: string }
   | { t: "counts"; packets: number; refused: Partial<Record<RefusalReason | "http", number>> }
   | { t: "limit" }

@@ -5,12 +5,12 @@
  * policy). Only a packet that opens as a command message for that stanza runs anything. This is
  * the one place the broker reads packet bytes, and only bytes the parser already authenticated.
  */
-import { isIP } from "node:net";
 import { MAX_SPA_ENCODED_MSG_SIZE } from "../../spa/constants.js";
 import type { DaemonConfig } from "../daemon-config.js";
 import { processSpa } from "../pipeline.js";
 import type { CommandDecision, GpgOpener, PipelineSettings } from "../pipeline/types.js";
 import type { ReplayMeta } from "../replay/replay-cache.js";
+import { checkedCarrier } from "./check-request.js";
 
 export interface ReopenContext {
   cfg: Pick<DaemonConfig, "stanzas">;
@@ -23,25 +23,13 @@ export interface ReopenContext {
 export type Reopened =
   { ok: true; decision: CommandDecision; meta: ReplayMeta } | { ok: false; why: string };
 
-const port = (n: unknown): n is number =>
-  typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= 65535;
-
-function metaOf(raw: unknown): ReplayMeta | null {
-  const m = raw as Partial<Record<keyof ReplayMeta, unknown>> | null | undefined;
-  if (typeof m !== "object" || m === null) return null;
-  const { proto, srcIp, srcPort, dstIp, dstPort } = m;
-  if (typeof srcIp !== "string" || isIP(srcIp) === 0) return null;
-  if (typeof dstIp !== "string" || isIP(dstIp) === 0) return null;
-  if (!port(proto) || !port(srcPort) || !port(dstPort)) return null;
-  return { proto, srcIp, srcPort, dstIp, dstPort };
-}
-
 export async function reopenCommand(raw: unknown, ctx: ReopenContext): Promise<Reopened> {
   const r = raw as { stanza?: unknown; data?: unknown; meta?: unknown };
   const stanza = ctx.cfg.stanzas.find((s) => s.number === r.stanza);
-  const meta = metaOf(r.meta);
+  const carrier = checkedCarrier(r.meta);
   if (stanza === undefined) return { ok: false, why: `no stanza #${String(r.stanza)}` };
-  if (meta === null) return { ok: false, why: "bad packet carrier" };
+  if ("why" in carrier) return { ok: false, why: carrier.why };
+  const { meta } = carrier;
   if (typeof r.data !== "string" || r.data.length >= MAX_SPA_ENCODED_MSG_SIZE)
     return { ok: false, why: "bad packet data" };
   const inc = { data: r.data, ...meta };

@@ -4,7 +4,7 @@
  * `useradd --system --no-create-home --shell /usr/sbin/nologin fwknopd`), else `nobody`; never
  * root, whatever the file says.
  */
-import { existsSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { ConfigError } from "../../errors.js";
 import type { ServerConfig } from "../../config/fwknopd-conf.js";
 import { resolveRunAs } from "../actions/run-command.js";
@@ -24,7 +24,7 @@ export function privsepOf(conf: ServerConfig, fwknopdFile: string): Privsep | nu
   const at = conf.origin("RUN_AS_USER");
   const bad = (why: string): ConfigError =>
     new ConfigError(at?.file ?? fwknopdFile, at?.line ?? 0, `RUN_AS_USER '${user}': ${why}`);
-  const ids = existsSync("/etc/passwd") ? resolveRunAs(user, null) : null;
+  const ids = resolveRunAs(user, null);
   if (ids === null || typeof ids === "string")
     throw bad("no such user in /etc/passwd; create it, name another, or set PRIVSEP N");
   if (ids.uid === 0)
