@@ -31,6 +31,8 @@ export interface DaemonConfig {
   flushAtInit: boolean;
   flushAtExit: boolean;
   testMode: boolean;
+  /** ENABLE_DESTINATION_RULE: grants admit traffic to the SPA packet's destination address only. */
+  destinationRule: boolean;
   /** NAT switches (ENABLE_IPT_* or ENABLE_FIREWD_*, SNAT_TRANSLATE_IP, ENABLE_NAT_DNS). */
   nat: NatSettings;
   /** Command messages and cycles: CMD_EXEC_TIMEOUT (unused by C; honoured here), SUDO_EXE. */

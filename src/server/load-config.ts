@@ -145,6 +145,7 @@ function daemonConfigOf(
     flushAtInit: fw.flushAtInit,
     flushAtExit: fw.flushAtExit,
     testMode: args.test,
+    destinationRule: conf.value("ENABLE_DESTINATION_RULE"),
     nat: fw.nat,
     commands: {
       // C parses CMD_EXEC_TIMEOUT and never uses it (no default); we honour it, 30 s when unset.

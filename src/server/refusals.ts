@@ -27,6 +27,7 @@ export const Refusal = {
   NatTarget: "nat_target",
   CommandNotEnabled: "command_not_enabled",
   PortDenied: "port_denied",
+  DestinationUnknown: "destination_unknown",
   TestMode: "test_mode",
   GpgBusy: "gpg_busy",
   GpgSignature: "gpg_signature",
@@ -69,6 +70,8 @@ export const REFUSAL_LEVEL: Readonly<Record<RefusalReason, Level>> = {
   nat_target: "warning",
   command_not_enabled: "warning",
   port_denied: "warning",
+  // Ours: ENABLE_DESTINATION_RULE and the packet's destination is not known (pipeline/destination.ts).
+  destination_unknown: "warning",
   test_mode: "warning",
   gpg_busy: "warning",
   gpg_signature: "warning",

@@ -7,8 +7,12 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Exec } from "../../src/exec.js";
 import { IptablesBackend } from "../../src/server/firewall/iptables.js";
-import { parseLeftover, type ChainSpec } from "../../src/server/firewall/ipt-rules.js";
-import type { Grant, GrantNat } from "../../src/server/firewall/types.js";
+import {
+  parseLeftover,
+  parseRuleLine,
+  type ChainSpec,
+} from "../../src/server/firewall/ipt-rules.js";
+import { grantKey, type Grant, type GrantNat } from "../../src/server/firewall/types.js";
 
 const chain = (target: string, table: string, from: string, to: string): ChainSpec => ({
   target,
@@ -156,6 +160,20 @@ describe("iptables backend: NAT rules as C writes them", () => {
       ...["--dport", "2222", "-m", "comment", "--comment", "_exp_1800000030", "-j", "DNAT"],
       ...["--to-destination", "198.18.1.2:22"],
     ]);
+  });
+});
+
+describe("iptables backend: ENABLE_DESTINATION_RULE", () => {
+  it("reads a rule's -d back, so a grant to one address of the host is not another's", () => {
+    const line = (d: string): string =>
+      `-A FWKNOP_INPUT -s 198.18.0.2/32 ${d}-p tcp -m tcp --dport 22 -m comment --comment _exp_1700000030 -j ACCEPT`;
+    const to = parseRuleLine(line("-d 198.18.0.11/32 "), 4);
+    const any = parseRuleLine(line(""), 4);
+    assert.ok(to !== null && any !== null);
+    assert.equal(to.destination, "198.18.0.11");
+    assert.equal(any.destination, null);
+    assert.notEqual(grantKey(to), grantKey(any));
+    assert.equal(parseRuleLine(line("-d 0.0.0.0/0 "), 4)?.destination, null);
   });
 });
 

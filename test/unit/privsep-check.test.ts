@@ -95,6 +95,24 @@ describe("privsep: the broker checks every parser request", () => {
     assert.equal(g.maxConnections, 1);
   });
 
+  it("ENABLE_DESTINATION_RULE: the broker puts the packet's destination in the grant itself", () => {
+    const on = ctx({ settings: { ...ctx().settings, destinationRule: true } });
+    const r = checkRequest(grant(), on);
+    assert.ok(r.ok && r.decision.kind === "grant");
+    assert.deepEqual(
+      r.decision.grants.map((g) => g.destination),
+      ["198.18.0.1"],
+    );
+    const off = checkRequest(grant(), ctx());
+    assert.ok(off.ok && off.decision.kind === "grant");
+    assert.equal(off.decision.grants[0]?.destination, null);
+    // A parser that says it does not know the destination gets no grant open to every address.
+    assert.match(
+      refusedFor(grant({ meta: { ...meta, dstIp: "0.0.0.0" } }), on),
+      /ENABLE_DESTINATION_RULE/,
+    );
+  });
+
   it("refuses a port outside the stanza's OPEN_PORTS", () => {
     assert.match(refusedFor(grant({ ports: [{ proto: "tcp", port: 23 }] })), /OPEN_PORTS/);
     assert.match(

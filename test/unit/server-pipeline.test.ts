@@ -65,6 +65,42 @@ describe("server pipeline", () => {
     assert.equal(d.digest, replayDigest(wire), "the replay digest travels with the grant");
   });
 
+  it("ENABLE_DESTINATION_RULE: grants carry the packet's destination, or it is refused", () => {
+    const to = (dstIp: string, message: string, destinationRule = true): Decision =>
+      processSpa(
+        {
+          data: packet(keysA, { message }),
+          srcIp: "198.18.0.2",
+          srcPort: 4000,
+          dstIp,
+          dstPort: 62201,
+        },
+        [stanza(1, keysA)],
+        { ...settings, destinationRule },
+        () => false,
+        NOW,
+        () => undefined,
+      );
+    const dests = (d: Decision): unknown =>
+      d.kind === "grant"
+        ? d.grants.map((g) => g.destination)
+        : `${d.kind} ${d.kind === "refuse" ? d.reason : ""}`;
+    assert.deepEqual(dests(to("198.18.0.1", "0.0.0.0,tcp/22,udp/53")), [
+      "198.18.0.1",
+      "198.18.0.1",
+    ]);
+    assert.deepEqual(
+      dests(to("198.18.0.1", "0.0.0.0,tcp/22", false)),
+      [null],
+      "off: any destination",
+    );
+    // The UDP server without recvmmsg, or any listener that did not learn it: refused, not opened to all.
+    assert.equal(dests(to("0.0.0.0", "0.0.0.0,tcp/22")), "refuse destination_unknown");
+    assert.equal(dests(to("::", "0.0.0.0,tcp/22")), "refuse destination_unknown");
+    // An IPv4 address to open (-a) for a packet that came over IPv6: no one rule holds both.
+    assert.equal(dests(to("2001:db8::1", "198.18.0.9,tcp/22")), "refuse destination_unknown");
+  });
+
   it("caps the client's timeout at MAX_FW_TIMEOUT and uses the packet source for 0.0.0.0", () => {
     const { d } = run(packet(keysA, { message: "0.0.0.0,tcp/22", clientTimeout: 5000 }), [
       stanza(1, keysA, { maxFwTimeout: 60 }),

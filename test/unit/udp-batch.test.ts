@@ -8,7 +8,11 @@ import { createSocket, type Socket } from "node:dgram";
 import { arch, platform } from "node:os";
 import { after, describe, it } from "node:test";
 import { EnvironmentError } from "../../src/errors.js";
-import { STALE_MS, listenUdpBatch } from "../../src/server/listen/udp-batch.js";
+import {
+  STALE_MS,
+  listenUdpBatch,
+  type UdpBatchListener,
+} from "../../src/server/listen/udp-batch.js";
 import type { Datagram, Listener } from "../../src/server/listen/types.js";
 import { processSpa } from "../../src/server/pipeline.js";
 import { Refusal } from "../../src/server/refusals.js";
@@ -52,9 +56,15 @@ function send(s: Socket, data: Buffer | string, port: number, to: string): Promi
   });
 }
 
-function listen(port: number, ipv6: boolean, got: Datagram[]): Listener {
+function listen(
+  port: number,
+  ipv6: boolean,
+  got: Datagram[],
+  destinations = false,
+): UdpBatchListener {
   const l = listenUdpBatch(port, ipv6, (d) => got.push(d));
   if (typeof l === "string") throw new Error(`batched listener unavailable: ${l}`);
+  assert.equal(l.destinations(destinations), true);
   listeners.push(l);
   return l;
 }
@@ -77,10 +87,10 @@ describe("batched UDP listener (recvmmsg)", { skip: !supported && "not a verifie
     await l.close();
   });
 
-  it("IPv4 and IPv6 clients arrive with their address, port and data", async () => {
+  it("IPv4 and IPv6 clients arrive with their address, port, data and the address they were sent to", async () => {
     const port = await freePort();
     const got: Datagram[] = [];
-    listen(port, true, got);
+    listen(port, true, got, true);
     const c4 = await client("udp4", "127.0.0.1");
     const c6 = await client("udp6", "::1");
     await send(c4, Buffer.from("from v4 \u00e9\u00ff", "latin1"), port, "127.0.0.1");
@@ -90,13 +100,14 @@ describe("batched UDP listener (recvmmsg)", { skip: !supported && "not a verifie
     // All of 127/8 is loopback on Linux: a second IPv4 source, right after the first.
     const other = await client("udp4", "127.0.0.2");
     await send(other, "second v4 source", port, "127.0.0.1");
-    await send(c4, "first again", port, "127.0.0.1");
+    // Another destination (IP_PKTINFO through the dual-stack socket, as a mapped address).
+    await send(c4, "first again", port, "127.0.0.3");
     await until(got, 4);
     assert.deepEqual(
-      got.slice(2).map((d) => [d.srcIp, d.srcPort, d.data]),
+      got.slice(2).map((d) => [d.srcIp, d.srcPort, d.data, d.dstIp]),
       [
-        ["127.0.0.2", other.address().port, "second v4 source"],
-        ["127.0.0.1", c4.address().port, "first again"],
+        ["127.0.0.2", other.address().port, "second v4 source", "127.0.0.1"],
+        ["127.0.0.1", c4.address().port, "first again", "127.0.0.3"],
       ],
     );
     assert.deepEqual(got.slice(0, 2), [
@@ -104,7 +115,7 @@ describe("batched UDP listener (recvmmsg)", { skip: !supported && "not a verifie
         data: "from v4 \u00e9\u00ff",
         srcIp: "127.0.0.1",
         srcPort: c4.address().port,
-        dstIp: "0.0.0.0",
+        dstIp: "127.0.0.1",
         dstPort: port,
         transport: "udp",
       },
@@ -112,26 +123,31 @@ describe("batched UDP listener (recvmmsg)", { skip: !supported && "not a verifie
         data: "\u0080\u0000A",
         srcIp: "::1",
         srcPort: c6.address().port,
-        dstIp: "0.0.0.0",
+        dstIp: "::1",
         dstPort: port,
         transport: "udp",
       },
     ]);
   });
 
-  it("an IPv4-only listener takes IPv4", async () => {
+  it("an IPv4-only listener takes IPv4, with its destination once asked for", async () => {
     const port = await freePort();
     const got: Datagram[] = [];
-    listen(port, false, got);
+    const l = listen(port, false, got);
     const c4 = await client("udp4", "127.0.0.1");
-    await send(c4, "v4 only", port, "127.0.0.1");
+    await send(c4, "v4 only", port, "127.0.0.5");
     await until(got, 1);
-    const [d, ...more] = got;
+    assert.equal(l.destinations(true), true);
+    await send(c4, "now with its destination", port, "127.0.0.5");
+    await until(got, 2);
+    const [d, e, ...more] = got;
     assert.equal(more.length, 0);
-    assert.ok(d !== undefined);
+    assert.ok(d !== undefined && e !== undefined);
     assert.equal(d.srcIp, "127.0.0.1");
     assert.equal(d.srcPort, c4.address().port);
     assert.equal(d.data, "v4 only");
+    assert.equal(d.dstIp, "0.0.0.0", "not asked for: as C's UDP server");
+    assert.equal(e.dstIp, "127.0.0.5", "the destination, from IP_PKTINFO");
   });
 
   it("a burst of 4,000 datagrams from two clients arrives whole, in order, in batches", async () => {

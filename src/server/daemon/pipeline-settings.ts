@@ -12,6 +12,7 @@ export function pipelineSettingsOf(
     packetAging: cfg.packetAging,
     maxPacketAge: cfg.maxPacketAge,
     testMode: cfg.testMode,
+    destinationRule: cfg.destinationRule,
     replay,
     nat:
       noNat === null

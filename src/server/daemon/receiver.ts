@@ -5,6 +5,7 @@
  * process that is the daemon's acting half (daemon.ts); with privilege separation this runs in
  * the unprivileged parser process and `settle` sends a request to the broker (privsep/).
  */
+import { EnvironmentError } from "../../errors.js";
 import type { GpgEngine } from "../../spa/index.js";
 import type { DaemonConfig } from "../daemon-config.js";
 import { GpgRunner } from "../gpg-runner.js";
@@ -13,7 +14,7 @@ import { listenPcap, readPcapFile } from "../listen/pcap.js";
 import { listenTcp } from "../listen/tcp.js";
 import type { Datagram, Listener } from "../listen/types.js";
 import { listenUdp } from "../listen/udp.js";
-import { STALE_MS, listenUdpBatch } from "../listen/udp-batch.js";
+import { STALE_MS, listenUdpBatch, type UdpBatchListener } from "../listen/udp-batch.js";
 import { LogBudget } from "../log-limit.js";
 import type { EventFields, Level, Logger } from "../log.js";
 import type { DaemonMetrics } from "../metrics/daemon-metrics.js";
@@ -48,6 +49,8 @@ export interface ReceiverDeps {
 
 export class Receiver {
   private listeners: Listener[] = [];
+  /** The batched UDP listener, when it is the one running (askDestinations). */
+  private udpBatch: UdpBatchListener | null = null;
   private packets = 0;
   private stale = 0;
   private shed = 0;
@@ -73,6 +76,28 @@ export class Receiver {
   reconfigure(cfg: ReceiverConfig, settings: PipelineSettings): void {
     this.cfg = cfg;
     this.settings = settings;
+    if (this.udpBatch !== null) this.askDestinations(null);
+  }
+
+  /**
+   * The UDP server reads each datagram's destination only while something uses it:
+   * ENABLE_DESTINATION_RULE, or a stanza's DESTINATION. `noBatch`: why the batched listener,
+   * which alone can read it, is not there. A rule that cannot be honoured stops the start.
+   */
+  private askDestinations(noBatch: string | null): void {
+    const rule = this.settings.destinationRule === true;
+    const stanza = this.cfg.stanzas.some((s) => s.destination !== null && !s.destination.any);
+    if (this.udpBatch?.destinations(rule || stanza) !== false && noBatch === null) return;
+    const why = noBatch ?? "the kernel refused IP_PKTINFO";
+    if (rule)
+      throw new EnvironmentError(
+        `ENABLE_DESTINATION_RULE needs the address each SPA datagram was sent to, which the UDP server cannot read here (${why}). Use ENABLE_TCP_SERVER, ENABLE_SPA_OVER_HTTP or pcap capture, or set ENABLE_DESTINATION_RULE N`,
+      );
+    if (stanza)
+      this.deps.logger.log(
+        "warning",
+        `access.conf DESTINATION: the UDP server cannot read the address datagrams were sent to here (${why}); they read as 0.0.0.0, as in C's UDP server`,
+      );
   }
 
   get listening(): boolean {
@@ -92,11 +117,15 @@ export class Receiver {
       const batched = listenUdpBatch(cfg.udp.port, cfg.ipv6, onPayload, (stale, shed) => {
         this.onDropped(stale, shed);
       });
-      if (typeof batched === "string")
+      if (typeof batched === "string") {
+        this.askDestinations(batched);
         this.deps.logger.log("info", `UDP: no batched receive, using dgram: ${batched}`);
-      this.listeners.push(
-        typeof batched === "string" ? await listenUdp(cfg.udp.port, cfg.ipv6, onPayload) : batched,
-      );
+        this.listeners.push(await listenUdp(cfg.udp.port, cfg.ipv6, onPayload));
+      } else {
+        this.listeners.push(batched);
+        this.udpBatch = batched;
+        this.askDestinations(null);
+      }
     }
     if (cfg.tcp.enabled) this.listeners.push(await listenTcp(cfg.tcp.port, cfg.ipv6, onPayload));
     if (cfg.pcap.enabled && cfg.pcapFile === null)

@@ -166,6 +166,8 @@ export function parseRuleLine(line: string, family: 4 | 6): Grant | null {
   const port = /--dport (\d+)/.exec(line);
   if (exp === null || src === null || proto === null || port === null) return null;
   const p = proto[1] === "udp" || proto[1] === "17" ? "udp" : "tcp";
+  // `-S` leaves out a -d of 0.0.0.0/0 or ::/0; one that is there is ENABLE_DESTINATION_RULE's.
+  const dst = /-d (\S+)/.exec(line)?.[1]?.replace(/\/(32|128)$/, "") ?? null;
   return {
     stanza: 0,
     user: "",
@@ -174,7 +176,7 @@ export function parseRuleLine(line: string, family: 4 | 6): Grant | null {
     proto: p,
     port: Number(port[1]),
     expiresAt: Number(exp[1]),
-    destination: null,
+    destination: dst === "0.0.0.0/0" || dst === "::/0" ? null : dst,
   };
 }
 

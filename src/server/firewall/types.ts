@@ -66,14 +66,21 @@ export interface GrantNat {
   snat: { to: string } | "masquerade" | null;
 }
 
+/**
+ * What makes two grants the same rule: a knock for one that is already open extends it. With
+ * ENABLE_DESTINATION_RULE, grants to two addresses of the host are two rules (as in C, whose
+ * rule_exists compares the whole rule, -d included).
+ */
 export const grantKey = (
-  g: Pick<Grant, "address" | "proto" | "port" | "nat" | "leftover">,
-): string =>
-  g.leftover !== undefined
-    ? `leftover ${g.leftover.table} ${g.leftover.chain} ${g.leftover.args.join(" ")}`
-    : g.nat !== undefined
-      ? `${g.address} ${g.proto}/${g.port} nat ${g.nat.toAddress}:${g.nat.toPort}`
-      : `${g.address} ${g.proto}/${g.port}`;
+  g: Pick<Grant, "address" | "proto" | "port" | "nat" | "leftover" | "destination">,
+): string => {
+  if (g.leftover !== undefined)
+    return `leftover ${g.leftover.table} ${g.leftover.chain} ${g.leftover.args.join(" ")}`;
+  const to = g.destination === null ? "" : ` to ${g.destination}`;
+  return g.nat !== undefined
+    ? `${g.address} ${g.proto}/${g.port}${to} nat ${g.nat.toAddress}:${g.nat.toPort}`
+    : `${g.address} ${g.proto}/${g.port}${to}`;
+};
 
 /** The fwknopd.conf switches that enable NAT (ENABLE_IPT_* or ENABLE_FIREWD_*). */
 export interface NatSettings {

@@ -16,12 +16,17 @@ export function grantFields(g: Grant): EventFields {
     proto: g.proto,
     port: g.port,
     expires: g.expiresAt,
+    ...(g.destination !== null ? { dst: g.destination } : {}),
     ...(g.nat !== undefined ? { nat: `${g.nat.toAddress}:${g.nat.toPort}` } : {}),
   };
 }
 
+/** " on 198.18.0.11": ENABLE_DESTINATION_RULE's address, after the port, for grep's sake. */
+export const describeDestination = (g: Pick<Grant, "destination">): string =>
+  g.destination === null ? "" : ` on ${g.destination}`;
+
 const what = (g: Grant): string =>
-  `${g.address} ${g.proto}/${g.port}${describeNat(g)} (stanza #${g.stanza}, user '${g.user}')`;
+  `${g.address} ${g.proto}/${g.port}${describeDestination(g)}${describeNat(g)} (stanza #${g.stanza}, user '${g.user}')`;
 
 /** One line per grant that has reached its time; `fw` removed it itself when expiresItself. */
 export function logExpired(log: EventLog, fw: FirewallBackend, grants: readonly Grant[]): void {

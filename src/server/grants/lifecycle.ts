@@ -7,7 +7,7 @@ import type { DaemonConfig } from "../daemon-config.js";
 import type { FirewallBackend, Grant } from "../firewall/types.js";
 import type { EventLog, Level } from "../log.js";
 import type { Granted } from "../pipeline/types.js";
-import { grantFields, logRevoked } from "./grant-log.js";
+import { describeDestination, grantFields, logRevoked } from "./grant-log.js";
 import { GrantTable } from "./grant-table.js";
 import { describeNat, resolveNatNames, type Lookup } from "./nat-names.js";
 
@@ -93,7 +93,7 @@ export class GrantLifecycle {
         "info",
         "grant_added",
         grantFields(x),
-        `Added access for user '${g.user}' (stanza #${g.stanza}) from ${x.address} to ${x.proto}/${x.port}${describeNat(x)} via ${this.fw.name}, expires at ${x.expiresAt} (${g.timeout} s)`,
+        `Added access for user '${g.user}' (stanza #${g.stanza}) from ${x.address} to ${x.proto}/${x.port}${describeDestination(x)}${describeNat(x)} via ${this.fw.name}, expires at ${x.expiresAt} (${g.timeout} s)`,
       );
     return true;
   }

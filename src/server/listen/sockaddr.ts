@@ -29,7 +29,11 @@ function dotted(v: DataView, off: number): string {
  */
 export function sockaddrIpv4(v: DataView, off: number): number {
   if (v.getUint16(off, true) === AF_INET) return v.getUint32(off + SIN_ADDR);
-  const a = off + SIN6_ADDR;
+  return in6Ipv4(v, off + SIN6_ADDR);
+}
+
+/** The IPv4 address of the IPv4-mapped struct in6_addr at `a` as a number; -1 if not mapped. */
+export function in6Ipv4(v: DataView, a: number): number {
   return v.getUint32(a) === 0 && v.getUint32(a + 4) === 0 && v.getUint32(a + 8) === 0xffff
     ? v.getUint32(a + 12)
     : -1;
@@ -51,7 +55,19 @@ export function sockaddrAddress(
   interfaceName: (index: number) => string,
 ): string {
   if (v.getUint16(off, true) === AF_INET) return dotted(v, off + SIN_ADDR);
-  const a = off + SIN6_ADDR;
+  return in6Address(v, off + SIN6_ADDR, v.getUint32(off + SIN6_SCOPE_ID, true), interfaceName);
+}
+
+/**
+ * The struct in6_addr at `a` as text, written as sockaddrAddress writes it; `scope` is the
+ * interface index a link-local address is qualified with (0: none).
+ */
+export function in6Address(
+  v: DataView,
+  a: number,
+  scope: number,
+  interfaceName: (index: number) => string,
+): string {
   const words: number[] = [];
   for (let i = 0; i < 8; i++) words.push(v.getUint16(a + 2 * i));
   // The first longest run of two or more zero words becomes "::" (ties: the first one).
@@ -84,7 +100,6 @@ export function sockaddrAddress(
     if (text !== "" && !text.endsWith(":")) text += ":";
     text += (words[i] ?? 0).toString(16);
   }
-  const scope = v.getUint32(off + SIN6_SCOPE_ID, true);
   // IN6_IS_ADDR_LINKLOCAL: fe80::/10
   if (((words[0] ?? 0) & 0xffc0) === 0xfe80 && scope > 0) text += `%${interfaceName(scope)}`;
   return text;

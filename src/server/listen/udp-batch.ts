@@ -15,13 +15,16 @@
  */
 import {
   BATCH,
-  CMSG_DATA,
-  CMSG_LEVEL,
-  CMSG_TYPE,
-  CONTROLS,
+  controlData,
   CONTROL_SLOT,
   EAGAIN,
   EINTR,
+  IN6_PKTINFO_IFINDEX,
+  IN_PKTINFO_ADDR,
+  IPPROTO_IP,
+  IPPROTO_IPV6,
+  IPV6_PKTINFO,
+  IP_PKTINFO,
   MMSGHDR_SIZE,
   MMSG_LEN,
   MSG_DONTWAIT,
@@ -36,6 +39,7 @@ import {
   PAYLOAD_BYTES,
   Region,
   SCM_TIMESTAMPNS,
+  askDestinations,
   SOL_SOCKET,
   loadLibc,
   openSocket,
@@ -44,6 +48,8 @@ import {
 import {
   SOCKADDR_IN6_LEN,
   SOCKADDR_IN_LEN,
+  in6Address,
+  in6Ipv4,
   ipv4Text,
   sockaddrAddress,
   sockaddrIpv4,
@@ -96,6 +102,8 @@ class BatchReceiver {
   private stopping = false;
   private lastIpv4 = -1;
   private lastIpv4Text = "";
+  private lastDstIpv4 = -1;
+  private lastDstIpv4Text = "";
   private readonly share = new SourceShare();
   /** Milliseconds the last batches took per datagram (a moving average). */
   private costMs = 0;
@@ -248,16 +256,38 @@ class BatchReceiver {
    */
   private waitedMs(i: number, now: number): number {
     const { view } = this.region;
-    const c = CONTROLS + i * CONTROL_SLOT;
-    if (
-      view.getUint32(i * MMSGHDR_SIZE + MSG_CONTROLLEN, true) < CONTROL_SLOT ||
-      view.getInt32(c + CMSG_LEVEL, true) !== SOL_SOCKET ||
-      view.getInt32(c + CMSG_TYPE, true) !== SCM_TIMESTAMPNS
-    )
-      return 0;
-    const secs =
-      view.getUint32(c + CMSG_DATA, true) + view.getInt32(c + CMSG_DATA + 4, true) * 2 ** 32;
-    return now - (secs * 1000 + view.getUint32(c + CMSG_DATA + 8, true) / 1e6);
+    const c = controlData(view, i, SOL_SOCKET, SCM_TIMESTAMPNS, 16);
+    if (c < 0) return 0;
+    const secs = view.getUint32(c, true) + view.getInt32(c + 4, true) * 2 ** 32;
+    return now - (secs * 1000 + view.getUint32(c + 8, true) / 1e6);
+  }
+
+  /**
+   * The address datagram i was sent to, from its IP_PKTINFO or IPV6_PKTINFO control message;
+   * "0.0.0.0" without one (as udp.ts, and C's UDP server, which records its bound address).
+   */
+  private destination(i: number): string {
+    const { view } = this.region;
+    let v4: number;
+    const c4 = controlData(view, i, IPPROTO_IP, IP_PKTINFO, 12);
+    if (c4 >= 0) v4 = view.getUint32(c4 + IN_PKTINFO_ADDR);
+    else {
+      const c6 = controlData(view, i, IPPROTO_IPV6, IPV6_PKTINFO, 20);
+      if (c6 < 0) return "0.0.0.0";
+      v4 = in6Ipv4(view, c6);
+      if (v4 < 0)
+        return in6Address(
+          view,
+          c6,
+          view.getInt32(c6 + IN6_PKTINFO_IFINDEX, true),
+          this.interfaceName,
+        );
+    }
+    if (v4 !== this.lastDstIpv4) {
+      this.lastDstIpv4 = v4;
+      this.lastDstIpv4Text = ipv4Text(v4);
+    }
+    return this.lastDstIpv4Text;
   }
 
   private deliver(n: number): void {
@@ -305,11 +335,17 @@ class BatchReceiver {
       data: bytes.toString("latin1", start, start + (over ? MAX_DATA + 1 : len)),
       srcIp: this.source(name),
       srcPort: sockaddrPort(view, name),
-      dstIp: "0.0.0.0",
+      dstIp: this.destination(i),
       dstPort: this.port,
       transport: "udp",
     });
   }
+}
+
+/** The batched listener, which can be told to read each datagram's destination (askDestinations). */
+export interface UdpBatchListener extends Listener {
+  /** On: dstIp is the address each datagram was sent to; off: "0.0.0.0". False if refused. */
+  destinations(on: boolean): boolean;
 }
 
 /**
@@ -321,7 +357,7 @@ export function listenUdpBatch(
   ipv6: boolean,
   onPayload: OnPayload,
   onDropped: OnDropped = () => undefined,
-): Listener | string {
+): UdpBatchListener | string {
   const c = loadLibc();
   if (typeof c === "string") return c;
   let region: Region;
@@ -342,6 +378,7 @@ export function listenUdpBatch(
   let closed: Promise<void> | null = null;
   return {
     description: `UDP server on port ${port}${ipv6 ? " (IPv4 and IPv6)" : ""}, recvmmsg batches of ${BATCH}`,
+    destinations: (on) => askDestinations(c, fd, ipv6, on),
     close: () =>
       (closed ??= (async () => {
         rx.stop();

@@ -1,6 +1,7 @@
 /**
  * UDP server (server/udp_server.c): one socket, nothing is ever sent back. Dual-stack when IPv6 is
- * on. Like C's UDP mode, the destination address is not known per datagram (recorded as 0.0.0.0).
+ * on. Like C's UDP mode, the destination address is not known per datagram (recorded as 0.0.0.0;
+ * udp-batch.ts reads it).
  */
 import { createSocket } from "node:dgram";
 import { plainAddress, type Listener, type OnPayload } from "./types.js";

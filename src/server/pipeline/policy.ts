@@ -16,6 +16,7 @@ import type { OpenedSpa } from "../../spa/packet.js";
 import { isValidIpv4 } from "../../spa/validate.js";
 import type { Grant } from "../firewall/types.js";
 import { Refusal, type RefusalReason } from "../refusals.js";
+import { grantDestination } from "./destination.js";
 import { natFor } from "./nat.js";
 import type { ServedStanza } from "./served-stanza.js";
 import {
@@ -202,6 +203,32 @@ function grantTimeout(s: ServedStanza, spa: OpenedSpa): number {
   return s.fwAccessTimeout > 0 ? s.fwAccessTimeout : 30;
 }
 
+type GrantBase = Pick<
+  Grant,
+  "stanza" | "user" | "address" | "family" | "expiresAt" | "destination"
+>;
+
+/** NAT access: one grant, for the first port asked, translated as the stanza and fwknopd.conf say. */
+function natGrant(p: PolicyInput, base: GrantBase, req: readonly PortEntry[]): Grant | Refused {
+  const { spa, stanza: s } = p;
+  const first: PortEntry = req[0] ?? { proto: "tcp", port: 0 };
+  if (base.family !== 4)
+    return refused(
+      p,
+      Refusal.NatTarget,
+      `NAT access needs an IPv4 client address, not ${base.address}`,
+    );
+  if (s.maxConnections > 0 || s.requireConnectToken)
+    return refused(
+      p,
+      Refusal.NatNotEnabled,
+      `NAT access is refused: this stanza sets ${s.maxConnections > 0 ? "MAX_CONNECTIONS" : "REQUIRE_CONNECT_TOKEN"}, so it grants plain access only`,
+    );
+  const nat = natFor(s, spa.natAccess ?? "", p.settings.nat ?? NO_NAT, isLocalNat(spa));
+  if (typeof nat === "string") return refused(p, Refusal.NatTarget, nat);
+  return { ...base, proto: first.proto, port: first.port, nat };
+}
+
 /** An access request: the port lists, then one grant per port, or one NAT grant. */
 function accessDecision(p: PolicyInput, ruleIp: string): Settled {
   const { spa, stanza: s } = p;
@@ -215,32 +242,22 @@ function accessDecision(p: PolicyInput, ruleIp: string): Settled {
   if (p.settings.testMode)
     return refused(p, Refusal.TestMode, "--test mode enabled, skipping firewall manipulation.");
   const timeout = grantTimeout(s, spa);
+  const family = isIPv4(ruleIp) ? 4 : 6;
+  const dst = grantDestination(p.settings.destinationRule === true, p.inc.dstIp, family);
+  if (!dst.ok) return refused(p, Refusal.DestinationUnknown, dst.why);
   const base = {
     stanza: s.number,
     user: spa.username,
     address: ruleIp,
-    family: isIPv4(ruleIp) ? 4 : 6,
+    family,
     expiresAt: p.nowSecs + timeout,
-    destination: null,
+    destination: dst.destination,
   } as const;
   let grants: Grant[];
   if (isNatType(spa.messageType) || s.forceNat !== null) {
-    const first: PortEntry = req[0] ?? { proto: "tcp", port: 0 };
-    if (base.family !== 4)
-      return refused(
-        p,
-        Refusal.NatTarget,
-        `NAT access needs an IPv4 client address, not ${ruleIp}`,
-      );
-    if (s.maxConnections > 0 || s.requireConnectToken)
-      return refused(
-        p,
-        Refusal.NatNotEnabled,
-        `NAT access is refused: this stanza sets ${s.maxConnections > 0 ? "MAX_CONNECTIONS" : "REQUIRE_CONNECT_TOKEN"}, so it grants plain access only`,
-      );
-    const nat = natFor(s, spa.natAccess ?? "", p.settings.nat ?? NO_NAT, isLocalNat(spa));
-    if (typeof nat === "string") return refused(p, Refusal.NatTarget, nat);
-    grants = [{ ...base, proto: first.proto, port: first.port, nat }];
+    const g = natGrant(p, base, req);
+    if ("kind" in g) return g;
+    grants = [g];
   } else
     grants = req.map((r) => ({
       ...base,

@@ -40,6 +40,8 @@ export interface PipelineSettings {
   testMode: boolean;
   /** NAT switches from fwknopd.conf; absent means NAT is off. */
   nat?: NatSettings;
+  /** ENABLE_DESTINATION_RULE: grants admit traffic to the packet's destination only. */
+  destinationRule?: boolean;
   /** The replay cache's state; absent: nothing was ever dropped and there is room (no cache). */
   replay?: ReplayState;
 }

@@ -9,6 +9,7 @@ import { isIP } from "node:net";
 import { isValidIpv4 } from "../../spa/validate.js";
 import type { DaemonConfig } from "../daemon-config.js";
 import type { Grant, GrantNat } from "../firewall/types.js";
+import { grantDestination } from "../pipeline/destination.js";
 import { natFor, isValidHostname } from "../pipeline/nat.js";
 import { portsAllowed } from "../pipeline/policy.js";
 import type { ServedStanza } from "../pipeline/served-stanza.js";
@@ -26,7 +27,7 @@ import type {
 
 export interface CheckContext {
   cfg: Pick<DaemonConfig, "stanzas" | "packetAging" | "maxPacketAge" | "testMode">;
-  settings: Pick<PipelineSettings, "nat">;
+  settings: Pick<PipelineSettings, "nat" | "destinationRule">;
   nowSecs: number;
   replay: { isSeen(d: string): boolean; forgottenBefore(): number; isFull(): boolean };
 }
@@ -187,13 +188,15 @@ function checkGrant(r: GrantRequest, ctx: CheckContext): Settled {
   if (!isInt(r.timeout, 1, maxTimeout(s)))
     fail(`timeout ${String(r.timeout)} is over stanza #${s.number}'s limit of ${maxTimeout(s)} s`);
   const family = isIP(address) === 4 ? 4 : 6;
+  const dst = grantDestination(ctx.settings.destinationRule === true, r.meta.dstIp, family);
+  if (!dst.ok) fail(dst.why);
   const base = {
     stanza: s.number,
     user,
     address,
     family,
     expiresAt: ctx.nowSecs + r.timeout,
-    destination: null,
+    destination: dst.ok ? dst.destination : null,
   } as const;
   let grants: Grant[];
   if (r.nat !== undefined || s.forceNat !== null) {
