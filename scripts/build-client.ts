@@ -48,6 +48,9 @@ function bundle(): Buffer {
     banner: { js: "(function (exports, require, module, __filename, __dirname) {" },
     footer: { js: "})" },
     logLevel: "warning",
+    // The raw modes' FFI (src/client/raw/send.ts): a native module, required from node_modules
+    // when one of those modes runs, never bundled.
+    external: ["koffi"],
   });
   const file = out.outputFiles[0];
   if (file === undefined) throw new Error("esbuild wrote nothing");

@@ -22,7 +22,7 @@ import {
   type GpgRequest,
   type KeyKind,
 } from "../client/build-packet.js";
-import { defaultClientConfig, type ClientConfig } from "../client/config.js";
+import { defaultClientConfig, isRawProto, type ClientConfig } from "../client/config.js";
 import { dumpSpaFields } from "../client/dump.js";
 import {
   gpgBinaryLoader,
@@ -260,7 +260,7 @@ async function knock(
   if (cfg.verbose > 0) {
     deps.out(
       `\nGenerating SPA packet:\n            protocol: ${cfg.serverProto}\n` +
-        `         source port: ${cfg.sourcePort ?? "<OS assigned>"}\n` +
+        `         source port: ${packet.req.sourcePort ?? "<OS assigned>"}\n` +
         `    destination port: ${packet.req.serverPort}\n` +
         `             IP/host: ${cfg.destination ?? "<none>"}\n`,
     );
@@ -353,15 +353,25 @@ async function sendPacket(
   deps: ClientDeps,
 ): Promise<void> {
   const proto = cfg.serverProto;
-  const target = { host: cfg.destination ?? "", port: req.serverPort, sourcePort: cfg.sourcePort };
+  const target = { host: cfg.destination ?? "", port: req.serverPort, sourcePort: req.sourcePort };
   let sent: number;
-  // Loaded when needed: start-up time is most of a knock's wall time (bench/client.ts).
-  const { sendHttp, sendTcp, sendUdp } = await import("../client/transport.js");
-  if (proto === "udp") sent = await sendUdp(made.wire, target);
-  else if (proto === "tcp") sent = await sendTcp(made.wire, target);
-  else if (proto === "http")
-    sent = await sendHttp(made.wire, target, cfg.userAgent ?? DEFAULT_USER_AGENT, cfg.httpProxy);
-  else throw new UsageError(`-P ${proto} is not supported yet; use -P udp, tcp or http`, "-P");
+  // Loaded when needed: start-up time is most of a knock's wall time (bench/client.ts); the raw
+  // modes' koffi and libc only for them.
+  if (isRawProto(proto)) {
+    const { sendRaw } = await import("../client/raw/send.js");
+    const { spoofSource, icmpType, icmpCode } = cfg;
+    sent = await sendRaw(
+      { ...target, mode: proto, sourcePort: req.sourcePort ?? 0, spoofSource, icmpType, icmpCode },
+      made.wire,
+      deps.random,
+    );
+  } else {
+    const { sendHttp, sendTcp, sendUdp } = await import("../client/transport.js");
+    if (proto === "udp") sent = await sendUdp(made.wire, target);
+    else if (proto === "tcp") sent = await sendTcp(made.wire, target);
+    else
+      sent = await sendHttp(made.wire, target, cfg.userAgent ?? DEFAULT_USER_AGENT, cfg.httpProxy);
+  }
   if (cfg.verbose > 0) deps.out(`send_spa_packet: bytes sent: ${sent}\n`);
 }
 

@@ -15,7 +15,7 @@ import {
   type SpaKeys,
 } from "../spa/index.js";
 import { UsageError } from "../errors.js";
-import type { ClientConfig } from "./config.js";
+import { isRawProto, type ClientConfig } from "./config.js";
 import { keyFromFile } from "./key-file.js";
 import { DEFAULT_GPG_EXE } from "../gpg/defaults.js";
 import { ipFamily } from "./ip-literal.js";
@@ -51,6 +51,8 @@ export interface BuiltRequest {
   gpg: GpgRequest | null;
   /** Destination port after -r. */
   serverPort: number;
+  /** -S, or in the raw modes without -S a random one (client/fwknop.c:main); null: the OS's. */
+  sourcePort: number | null;
   warnings: string[];
 }
 
@@ -177,14 +179,20 @@ export function buildRequest(cfg: ClientConfig, ctx: BuildContext): BuiltRequest
     hmac = { type: cfg.hmacType ?? "sha256", key: hkey };
   }
 
+  checkSpoofSource(cfg);
   let rand = generateRandValue(ctx.random);
   let serverPort = cfg.serverPort;
   if (cfg.randPort) {
     // client/fwknop.c:get_rand_port derives the port from the random value, then draws a new
     // value so the packet does not reveal the port.
-    serverPort = 10000 + (parseInt(rand.slice(0, 5), 10) % 55535);
+    serverPort = randPortOf(rand);
     rand = generateRandValue(ctx.random);
   }
+  // client/fwknop.c:main: the raw modes take a random source port unless -S gave one, drawn as
+  // get_rand_port draws (10000-65534), from a value the packet does not carry.
+  const sourcePort =
+    cfg.sourcePort ??
+    (isRawProto(cfg.serverProto) ? randPortOf(generateRandValue(ctx.random)) : null);
 
   const fields: SpaFields = {
     rand,
@@ -203,8 +211,23 @@ export function buildRequest(cfg: ClientConfig, ctx: BuildContext): BuiltRequest
     keys: { mode, key: gpg !== null ? Buffer.alloc(0) : key, hmac },
     gpg,
     serverPort,
+    sourcePort,
     warnings,
   };
+}
+
+/** client/fwknop.c:get_rand_port: the first five digits of a random value, onto 10000-65534. */
+function randPortOf(rand: string): number {
+  return 10000 + (parseInt(rand.slice(0, 5), 10) % 55535);
+}
+
+/** client/config_init.c:validate_options on -Q: an IPv4 address, and only in the raw modes. */
+function checkSpoofSource(cfg: ClientConfig): void {
+  if (cfg.spoofSource === null) return;
+  if (!isValidIpv4(cfg.spoofSource))
+    throw new UsageError(`Invalid spoof IP: '${cfg.spoofSource}' (-Q takes an IPv4 address)`, "-Q");
+  if (!isRawProto(cfg.serverProto))
+    throw new UsageError("Must set -P <udpraw|tcpraw|icmp> with a spoofed source IP", "-Q");
 }
 
 /** client/fwknop.c:get_keys, the encryption key: KEY, else KEY_BASE64, else -G, else a prompt. */

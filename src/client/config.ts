@@ -12,6 +12,13 @@ import {
 
 export type ServerProto = "udp" | "tcp" | "http" | "udpraw" | "tcpraw" | "icmp";
 
+/** The modes that hand-build the packet on a raw socket (client/spa_comm.c: root only). */
+export type RawProto = "udpraw" | "tcpraw" | "icmp";
+
+export function isRawProto(p: ServerProto): p is RawProto {
+  return p === "udpraw" || p === "tcpraw" || p === "icmp";
+}
+
 /** --connect's HOST:PORT (ours): host as given, brackets of "[addr]:port" removed. */
 export interface ConnectTarget {
   host: string;
@@ -31,6 +38,11 @@ export interface ClientConfig {
   serverProto: ServerProto;
   sourcePort: number | null;
   randPort: boolean;
+  /** -Q: the source address written into a raw-mode packet (IPv4, as C). */
+  spoofSource: string | null;
+  /** --icmp-type / --icmp-code for -P icmp; C's defaults are 0/0, an echo reply. */
+  icmpType: number;
+  icmpCode: number;
   digestType: DigestName;
   encMode: EncMode;
   useHmac: boolean;
@@ -110,6 +122,9 @@ export function defaultClientConfig(): ClientConfig {
     serverProto: "udp",
     sourcePort: null,
     randPort: false,
+    spoofSource: null,
+    icmpType: 0,
+    icmpCode: 0,
     digestType: FKO_DEFAULT_DIGEST,
     encMode: FKO_DEFAULT_ENC_MODE,
     useHmac: false,

@@ -61,6 +61,12 @@ export interface CFwknopdOptions {
   port?: number;
   /** Appended to the command line after the harness's own flags. */
   extraArgs?: readonly string[];
+  /**
+   * Capture with libpcap on veth0 through this PCAP_FILTER instead of the UDP server (C's default
+   * filter is "udp port 62201", which admits neither -P tcpraw nor -P icmp). It is started once
+   * it prints "Starting fwknopd main event loop." (after pcap_open_live and the filter).
+   */
+  pcapFilter?: string;
 }
 
 export class CFwknopd {
@@ -88,7 +94,10 @@ export class CFwknopd {
 
   /** The full command line (argv) the daemon runs with. */
   argv(): string[] {
-    const argv = [C_FWKNOPD, "-f", "-v", "-v", "-U", "-c", this.confFile, "-a", this.accessFile];
+    const argv = [C_FWKNOPD, "-f", "-v", "-v"];
+    // -U (UDP-server mode) would override PCAP_FILTER's capture.
+    if (this.opts.pcapFilter === undefined) argv.push("-U");
+    argv.push("-c", this.confFile, "-a", this.accessFile);
     argv.push("-p", this.pidFile, "-d", this.digestFile);
     if (this.opts.testMode === true) argv.push("-t");
     argv.push(...(this.opts.extraArgs ?? []));
@@ -99,10 +108,11 @@ export class CFwknopd {
     if (this.proc !== null) throw new Error("C fwknopd already started");
     const run = join(this.dir, "run");
     mkdirSync(run, { mode: 0o700, recursive: true });
+    const pcap = this.opts.pcapFilter;
     writeFileSync(
       this.confFile,
       [
-        "ENABLE_UDP_SERVER Y;",
+        pcap === undefined ? "ENABLE_UDP_SERVER Y;" : `PCAP_FILTER ${pcap};`,
         `UDPSERV_PORT ${this.port};`,
         "PCAP_INTF veth0;",
         `FWKNOP_RUN_DIR ${run};`,
@@ -117,11 +127,11 @@ export class CFwknopd {
     p.once("exit", () => (this.exited = true));
     p.stdout?.on("data", (d: Buffer) => (this.output += d.toString("latin1")));
     p.stderr?.on("data", (d: Buffer) => (this.output += d.toString("latin1")));
-    const up = await waitFor(
-      () => this.output.includes("Kicking off UDP server") || this.exited,
-      10_000,
-    );
+    const ready =
+      pcap === undefined ? "Kicking off UDP server" : "Starting fwknopd main event loop";
+    const up = await waitFor(() => this.output.includes(ready) || this.exited, 10_000);
     if (!up || this.exited) throw new Error(`C fwknopd did not start:\n${this.output}`);
+    if (pcap !== undefined) return;
     // That line comes just before bind(), so wait for the socket itself.
     const bound = await waitFor(async () => {
       const r = await this.rig.run(this.rig.serverNs, ["ss", "-Hlun", `sport = :${this.port}`]);

@@ -55,13 +55,6 @@ export function timeOffset(value: string, bad: Bad): number {
   return n * (unit === "m" ? 60 : unit === "h" ? 3600 : unit === "d" ? 86400 : 1);
 }
 
-/** For options of C fwknop whose feature is not built yet: a clear refusal, not a silent no-op. */
-export function later(what: string, instead: string): Setter {
-  return (_cfg, _v, bad) => {
-    bad(`${what} is not supported yet; ${instead}`);
-  };
-}
-
 /** The settings whose type is exactly T. */
 type KeysOf<T> = {
   [K in keyof ClientConfig]: [ClientConfig[K]] extends [T]

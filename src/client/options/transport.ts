@@ -1,6 +1,17 @@
 /** The client's options, group "transport": where and how the packet goes (client/cmd_opts.h). */
 import type { ServerProto } from "../config.js";
-import { text, onOff, portNum, later, type ClientOption } from "./setters.js";
+import { text, onOff, portNum, type Bad, type ClientOption } from "./setters.js";
+
+/** common/common.h: MAX_ICMP_TYPE, MAX_ICMP_CODE. */
+const MAX_ICMP_TYPE = 40;
+const MAX_ICMP_CODE = 15;
+
+/** client/config_init.c, cases SPA_ICMP_TYPE and SPA_ICMP_CODE: C's message, C's range. */
+function icmpField(v: string, what: "type" | "code", max: number, bad: Bad): number {
+  if (!/^[0-9]{1,3}$/.test(v) || Number(v) > max)
+    bad(`Invalid icmp ${what} '${v}', must be in [0-${max}]`);
+  return Number(v);
+}
 
 const PROTOS: readonly ServerProto[] = ["udp", "tcp", "http", "udpraw", "tcpraw", "icmp"];
 
@@ -32,13 +43,11 @@ export const TRANSPORT_OPTIONS: readonly ClientOption[] = [
     rc: "SPA_SERVER_PROTO",
     metavar: "PROTO",
     group: "transport",
-    help: "udp (default), tcp or http (udpraw, tcpraw and icmp: not supported yet).",
+    help: "udp (default), tcp, http, or udpraw, tcpraw, icmp (raw socket: root only).",
     set: (c, v, bad) => {
       const p = v.toLowerCase() as ServerProto;
       if (!PROTOS.includes(p))
         bad(`Unrecognized protocol: ${v} (use udp, tcp, http, udpraw, tcpraw or icmp)`);
-      if (p === "udpraw" || p === "tcpraw" || p === "icmp")
-        bad(`-P ${p} (raw sockets) is not supported yet; use -P udp, tcp or http`);
       c.serverProto = p;
     },
   },
@@ -68,15 +77,15 @@ export const TRANSPORT_OPTIONS: readonly ClientOption[] = [
     rc: "SPOOF_SOURCE_IP",
     metavar: "IP",
     group: "transport",
-    help: "Spoof the source address (raw modes only).",
-    set: later("-Q (spoofed source)", "it needs the raw modes (-P udpraw, tcpraw or icmp)"),
+    help: "Source address written into the packet (-P udpraw, tcpraw or icmp; root only).",
+    set: text("spoofSource"),
   },
   {
     long: "spoof-src",
     arg: "required",
     group: "transport",
     help: "",
-    set: later("-Q (spoofed source)", "it needs the raw modes (-P udpraw, tcpraw or icmp)"),
+    set: text("spoofSource"),
   },
   {
     long: "http-proxy",
@@ -104,15 +113,21 @@ export const TRANSPORT_OPTIONS: readonly ClientOption[] = [
     long: "icmp-type",
     arg: "required",
     group: "transport",
-    help: "ICMP type for -P icmp.",
-    set: later("--icmp-type", "it goes with -P icmp"),
+    metavar: "TYPE",
+    help: "ICMP type for -P icmp (default 0, echo reply).",
+    set: (c, v, bad) => {
+      c.icmpType = icmpField(v, "type", MAX_ICMP_TYPE, bad);
+    },
   },
   {
     long: "icmp-code",
     arg: "required",
     group: "transport",
-    help: "ICMP code for -P icmp.",
-    set: later("--icmp-code", "it goes with -P icmp"),
+    metavar: "CODE",
+    help: "ICMP code for -P icmp (default 0).",
+    set: (c, v, bad) => {
+      c.icmpCode = icmpField(v, "code", MAX_ICMP_CODE, bad);
+    },
   },
   {
     long: "server-resolve-ipv4",
