@@ -172,6 +172,12 @@ interface BuildContext {
 const natOn = (n: NatSettings): boolean => n.forwarding || n.localNat;
 
 /**
+ * ENABLE_IPT_OUTPUT (iptables, and nftables, which has no names of its own) or
+ * ENABLE_FIREWD_OUTPUT (firewalld): each plain grant also accepts its replies on the way out.
+ */
+const outputOn = (c: BuildContext): boolean => c.conf.bool(`ENABLE_${c.pfx}_OUTPUT`);
+
+/**
  * MAX_CONNECTIONS is counted by nftables in the kernel (nft-counted.ts); the iptables and
  * firewalld backends have no such grant, so a stanza asking for one stops the start, named.
  */
@@ -223,12 +229,19 @@ function nftablesFrom(c: BuildContext): NftablesBackend {
         : null,
       ipv6: conf.value("ENABLE_IPV6"),
       useLibrary: conf.value("NFT_USE_LIBNFTABLES"),
+      destination: conf.value("ENABLE_DESTINATION_RULE"),
+      output: outputOn(c),
+      outputJumpChain: conf.value("NFT_OUTPUT_JUMP_CHAIN"),
     },
     runProgram,
   );
 }
 
-function iptablesFrom(c: BuildContext, kind: "iptables" | "firewalld"): IptablesBackend {
+function iptablesFrom(
+  c: BuildContext,
+  kind: "iptables" | "firewalld",
+  outputOnly = false,
+): IptablesBackend {
   const { conf, exe, pfx } = c;
   const ip6 = join(dirname(exe), basename(exe).replace("iptables", "ip6tables"));
   // C sets up the SNAT chains only with ENABLE_*_SNAT, yet FORCE_SNAT/FORCE_MASQUERADE use them.
@@ -239,6 +252,7 @@ function iptablesFrom(c: BuildContext, kind: "iptables" | "firewalld"): Iptables
       exe: [exe],
       ip6exe: kind === "iptables" && ip6 !== exe && existsSync(ip6) ? [ip6] : null,
       input: conf.chain(`${pfx}_INPUT_ACCESS`),
+      output: outputOn(c) ? conf.chain(`${pfx}_OUTPUT_ACCESS`) : null,
       nat: natOn(c.nat)
         ? {
             forward: conf.chain(`${pfx}_FORWARD_ACCESS`),
@@ -250,6 +264,7 @@ function iptablesFrom(c: BuildContext, kind: "iptables" | "firewalld"): Iptables
       prepend: conf.value("ENABLE_RULE_PREPEND"),
       ipv6: conf.value("ENABLE_IPV6"),
       dbus: conf.value("FIREWD_USE_DBUS"),
+      outputOnly,
     },
     runProgram,
   );
@@ -267,6 +282,7 @@ function firewalldFrom(c: BuildContext): FirewalldBackend {
       dbus: c.conf.value("FIREWD_USE_DBUS"),
       zone: c.conf.value("FIREWD_ZONE"),
       forceNat,
+      output: outputOn(c) ? iptablesFrom(c, "firewalld", true) : null,
     },
     runProgram,
   );
