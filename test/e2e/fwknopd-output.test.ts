@@ -39,6 +39,8 @@ interface Host {
   /** Our OUTPUT rule/element for the client, as `fwknopd --fw-list` shows it. */
   listed: RegExp;
   wrap?: (argv: readonly string[]) => string[];
+  /** The host's whole ruleset, to see that nothing of ours is left after fwknopd exits. */
+  ruleset: () => Promise<string>;
 }
 
 /**
@@ -87,6 +89,8 @@ async function knockAndConnect(h: Host, on: boolean): Promise<void> {
     await d.stop();
     d.cleanup();
   }
+  // FLUSH_*_AT_EXIT (Y by default): the OUTPUT chain or sets and our rules in the admin's go too.
+  assert.doesNotMatch(await h.ruleset(), /FWKNOP_OUTPUT|fwknopd_out/);
 }
 
 /** The two runs on one host: control first (N), then Y. */
@@ -146,6 +150,7 @@ describe("ENABLE_IPT_OUTPUT, iptables host whose OUTPUT default-drops", () => {
         rig,
         conf: "FIREWALL_TYPE iptables;\n",
         variable: "ENABLE_IPT_OUTPUT",
+        ruleset: () => rig?.must(rig.serverNs, ["iptables-save"]) ?? Promise.resolve(""),
         // iptables -L FWKNOP_OUTPUT -n: prot, source any, destination the client, spt.
         listed: /ACCEPT\s+6\s+--\s+0\.0\.0\.0\/0\s+198\.18\.0\.2\s+tcp spt:1234 \/\* _exp_\d+ \*\//,
       };
@@ -167,6 +172,7 @@ describe("ENABLE_IPT_OUTPUT, nftables host (Debian-style, output policy drop)", 
         rig,
         conf: "FIREWALL_TYPE nftables;\nNFT_JUMP_CHAIN inet filter input;\nNFT_OUTPUT_JUMP_CHAIN inet filter output;\n",
         variable: "ENABLE_IPT_OUTPUT",
+        ruleset: () => rig?.must(rig.serverNs, ["nft", "list", "ruleset"]) ?? Promise.resolve(""),
         listed: /set fwknopd_out4 \{[^}]*elements = \{ 198\.18\.0\.2 \. tcp \. 1234 /,
       };
     },
@@ -203,6 +209,7 @@ describe(
           listed:
             /ACCEPT\s+6\s+--\s+0\.0\.0\.0\/0\s+198\.18\.0\.2\s+tcp spt:1234 \/\* _exp_\d+ \*\//,
           wrap: fw.wrap,
+          ruleset: async () => (await (fw as Firewalld).exec(["iptables-save"])).stdout,
         };
       },
       async () => {
