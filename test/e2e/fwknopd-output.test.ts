@@ -11,10 +11,11 @@
  *  - nftables: Debian's /etc/nftables.conf shape, input and output chains `policy drop`; our
  *    accepts go into the admin's chains (NFT_JUMP_CHAIN, NFT_OUTPUT_JUMP_CHAIN): an accept in our
  *    own table would not override the admin's drop.
- *  - firewalld (its nftables backend, Debian 12's default): firewalld itself accepts established
- *    output before its zones, policies and direct rules, so it never drops replies; an admin who
- *    drops output on such a host does it above that, with a passthrough at the top of iptables'
- *    OUTPUT (as here), and C's passthrough FWKNOP_OUTPUT jump, inserted at position 1, comes first.
+ *  - firewalld, on both its backends (nftables, Debian 12's default: rich rules for input; and
+ *    iptables: C's passthrough for both): firewalld itself accepts established output before its
+ *    zones, policies and direct rules, so it never drops replies; an admin who drops output on such
+ *    a host does it above that, with a passthrough at the top of iptables' OUTPUT (as here), and
+ *    C's passthrough FWKNOP_OUTPUT jump, inserted at position 1, comes first.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -39,6 +40,8 @@ interface Host {
   /** Our OUTPUT rule/element for the client, as `fwknopd --fw-list` shows it. */
   listed: RegExp;
   wrap?: (argv: readonly string[]) => string[];
+  /** What the start-up log must say about the backend with the variable Y. */
+  started?: RegExp;
   /** The host's whole ruleset, to see that nothing of ours is left after fwknopd exits. */
   ruleset: () => Promise<string>;
 }
@@ -59,6 +62,7 @@ async function knockAndConnect(h: Host, on: boolean): Promise<void> {
   );
   try {
     await d.start();
+    if (on && h.started !== undefined) assert.match(d.logs(), h.started);
     assert.equal(await rig.tcpConnect(SERVER_IP, PORT), false, "open before the knock");
     const args = ["-A", `tcp/${PORT}`, "-a", CLIENT_IP, "-D", SERVER_IP, ...keyArgs(key, hmacKey)];
     await knock(rig, "ts", args, rig.tempDir("fwout-home-"));
@@ -93,17 +97,54 @@ async function knockAndConnect(h: Host, on: boolean): Promise<void> {
   assert.doesNotMatch(await h.ruleset(), /FWKNOP_OUTPUT|fwknopd_out/);
 }
 
+/**
+ * kill -9 with a grant open, no flushing: the next start finds the INPUT rule and its OUTPUT rule
+ * as one live grant, keeps the connection possible, and removes both when it expires.
+ */
+async function reconciles(h: Host): Promise<void> {
+  const { rig } = h;
+  const key = b64(32);
+  const hmacKey = b64(64);
+  const d = new TsFwknopd(
+    rig,
+    `ENABLE_UDP_SERVER Y;\n${h.conf}${h.variable} Y;\nFLUSH_IPT_AT_INIT N;\nFLUSH_IPT_AT_EXIT N;\n`,
+    `SOURCE ANY\nOPEN_PORTS tcp/${PORT}\nFW_ACCESS_TIMEOUT 8\nKEY_BASE64 ${key}\nHMAC_KEY_BASE64 ${hmacKey}\n`,
+  );
+  try {
+    await d.start();
+    const args = ["-A", `tcp/${PORT}`, "-a", CLIENT_IP, "-D", SERVER_IP, ...keyArgs(key, hmacKey)];
+    await knock(rig, "ts", args, rig.tempDir("fwout-home-"));
+    assert.ok(await waitFor(() => rig.tcpConnect(SERVER_IP, PORT, 500), 5000, 100), d.logs());
+    await d.stop("SIGKILL");
+    await d.start();
+    assert.match(d.logs(), /Reconciled firewall: 1 live grant\(s\) kept, 0 expired removed/);
+    assert.equal(await rig.tcpConnect(SERVER_IP, PORT, 1000), true, "the kept grant lost");
+    const rules = (): Promise<string> => h.ruleset();
+    assert.ok(
+      await waitFor(async () => !/-A FWKNOP_(INPUT|OUTPUT) /.test(await rules()), 20_000, 500),
+      `rules left after expiry:\n${await rules()}`,
+    );
+  } finally {
+    await d.stop();
+    d.cleanup();
+  }
+}
+
 /** The two runs on one host: control first (N), then Y. */
-function outputTests(shape: () => Promise<Host>, cleanup: () => Promise<void>): void {
+function outputTests(shape: () => Promise<Host>, cleanup: () => Promise<void>): Promise<Host> {
   let h: Host;
+  let ready: (h: Host) => void = () => undefined;
+  const got = new Promise<Host>((resolve) => (ready = resolve));
   before(async () => {
     h = await shape();
+    ready(h);
   });
   after(cleanup);
   it("N (control): the INPUT grant alone cannot answer on this host", () =>
     knockAndConnect(h, false));
   it("Y: the OUTPUT rule lets the replies out, listed while the grant lives, gone after", () =>
     knockAndConnect(h, true));
+  return got;
 }
 
 const IPTABLES_HOST = [
@@ -141,7 +182,7 @@ table inet filter {
 
 describe("ENABLE_IPT_OUTPUT, iptables host whose OUTPUT default-drops", () => {
   let rig: Rig | null = null;
-  outputTests(
+  const host = outputTests(
     async () => {
       rig = await createRig({ servicePort: PORT });
       const r = await rig.run(rig.serverNs, ["iptables-restore"], { input: IPTABLES_HOST });
@@ -159,6 +200,8 @@ describe("ENABLE_IPT_OUTPUT, iptables host whose OUTPUT default-drops", () => {
       await rig?.teardown();
     },
   );
+  it("a grant found at start with its OUTPUT rule is one grant, both removed at expiry", async () =>
+    reconciles(await host));
 });
 
 describe("ENABLE_IPT_OUTPUT, nftables host (Debian-style, output policy drop)", () => {
@@ -182,40 +225,46 @@ describe("ENABLE_IPT_OUTPUT, nftables host (Debian-style, output policy drop)", 
   );
 });
 
-describe(
-  "ENABLE_FIREWD_OUTPUT, firewalld (nftables backend) with an admin's output drop",
-  {
-    skip: !existsSync("/usr/sbin/firewalld") && "firewalld is not installed (.ci/run installs it)",
-  },
-  () => {
-    let rig: Rig | null = null;
-    let fw: Firewalld | null = null;
-    outputTests(
-      async () => {
-        rig = await createRig({ servicePort: PORT });
-        fw = await startFirewalld(rig, "nftables");
-        const cmd = async (args: string[]): Promise<void> => {
-          const r = await (fw as Firewalld).firewallCmd(args);
-          assert.equal(r.code, 0, r.stdout + r.stderr);
-        };
-        await cmd([`--add-port=${SPA_PORT}/udp`]);
-        const top = ["--direct", "--passthrough", "ipv4", "-I", "OUTPUT", "1"];
-        await cmd([...top, "-j", "DROP"]);
-        await cmd([...top, "-o", "lo", "-j", "ACCEPT"]);
-        return {
-          rig,
-          conf: "",
-          variable: "ENABLE_FIREWD_OUTPUT",
-          listed:
-            /ACCEPT\s+6\s+--\s+0\.0\.0\.0\/0\s+198\.18\.0\.2\s+tcp spt:1234 \/\* _exp_\d+ \*\//,
-          wrap: fw.wrap,
-          ruleset: async () => (await (fw as Firewalld).exec(["iptables-save"])).stdout,
-        };
-      },
-      async () => {
-        await fw?.stop();
-        await rig?.teardown();
-      },
-    );
-  },
-);
+for (const backend of ["nftables", "iptables"] as const)
+  describe(
+    `ENABLE_FIREWD_OUTPUT, firewalld (${backend} backend) with an admin's output drop`,
+    {
+      skip:
+        !existsSync("/usr/sbin/firewalld") && "firewalld is not installed (.ci/run installs it)",
+    },
+    () => {
+      let rig: Rig | null = null;
+      let fw: Firewalld | null = null;
+      outputTests(
+        async () => {
+          rig = await createRig({ servicePort: PORT });
+          fw = await startFirewalld(rig, backend);
+          const cmd = async (args: string[]): Promise<void> => {
+            const r = await (fw as Firewalld).firewallCmd(args);
+            assert.equal(r.code, 0, r.stdout + r.stderr);
+          };
+          await cmd([`--add-port=${SPA_PORT}/udp`]);
+          const top = ["--direct", "--passthrough", "ipv4", "-I", "OUTPUT", "1"];
+          await cmd([...top, "-j", "DROP"]);
+          await cmd([...top, "-o", "lo", "-j", "ACCEPT"]);
+          return {
+            rig,
+            conf: "",
+            variable: "ENABLE_FIREWD_OUTPUT",
+            listed:
+              /ACCEPT\s+6\s+--\s+0\.0\.0\.0\/0\s+198\.18\.0\.2\s+tcp spt:1234 \/\* _exp_\d+ \*\//,
+            wrap: fw.wrap,
+            started:
+              backend === "nftables"
+                ? /Firewall backend: firewalld, rich rules in zone public [^\n]*; OUTPUT rules by passthrough/
+                : /Firewall backend: firewalld, passthrough over D-Bus \(firewalld backend iptables\)/,
+            ruleset: async () => (await (fw as Firewalld).exec(["iptables-save"])).stdout,
+          };
+        },
+        async () => {
+          await fw?.stop();
+          await rig?.teardown();
+        },
+      );
+    },
+  );
