@@ -206,7 +206,7 @@ describe("ENABLE_IPT_OUTPUT, iptables host whose OUTPUT default-drops", () => {
 
 describe("ENABLE_IPT_OUTPUT, nftables host (Debian-style, output policy drop)", () => {
   let rig: Rig | null = null;
-  outputTests(
+  void outputTests(
     async () => {
       rig = await createRig({ servicePort: PORT });
       const r = await rig.run(rig.serverNs, ["nft", "-f", "-"], { input: NFT_HOST });
@@ -235,7 +235,7 @@ for (const backend of ["nftables", "iptables"] as const)
     () => {
       let rig: Rig | null = null;
       let fw: Firewalld | null = null;
-      outputTests(
+      void outputTests(
         async () => {
           rig = await createRig({ servicePort: PORT });
           fw = await startFirewalld(rig, backend);

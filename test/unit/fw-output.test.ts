@@ -172,7 +172,7 @@ describe("iptables backend with ENABLE_IPT_OUTPUT", () => {
     calls.length = 0;
     await fw.revoke([grant()]);
     assert.match(
-      calls[0]?.at(-1) ?? "",
+      calls[0].at(-1) ?? "",
       /-D FWKNOP_INPUT [^\n]*\n-D FWKNOP_OUTPUT -p 6 -d 198\.18\.0\.2 /,
     );
   });
@@ -189,7 +189,7 @@ describe("iptables backend with ENABLE_IPT_OUTPUT", () => {
       ["198.18.0.2", 22, undefined],
     );
     assert.equal(found[1]?.leftover?.chain, "FWKNOP_OUTPUT");
-    assert.equal(found[1]?.expiresAt, 1800000040);
+    assert.equal(found[1].expiresAt, 1800000040);
   });
 
   it("firewalld, output only (beside rich rules): FWKNOP_OUTPUT alone, by passthrough", async () => {
@@ -338,7 +338,7 @@ describe("nftables text: output sets and destination sets", () => {
       "inet filter fwknopd_allow4d { 198.18.0.2 . 198.18.0.1 . tcp . 22 }",
       "inet filter fwknopd_out4d { 198.18.0.2 . 198.18.0.1 . tcp . 22 }",
     ]);
-    assert.ok(r.out?.deleteSets().includes("delete set inet filter fwknopd_out6d"));
+    assert.ok(r.out.deleteSets().includes("delete set inet filter fwknopd_out6d"));
   });
 
   it("ENABLE_DESTINATION_RULE: destination sets and their accepts; grants without one unchanged", () => {
