@@ -23,6 +23,7 @@ import { existsSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { startFirewalld, type Firewalld } from "./firewalld.js";
 import { keyArgs, knock } from "./knock.js";
+import { nftOutputDropHost } from "./output-drop.js";
 import { CLIENT_IP, SERVER_IP, createRig, waitFor, type Rig } from "./rig.js";
 import { TsFwknopd } from "./ts-fwknopd.js";
 
@@ -160,26 +161,6 @@ const IPTABLES_HOST = [
   "",
 ].join("\n");
 
-const NFT_HOST = `flush ruleset
-table inet filter {
-  chain input {
-    type filter hook input priority filter; policy drop;
-    iif "lo" accept
-    ct state established,related accept
-    meta l4proto ipv6-icmp accept
-    udp dport ${SPA_PORT} accept
-  }
-  chain forward {
-    type filter hook forward priority filter; policy drop;
-  }
-  chain output {
-    type filter hook output priority filter; policy drop;
-    oif "lo" accept
-    meta l4proto ipv6-icmp accept
-  }
-}
-`;
-
 describe("ENABLE_IPT_OUTPUT, iptables host whose OUTPUT default-drops", () => {
   let rig: Rig | null = null;
   const host = outputTests(
@@ -209,7 +190,9 @@ describe("ENABLE_IPT_OUTPUT, nftables host (Debian-style, output policy drop)", 
   void outputTests(
     async () => {
       rig = await createRig({ servicePort: PORT });
-      const r = await rig.run(rig.serverNs, ["nft", "-f", "-"], { input: NFT_HOST });
+      const r = await rig.run(rig.serverNs, ["nft", "-f", "-"], {
+        input: nftOutputDropHost(SPA_PORT),
+      });
       assert.equal(r.code, 0, r.stderr);
       return {
         rig,

@@ -10,26 +10,12 @@ import { after, before, describe, it } from "node:test";
 import { runProgram } from "../../src/exec.js";
 import { NftablesBackend } from "../../src/server/firewall/nftables.js";
 import type { Grant } from "../../src/server/firewall/types.js";
+import { nftOptions } from "../fixtures/nft-options.js";
+import { nftOutputDropHost } from "./output-drop.js";
 import { CLIENT_IP, SERVER_IP, createRig, type Rig } from "./rig.js";
 
 const PORT = 1234;
 const B = "198.18.0.3";
-
-const HOST = `flush ruleset
-table inet filter {
-  chain input {
-    type filter hook input priority filter; policy drop;
-    iif "lo" accept
-    ct state established,related accept
-    meta l4proto ipv6-icmp accept
-  }
-  chain output {
-    type filter hook output priority filter; policy drop;
-    oif "lo" accept
-    meta l4proto ipv6-icmp accept
-  }
-}
-`;
 
 describe("nftables grants with a destination (backend driven directly)", () => {
   let rig: Rig;
@@ -49,26 +35,16 @@ describe("nftables grants with a destination (backend driven directly)", () => {
   before(async () => {
     rig = await createRig({ servicePort: PORT });
     await rig.must(rig.serverNs, ["ip", "addr", "add", `${B}/24`, "dev", "veth0"]);
-    const r = await rig.run(rig.serverNs, ["nft", "-f", "-"], { input: HOST });
+    const r = await rig.run(rig.serverNs, ["nft", "-f", "-"], { input: nftOutputDropHost(null) });
     assert.equal(r.code, 0, r.stderr);
     fw = new NftablesBackend(
-      {
+      nftOptions({
         nft: ["ip", "netns", "exec", rig.serverNs, "nft"],
-        family: "inet",
-        table: "fwknopd",
         jumpChain: "inet filter input",
-        protect: [],
-        ipv6: true,
-        nat: false,
-        spaLimit: null,
-        forwardJumpChain: null,
-        counted: null,
-        gate: null,
-        useLibrary: false,
         destination: true,
         output: true,
         outputJumpChain: "inet filter output",
-      },
+      }),
       runProgram,
     );
     await fw.init(false);

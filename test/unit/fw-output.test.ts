@@ -12,7 +12,8 @@ import { RichWithOutput } from "../../src/server/firewall/firewalld-output.js";
 import { IptablesBackend } from "../../src/server/firewall/iptables.js";
 import { grantRules, parseRuleLine, type ChainSpec } from "../../src/server/firewall/ipt-rules.js";
 import { NftablesBackend } from "../../src/server/firewall/nftables.js";
-import { NftRules, type NftOptions } from "../../src/server/firewall/nft-rules.js";
+import { NftRules } from "../../src/server/firewall/nft-rules.js";
+import { nftOptions } from "../fixtures/nft-options.js";
 import type { FirewallBackend, Grant } from "../../src/server/firewall/types.js";
 
 const spec = (target: string, from: string, to: string): ChainSpec => ({
@@ -267,21 +268,7 @@ describe("firewalld rich rules with ENABLE_FIREWD_OUTPUT", () => {
   });
 });
 
-const nftOpts = (over: Partial<NftOptions> = {}): NftOptions => ({
-  nft: ["/usr/sbin/nft"],
-  family: "inet",
-  table: "fwknopd",
-  jumpChain: null,
-  protect: [],
-  ipv6: true,
-  nat: false,
-  spaLimit: null,
-  forwardJumpChain: null,
-  counted: null,
-  gate: null,
-  useLibrary: false,
-  ...over,
-});
+const nftOpts = nftOptions;
 const elems = (r: NftRules, g: Grant): string[] =>
   r.elementsOf(g).map((e) => `${e.set} { ${e.key} }`);
 
