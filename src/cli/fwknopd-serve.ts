@@ -211,7 +211,8 @@ async function prepare(args: ServerArgs, logger: Logger): Promise<LoadedConfig> 
     cfg = await resolveFirewall(cfg, args.forceFirewall, (level, line) => {
       logger.log(level, line);
     });
-  const counted = countedProblem(cfg.stanzas, cfg.firewallType);
+  const destinationRule = cfg.conf.bool("ENABLE_DESTINATION_RULE");
+  const counted = countedProblem(cfg.stanzas, cfg.firewallType, destinationRule);
   if (counted !== null) throw counted;
   servable(cfg);
   mkdirSync(cfg.daemon.runDir, { recursive: true, mode: 0o700 });

@@ -179,19 +179,28 @@ const outputOn = (c: BuildContext): boolean => c.conf.bool(`ENABLE_${c.pfx}_OUTP
 
 /**
  * MAX_CONNECTIONS is counted by nftables in the kernel (nft-counted.ts); the iptables and
- * firewalld backends have no such grant, so a stanza asking for one stops the start, named.
+ * firewalld backends have no such grant, so a stanza asking for one stops the start, named. Nor
+ * are there counted sets or a token gate keyed with the packet's destination, so on nftables
+ * they cannot go with ENABLE_DESTINATION_RULE (`destinationRule`).
  */
 export function countedProblem(
   stanzas: readonly AccessStanza[],
   backend: FirewallType,
+  destinationRule = false,
 ): ConfigError | null {
   const s = stanzas.find((x) => x.maxConnections > 0 || x.requireConnectToken);
-  if (s === undefined || backend === "nftables") return null;
+  if (s === undefined || (backend === "nftables" && !destinationRule)) return null;
   const what =
     s.maxConnections > 0
       ? `MAX_CONNECTIONS ${s.maxConnections}: counted grants`
       : "REQUIRE_CONNECT_TOKEN: the token gate";
   const name = s.maxConnections > 0 ? "MAX_CONNECTIONS" : "REQUIRE_CONNECT_TOKEN";
+  if (backend === "nftables")
+    return new ConfigError(
+      s.file,
+      s.line,
+      `${what} cannot be keyed with the packet's destination (remove ${name}, or set ENABLE_DESTINATION_RULE N)`,
+    );
   return new ConfigError(
     s.file,
     s.line,

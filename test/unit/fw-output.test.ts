@@ -7,7 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import type { AccessStanza } from "../../src/config/access-conf.js";
 import type { Exec, ExecResult } from "../../src/exec.js";
+import { countedProblem } from "../../src/server/firewall-config.js";
 import { RichWithOutput } from "../../src/server/firewall/firewalld-output.js";
 import { IptablesBackend } from "../../src/server/firewall/iptables.js";
 import { grantRules, parseRuleLine, type ChainSpec } from "../../src/server/firewall/ipt-rules.js";
@@ -381,5 +383,33 @@ describe("nftables text: output sets and destination sets", () => {
       ],
     );
     await fw.close();
+  });
+});
+
+describe("ENABLE_DESTINATION_RULE with counted grants on nftables", () => {
+  const stanza = (over: Partial<AccessStanza>): AccessStanza =>
+    ({
+      file: "access.conf",
+      line: 3,
+      maxConnections: 0,
+      requireConnectToken: false,
+      ...over,
+    }) as AccessStanza;
+
+  it("stops the start, naming the stanza and both ways out", () => {
+    const e = countedProblem([stanza({ maxConnections: 2 })], "nftables", true);
+    assert.match(
+      e?.message ?? "",
+      /access\.conf:3: MAX_CONNECTIONS 2: counted grants cannot be keyed with the packet's destination \(remove MAX_CONNECTIONS, or set ENABLE_DESTINATION_RULE N\)/,
+    );
+    assert.match(
+      countedProblem([stanza({ requireConnectToken: true })], "nftables", true)?.message ?? "",
+      /REQUIRE_CONNECT_TOKEN: the token gate cannot be keyed/,
+    );
+  });
+
+  it("without it, or without counted stanzas, nothing to say", () => {
+    assert.equal(countedProblem([stanza({ maxConnections: 2 })], "nftables", false), null);
+    assert.equal(countedProblem([stanza({})], "nftables", true), null);
   });
 });
