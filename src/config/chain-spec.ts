@@ -2,7 +2,7 @@
  * Chain references in fwknopd.conf, parsed in one place so the config check (with file:line) and
  * the firewall backends that use them can never disagree on what a valid one is:
  * - IPT_INPUT_ACCESS and friends, "target, table, from_chain, jump_pos, to_chain, rule_pos";
- * - NFT_JUMP_CHAIN and NFT_FORWARD_JUMP_CHAIN, "family table chain" (ours; C has no nftables).
+ * - NFT_JUMP_CHAIN, NFT_FORWARD_JUMP_CHAIN and NFT_OUTPUT_JUMP_CHAIN, "family table chain" (ours; C has no nftables).
  */
 
 export interface ChainSpec {

@@ -155,6 +155,13 @@ export const FWKNOPD_VARS = [
     'nftables NAT: "family table chain" of your own forward chain to add our accept rules to (for rulesets whose forwarding default-drops)',
     { ours: true },
   ),
+  k(
+    "NFT_OUTPUT_JUMP_CHAIN",
+    "nftjump",
+    null,
+    'nftables, ENABLE_IPT_OUTPUT: "family table chain" of your own output chain to add our accept rules for replies to (for rulesets whose output default-drops: an accept in our own table cannot override a drop in yours)',
+    { ours: true },
+  ),
   b(
     "NFT_PROTECT_PORTS",
     "N",

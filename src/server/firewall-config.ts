@@ -172,24 +172,59 @@ interface BuildContext {
 const natOn = (n: NatSettings): boolean => n.forwarding || n.localNat;
 
 /**
+ * ENABLE_IPT_OUTPUT (iptables, and nftables, which has no names of its own) or
+ * ENABLE_FIREWD_OUTPUT (firewalld): each plain grant also accepts its replies on the way out.
+ */
+const outputOn = (c: BuildContext): boolean => c.conf.bool(`ENABLE_${c.pfx}_OUTPUT`);
+
+/**
  * MAX_CONNECTIONS is counted by nftables in the kernel (nft-counted.ts); the iptables and
- * firewalld backends have no such grant, so a stanza asking for one stops the start, named.
+ * firewalld backends have no such grant, so a stanza asking for one stops the start, named. Nor
+ * are there counted sets or a token gate keyed with the packet's destination, so on nftables
+ * they cannot go with ENABLE_DESTINATION_RULE (`destinationRule`).
  */
 export function countedProblem(
   stanzas: readonly AccessStanza[],
   backend: FirewallType,
+  destinationRule = false,
 ): ConfigError | null {
   const s = stanzas.find((x) => x.maxConnections > 0 || x.requireConnectToken);
-  if (s === undefined || backend === "nftables") return null;
+  if (s === undefined || (backend === "nftables" && !destinationRule)) return null;
   const what =
     s.maxConnections > 0
       ? `MAX_CONNECTIONS ${s.maxConnections}: counted grants`
       : "REQUIRE_CONNECT_TOKEN: the token gate";
   const name = s.maxConnections > 0 ? "MAX_CONNECTIONS" : "REQUIRE_CONNECT_TOKEN";
+  if (backend === "nftables")
+    return new ConfigError(
+      s.file,
+      s.line,
+      `${what} cannot be keyed with the packet's destination (remove ${name}, or set ENABLE_DESTINATION_RULE N)`,
+    );
   return new ConfigError(
     s.file,
     s.line,
     `${what} need the nftables backend, and fwknopd uses ${backend} here (remove ${name}, or run with FIREWALL_TYPE nftables)`,
+  );
+}
+
+/**
+ * C puts ENABLE_DESTINATION_RULE's destination in DNAT rules too (fwknopd.8); our nftables NAT
+ * maps are keyed without it, so NAT on nftables cannot go with the rule: the start stops, naming
+ * the line, rather than letting NAT grants reach every address of the host.
+ */
+export function natDestinationProblem(
+  conf: ServerConfig,
+  backend: FirewallType,
+): ConfigError | null {
+  if (backend !== "nftables" || !conf.bool("ENABLE_DESTINATION_RULE")) return null;
+  const on = (["ENABLE_IPT_FORWARDING", "ENABLE_IPT_LOCAL_NAT"] as const).find((n) => conf.bool(n));
+  if (on === undefined) return null;
+  const at = conf.origin("ENABLE_DESTINATION_RULE");
+  return new ConfigError(
+    at?.file ?? "fwknopd.conf",
+    at?.line ?? 0,
+    `ENABLE_DESTINATION_RULE with ${on}: the nftables backend's NAT maps are not keyed with the packet's destination (use FIREWALL_TYPE iptables, or set one of them N)`,
   );
 }
 
@@ -223,12 +258,19 @@ function nftablesFrom(c: BuildContext): NftablesBackend {
         : null,
       ipv6: conf.value("ENABLE_IPV6"),
       useLibrary: conf.value("NFT_USE_LIBNFTABLES"),
+      destination: conf.value("ENABLE_DESTINATION_RULE"),
+      output: outputOn(c),
+      outputJumpChain: conf.value("NFT_OUTPUT_JUMP_CHAIN"),
     },
     runProgram,
   );
 }
 
-function iptablesFrom(c: BuildContext, kind: "iptables" | "firewalld"): IptablesBackend {
+function iptablesFrom(
+  c: BuildContext,
+  kind: "iptables" | "firewalld",
+  outputOnly = false,
+): IptablesBackend {
   const { conf, exe, pfx } = c;
   const ip6 = join(dirname(exe), basename(exe).replace("iptables", "ip6tables"));
   // C sets up the SNAT chains only with ENABLE_*_SNAT, yet FORCE_SNAT/FORCE_MASQUERADE use them.
@@ -239,6 +281,7 @@ function iptablesFrom(c: BuildContext, kind: "iptables" | "firewalld"): Iptables
       exe: [exe],
       ip6exe: kind === "iptables" && ip6 !== exe && existsSync(ip6) ? [ip6] : null,
       input: conf.chain(`${pfx}_INPUT_ACCESS`),
+      output: outputOn(c) ? conf.chain(`${pfx}_OUTPUT_ACCESS`) : null,
       nat: natOn(c.nat)
         ? {
             forward: conf.chain(`${pfx}_FORWARD_ACCESS`),
@@ -250,6 +293,7 @@ function iptablesFrom(c: BuildContext, kind: "iptables" | "firewalld"): Iptables
       prepend: conf.value("ENABLE_RULE_PREPEND"),
       ipv6: conf.value("ENABLE_IPV6"),
       dbus: conf.value("FIREWD_USE_DBUS"),
+      outputOnly,
     },
     runProgram,
   );
@@ -267,6 +311,7 @@ function firewalldFrom(c: BuildContext): FirewalldBackend {
       dbus: c.conf.value("FIREWD_USE_DBUS"),
       zone: c.conf.value("FIREWD_ZONE"),
       forceNat,
+      output: outputOn(c) ? iptablesFrom(c, "firewalld", true) : null,
     },
     runProgram,
   );

@@ -47,6 +47,7 @@ const ROWS: Row[] = [
     host: "ufw-like",
     conf: "ENABLE_UDP_SERVER Y;\nFLUSH_IPT_AT_INIT Y;\nFLUSH_IPT_AT_EXIT Y;",
   },
+  { host: "debian-nftables", conf: "ENABLE_UDP_SERVER Y;" },
 ];
 
 for (const row of ROWS)

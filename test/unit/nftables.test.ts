@@ -8,26 +8,11 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { CommandError, type Exec, type ExecResult } from "../../src/exec.js";
 import { NftablesBackend } from "../../src/server/firewall/nftables.js";
+import { nftOptions } from "../fixtures/nft-options.js";
 
 function backend(answer: (argv: readonly string[]) => ExecResult): NftablesBackend {
   const exec: Exec = (bin, args) => Promise.resolve(answer([bin, ...args]));
-  return new NftablesBackend(
-    {
-      nft: ["/usr/sbin/nft"],
-      family: "inet",
-      table: "fwknopd",
-      jumpChain: null,
-      protect: [],
-      ipv6: true,
-      nat: false,
-      spaLimit: null,
-      forwardJumpChain: null,
-      counted: null,
-      gate: null,
-      useLibrary: false,
-    },
-    exec,
-  );
+  return new NftablesBackend(nftOptions(), exec);
 }
 
 const LISTING = JSON.stringify({

@@ -9,6 +9,7 @@
 import { ConfigError, messageOf } from "../../errors.js";
 import type { Exec } from "../../exec.js";
 import { FirewalldBus, FIREWALLD, FIREWALLD_PATH } from "./firewalld-dbus.js";
+import { RichWithOutput } from "./firewalld-output.js";
 import { RichRuleBackend } from "./firewalld-rich.js";
 import type { FirewallBackend, Grant } from "./types.js";
 
@@ -94,6 +95,8 @@ export interface FirewalldOptions {
   zone: string | null;
   /** Stanzas with FORCE_NAT: rich rules cannot honour them, so the daemon must not start. */
   forceNat: ReadonlyArray<{ file: string; line: number; source: string }>;
+  /** ENABLE_FIREWD_OUTPUT: the OUTPUT rules alone, by passthrough, beside rich rules. */
+  output?: FirewallBackend | null;
 }
 
 const NO_NAT_REASON =
@@ -125,7 +128,9 @@ export class FirewalldBackend implements FirewallBackend {
 
   /** Set once rich rules are chosen: NAT requests are refused (see NO_NAT_REASON). */
   get noNat(): string | undefined {
-    return this.fw instanceof RichRuleBackend ? NO_NAT_REASON : undefined;
+    return this.fw instanceof RichRuleBackend || this.fw instanceof RichWithOutput
+      ? NO_NAT_REASON
+      : undefined;
   }
 
   /** The delegate, chosen once: by firewalld's answer over D-Bus, else by nft's view. */
@@ -170,18 +175,18 @@ export class FirewalldBackend implements FirewallBackend {
     const note = `${how} ${kind}`;
     if (kind === "iptables") {
       bus?.close();
+      await p.output?.close();
       return { fw: this.passthrough, note };
     }
     await this.passthrough.close();
-    return {
-      fw: new RichRuleBackend(
-        { exe: p.exe, dbus: p.dbus, zone: this.opts.zone },
-        this.exec,
-        bus,
-        noBus,
-      ),
-      note,
-    };
+    const rich = new RichRuleBackend(
+      { exe: p.exe, dbus: p.dbus, zone: this.opts.zone },
+      this.exec,
+      bus,
+      noBus,
+    );
+    const out = p.output ?? null;
+    return { fw: out === null ? rich : new RichWithOutput(rich, out), note };
   }
 
   /** Only the daemon's start refuses FORCE_NAT: --fw-list and --fw-flush still work. */

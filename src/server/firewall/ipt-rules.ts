@@ -22,6 +22,11 @@ export type ChainSpec = Pick<
  */
 export interface IptChains {
   input: ChainSpec;
+  /**
+   * ENABLE_IPT_OUTPUT / ENABLE_FIREWD_OUTPUT: IPT_OUTPUT_ACCESS, where each plain grant gets the
+   * OUTPUT accept of its replies; null or absent when off.
+   */
+  output?: ChainSpec | null;
   nat: {
     forward: ChainSpec;
     dnat: ChainSpec;
@@ -38,10 +43,11 @@ export interface IptRule {
   args: string[];
 }
 
-/** Every chain we manage: INPUT access first, then the NAT ones that are configured. */
+/** Every chain we manage: INPUT access first, OUTPUT when on, then the NAT ones configured. */
 export function managedChains(chains: IptChains): ChainSpec[] {
   const n = chains.nat;
   const out = [chains.input];
+  if (chains.output !== undefined && chains.output !== null) out.push(chains.output);
   if (n !== null) {
     out.push(n.forward, n.dnat);
     if (n.snat !== null) out.push(n.snat);
@@ -135,9 +141,20 @@ export function grantRules(g: Grant, chains: IptChains): IptRule[] {
     return chain === undefined ? [] : [{ chain, args: [...g.leftover.args] }];
   }
   const a = ruleArgs(g);
-  if (g.nat === undefined)
-    return [{ chain: chains.input, args: [...a.match(g.port), "-j", chains.input.target] }];
-  return natRules(a, g.nat, chains);
+  if (g.nat !== undefined) return natRules(a, g.nat, chains);
+  const rules = [{ chain: chains.input, args: [...a.match(g.port), "-j", chains.input.target] }];
+  const out = chains.output;
+  // fw_util_iptables.c:process_spa_request, IPT_OUT_RULE_ARGS: plain access only; the client is
+  // the destination, the packet's destination (or any) the source, the granted port the source port.
+  if (out !== undefined && out !== null)
+    rules.push({
+      chain: out,
+      args: [
+        ...[...a.proto, "-d", g.address, "-s", a.dst, "--sport", String(g.port), ...a.exp],
+        ...["-j", out.target],
+      ],
+    });
+  return rules;
 }
 
 /**
@@ -158,25 +175,35 @@ export function restoreText(rules: readonly IptRule[], op: string): string {
     .join("\n");
 }
 
-/** One `iptables -S` line of our chain back into a grant (ours or C fwknopd's, same format). */
-export function parseRuleLine(line: string, family: 4 | 6): Grant | null {
+const hostOf = (a: string): string => a.replace(/\/(32|128)$/, "");
+
+/**
+ * One `iptables -S` line of our chain back into a grant (ours or C fwknopd's, same format). An
+ * INPUT rule's client is `-s` and its port `--dport`; an OUTPUT rule's (`output`) are `-d` and
+ * `--sport`. The other address, when the rule names one (ENABLE_DESTINATION_RULE), is the grant's
+ * destination, so revoking it rebuilds the very same rule.
+ */
+export function parseRuleLine(line: string, family: 4 | 6, output = false): Grant | null {
   const exp = /--comment "?_exp_(\d+)"?/.exec(line);
-  const src = /-s (\S+)/.exec(line);
+  const src = /(?:^| )-s (\S+)/.exec(line);
+  const dst = /(?:^| )-d (\S+)/.exec(line);
   const proto = /-p (tcp|udp|6|17)\b/.exec(line);
-  const port = /--dport (\d+)/.exec(line);
-  if (exp === null || src === null || proto === null || port === null) return null;
+  const port = (output ? /--sport (\d+)/ : /--dport (\d+)/).exec(line);
+  const client = output ? dst : src;
+  const other = output ? src : dst;
+  if (exp === null || client === null || proto === null || port === null) return null;
   const p = proto[1] === "udp" || proto[1] === "17" ? "udp" : "tcp";
-  // `-S` leaves out a -d of 0.0.0.0/0 or ::/0; one that is there is ENABLE_DESTINATION_RULE's.
-  const dst = /-d (\S+)/.exec(line)?.[1]?.replace(/\/(32|128)$/, "") ?? null;
+  // `-S` leaves out a 0.0.0.0/0 or ::/0; older iptables may print it.
+  const to = other === null ? null : hostOf(other[1] ?? "");
   return {
     stanza: 0,
     user: "",
-    address: (src[1] ?? "").replace(/\/(32|128)$/, ""),
+    address: hostOf(client[1] ?? ""),
     family,
     proto: p,
     port: Number(port[1]),
     expiresAt: Number(exp[1]),
-    destination: dst === "0.0.0.0/0" || dst === "::/0" ? null : dst,
+    destination: to === "0.0.0.0/0" || to === "::/0" ? null : to,
   };
 }
 

@@ -22,7 +22,7 @@ import {
   type IptChains,
   type IptRule,
 } from "./ipt-rules.js";
-import type { FirewallBackend, Grant } from "./types.js";
+import { grantKey, type FirewallBackend, type Grant } from "./types.js";
 import { messageOf } from "../../errors.js";
 
 export interface IptablesOptions extends IptChains {
@@ -36,6 +36,11 @@ export interface IptablesOptions extends IptChains {
   ipv6: boolean;
   /** FIREWD_USE_DBUS (firewalld kind): passthroughs over the system bus, not firewall-cmd. */
   dbus: boolean;
+  /**
+   * Only the OUTPUT rules (firewalld.ts: beside rich rules, which grant the input): the OUTPUT
+   * chain alone is managed, and list() reads its rules as grants.
+   */
+  outputOnly?: boolean;
 }
 
 /** firewall-cmd processes run at once for one batch. */
@@ -125,14 +130,26 @@ export class IptablesBackend implements FirewallBackend {
   }
 
   private chains(): ChainSpec[] {
-    return managedChains(this.opts);
+    const all = managedChains(this.opts);
+    return this.opts.outputOnly === true ? all.filter((c) => c === this.opts.output) : all;
+  }
+
+  /** NAT is IPv4 only (fwknop's NAT field is an IPv4 address or a host name). */
+  private inFamily(c: ChainSpec, fam: 4 | 6): boolean {
+    return fam === 4 || c === this.opts.input || c === this.opts.output;
+  }
+
+  private rulesOf(g: Grant): IptRule[] {
+    const rules = grantRules(g, this.opts);
+    return this.opts.outputOnly === true
+      ? rules.filter((r) => r.chain === this.opts.output)
+      : rules;
   }
 
   async init(flush: boolean): Promise<void> {
     for (const fam of this.families()) {
       for (const c of this.chains()) {
-        // NAT is IPv4 only (fwknop's NAT field is an IPv4 address or a host name).
-        if (fam === 6 && c !== this.opts.input) continue;
+        if (!this.inFamily(c, fam)) continue;
         if (flush) await this.deleteChain(fam, c);
         if ((await this.ipt(fam, ["-t", c.table, "-L", c.toChain, "-n"])).code !== 0)
           await this.must(fam, ["-t", c.table, "-N", c.toChain]);
@@ -171,7 +188,7 @@ export class IptablesBackend implements FirewallBackend {
           1,
           "IPv6 grant requested but no ip6tables is configured",
         );
-      const rules = mine.flatMap((g) => grantRules(g, this.opts));
+      const rules = mine.flatMap((g) => this.rulesOf(g));
       if (this.opts.kind === "iptables") {
         const r = await this.restore(fam, rules, op);
         if (r.code !== 0)
@@ -207,7 +224,7 @@ export class IptablesBackend implements FirewallBackend {
    */
   async revoke(grants: readonly Grant[]): Promise<void> {
     for (const fam of [4, 6] as const) {
-      const rules = grants.filter((g) => g.family === fam).flatMap((g) => grantRules(g, this.opts));
+      const rules = grants.filter((g) => g.family === fam).flatMap((g) => this.rulesOf(g));
       if (rules.length === 0) continue;
       if (this.opts.kind === "iptables" && rules.length > 1) {
         const r = await this.restore(fam, rules, "-D");
@@ -224,23 +241,43 @@ export class IptablesBackend implements FirewallBackend {
   }
 
   /**
-   * Grants found in our chains (ours or C fwknopd's, same format): INPUT rules become grants; NAT
-   * rules come back as leftovers, deleted as they are when they expire.
+   * Grants found in our chains (ours or C fwknopd's, same format): INPUT rules become grants; an
+   * OUTPUT rule that matches one is part of it (revoking the grant deletes both); NAT rules, and
+   * OUTPUT rules of no grant, come back as leftovers, deleted as they are when they expire.
+   * outputOnly: the OUTPUT rules are the grants.
    */
   async list(): Promise<Grant[]> {
     const out: Grant[] = [];
+    const input = new Set<string>();
     for (const fam of this.families()) {
       for (const c of this.chains()) {
-        if (fam === 6 && c !== this.opts.input) continue;
+        if (!this.inFamily(c, fam)) continue;
         const r = await this.ipt(fam, ["-t", c.table, "-S", c.toChain]);
         if (r.code !== 0) continue;
         for (const line of r.stdout.split("\n")) {
-          const g = c === this.opts.input ? parseRuleLine(line, fam) : parseLeftover(line, c, fam);
+          const g = this.parseLine(line, c, fam, input);
           if (g !== null) out.push(g);
         }
       }
     }
     return out;
+  }
+
+  /** One `-S` line of chain `c`; `input` collects the INPUT grants seen, for their OUTPUT rules. */
+  private parseLine(line: string, c: ChainSpec, fam: 4 | 6, input: Set<string>): Grant | null {
+    const sameGrant = (g: Grant): string =>
+      `${g.family} ${grantKey(g)} ${g.destination ?? ""} ${g.expiresAt}`;
+    if (c === this.opts.input) {
+      const g = parseRuleLine(line, fam);
+      if (g !== null) input.add(sameGrant(g));
+      return g;
+    }
+    if (c === this.opts.output) {
+      const g = parseRuleLine(line, fam, true);
+      if (g !== null && this.opts.outputOnly === true) return g;
+      if (g !== null && input.has(sameGrant(g))) return null;
+    }
+    return parseLeftover(line, c, fam);
   }
 
   async listText(all: boolean): Promise<string> {
@@ -250,7 +287,7 @@ export class IptablesBackend implements FirewallBackend {
       const lists = all
         ? tables.map((t) => ["-t", t, "-v", "-n", "-L", "--line-numbers"])
         : this.chains()
-            .filter((c) => fam === 4 || c === this.opts.input)
+            .filter((c) => this.inFamily(c, fam))
             .map((c) => ["-t", c.table, "-L", c.toChain, "--line-numbers", "-n"]);
       for (const args of lists) {
         const r = await this.ipt(fam, args);
@@ -262,8 +299,7 @@ export class IptablesBackend implements FirewallBackend {
 
   async flush(): Promise<void> {
     for (const fam of this.families())
-      for (const c of this.chains())
-        if (fam === 4 || c === this.opts.input) await this.deleteChain(fam, c);
+      for (const c of this.chains()) if (this.inFamily(c, fam)) await this.deleteChain(fam, c);
   }
 
   close(): Promise<void> {

@@ -5,9 +5,14 @@ export interface SetElement {
   proto: "tcp" | "udp";
   port: number;
   expiresSecs: number;
+  /** The second address of a destination set's key (client . destination . proto . port). */
+  destination?: string;
 }
 
-/** Elements of `nft -j list set` output: {"elem": {"val": {"concat": [addr, proto, port]}, "expires": N}}. */
+/**
+ * Elements of `nft -j list set` output: {"elem": {"val": {"concat": [addr, proto, port]},
+ * "expires": N}}, or [addr, destination, proto, port] in the destination sets.
+ */
 export function parseSetElements(json: string): SetElement[] {
   const out: SetElement[] = [];
   let doc: unknown;
@@ -22,15 +27,20 @@ export function parseSetElements(json: string): SetElement[] {
     for (const el of set?.elem ?? []) {
       const e = (el as { elem?: { val?: { concat?: unknown[] }; expires?: number } }).elem;
       const c = e?.val?.concat;
-      if (c === undefined || c.length !== 3) continue;
-      const [address, proto, port] = c;
+      if (c === undefined || (c.length !== 3 && c.length !== 4)) continue;
+      const [address, ...rest] = c;
+      const destination = c.length === 4 ? rest.shift() : undefined;
+      const [proto, port] = rest;
       if (
         typeof address !== "string" ||
+        (destination !== undefined && typeof destination !== "string") ||
         (proto !== "tcp" && proto !== "udp") ||
         typeof port !== "number"
       )
         continue;
-      out.push({ address, proto, port, expiresSecs: e?.expires ?? 0 });
+      const found: SetElement = { address, proto, port, expiresSecs: e?.expires ?? 0 };
+      if (typeof destination === "string") found.destination = destination;
+      out.push(found);
     }
   }
   return out;

@@ -3,7 +3,6 @@
  * that set them up and take them down, the set elements of a grant, and the reading of
  * `nft -j list set`. Pure: no process is started here.
  */
-import { parseNftChainRef } from "../../config/chain-spec.js";
 import {
   countedRules,
   countedSetDecls,
@@ -13,57 +12,20 @@ import {
   MARK_STATEMENT,
   meterSet,
   onceSet,
-  type CountedOptions,
 } from "./nft-counted.js";
 import { gateSet, gateTable } from "./nft-gate.js";
 import type { Grant } from "./types.js";
-import { EnvironmentError, InternalError } from "../../errors.js";
+import { EnvironmentError } from "../../errors.js";
+import {
+  placement,
+  RULE_COMMENT,
+  type Element,
+  type NftOptions,
+  type Placement,
+} from "./nft-options.js";
+import { destRules, destSet, destSetDecls, NftOutput } from "./nft-output.js";
 
-export interface NftOptions {
-  /** The nft program as an argv prefix: ["/usr/sbin/nft"], or wrapped, e.g. ["ip", "netns", "exec", NS, "nft"]. */
-  nft: readonly string[];
-  /** Our table: family and name (own-table placement). */
-  family: string;
-  table: string;
-  /** "family table chain" of the admin's chain to hook into, or null for our own table. */
-  jumpChain: string | null;
-  /** proto/port pairs our own table protects (drops new connections unless granted). */
-  protect: ReadonlyArray<{ proto: "tcp" | "udp"; port: number }>;
-  ipv6: boolean;
-  /** NAT on (ENABLE_IPT_FORWARDING or ENABLE_IPT_LOCAL_NAT): maps and nat chains in our table. */
-  nat: boolean;
-  /**
-   * NFT_SPA_RATE_LIMIT: SPA datagrams to this UDP port above this many per second from one
-   * address are dropped in the kernel, so one flooding address cannot crowd out the others.
-   */
-  spaLimit: { port: number; perSecond: number } | null;
-  /** "family table chain" of the admin's forward chain for the forward accept, or null. */
-  forwardJumpChain: string | null;
-  /** MAX_CONNECTIONS in some stanza: the counted sets and rules (nft-counted.ts), else null. */
-  counted: CountedOptions | null;
-  /** REQUIRE_CONNECT_TOKEN in some stanza: the token gate's port (nft-gate.ts), else null. */
-  gate: { port: number } | null;
-  /** NFT_USE_LIBNFTABLES: element changes through libnftables in-process when it loads. */
-  useLibrary: boolean;
-}
-
-/** Where a set and the rule that reads it live: our table, or a table and chain of the admin's. */
-export interface Placement {
-  where: string;
-  prefix: string;
-  chain: string | null;
-}
-
-/**
- * fwknopd.conf's check of NFT_JUMP_CHAIN / NFT_FORWARD_JUMP_CHAIN (config/chain-spec.ts, with
- * file:line) has passed before a backend is built, so a value it refuses here is our bug.
- */
-function placement(jump: string | null, own: string, name: string): Placement {
-  if (jump === null) return { where: own, prefix: "", chain: null };
-  const ref = parseNftChainRef(jump);
-  if (ref === null) throw new InternalError(`${name} '${jump}' reached the nftables backend`);
-  return { where: `${ref.family} ${ref.table}`, prefix: "fwknopd_", chain: ref.chain };
-}
+export { RULE_COMMENT, type Element, type NftOptions } from "./nft-options.js";
 
 /** NAT sets and maps (IPv4 only, as fwknop's NAT): name and declaration. */
 const NAT_OBJECTS: ReadonlyArray<[string, string]> = [
@@ -85,19 +47,6 @@ const FWD_OBJECTS: ReadonlyArray<[string, string]> = [
   ["fwdall4", "set %s { type ipv4_addr; flags timeout; }"],
 ];
 
-/** One set element: the set it belongs in, its key, and for maps its value. */
-export interface Element {
-  set: string;
-  key: string;
-  value: string | null;
-  expiresAt: number;
-  /** A counted grant's meter (nft-counted.ts), whose entry for this key restarts with the grant. */
-  meter?: string;
-}
-
-/** The comment on our rules in an admin's chain, by which we find them again. */
-export const RULE_COMMENT = "fwknopd-grants";
-
 export class NftRules {
   /** Our own table ("family name"). */
   readonly own: string;
@@ -105,16 +54,25 @@ export class NftRules {
   readonly input: Placement;
   /** Where the forward accept set and rule live (NFT_FORWARD_JUMP_CHAIN or our table). */
   readonly fwd: Placement;
+  /** ENABLE_IPT_OUTPUT: the output sets and rules (nft-output.ts), else null. */
+  readonly out: NftOutput | null;
+  private readonly dest: boolean;
 
   constructor(private readonly opts: Omit<NftOptions, "nft" | "useLibrary">) {
     this.own = `${opts.family} ${opts.table}`;
     this.input = placement(opts.jumpChain, this.own, "NFT_JUMP_CHAIN");
     this.fwd = placement(opts.forwardJumpChain, this.own, "NFT_FORWARD_JUMP_CHAIN");
+    this.dest = opts.destination === true;
+    this.out =
+      opts.output === true
+        ? new NftOutput(this.own, opts.outputJumpChain ?? null, opts.ipv6, this.dest)
+        : null;
   }
 
-  /** True when our own table exists: own-table placement, or NAT (its maps and chains). */
+  /** True when our own table exists: own-table placement, NAT, the gate or our output chain. */
   usesOwnTable(): boolean {
-    return this.input.chain === null || this.opts.nat || this.opts.gate !== null;
+    const g = this.opts.gate !== null;
+    return this.input.chain === null || this.opts.nat || g || this.out?.at.chain === null;
   }
 
   /** REQUIRE_CONNECT_TOKEN: the gate's sets and redirect in our own table, or nothing. */
@@ -143,7 +101,11 @@ export class NftRules {
         ? countedSetDecls(this.input.where, p, this.opts.counted)
         : []),
       ...this.limitSets(),
+      ...(this.dest ? destSetDecls(this.input) : []),
       ...(flush ? [`flush set ${this.set(4)}`, `flush set ${this.set(6)}`] : []),
+      ...(flush && this.dest
+        ? ([4, 6] as const).map((f) => `flush set ${destSet(this.input, f)}`)
+        : []),
     ];
   }
 
@@ -194,6 +156,7 @@ export class NftRules {
       ...(this.opts.ipv6
         ? [`ip6 saddr . meta l4proto . th dport @${p}allow6 ${MARK_STATEMENT} accept`]
         : []),
+      ...(this.dest ? destRules(this.input, this.opts.ipv6) : []),
       ...(this.opts.counted !== null || this.opts.gate !== null ? [MARK_ACCEPT] : []),
       ...(this.opts.counted !== null ? countedRules(p, this.opts.ipv6, this.opts.counted) : []),
     ];
@@ -205,6 +168,7 @@ export class NftRules {
     const c = this.opts.counted;
     return [
       { set: this.set(family), maxConnections: 0 },
+      ...(this.dest ? [{ set: destSet(this.input, family), maxConnections: 0 }] : []),
       ...(this.opts.gate !== null
         ? [{ set: `${this.own} ${gateSet(family)}`, maxConnections: 0, gate: true }]
         : []),
@@ -307,6 +271,7 @@ export class NftRules {
       `delete set ${this.input.where} ${p}allow4`,
       `delete set ${this.input.where} ${p}allow6`,
       `delete set ${this.input.where} ${p}marker`,
+      ...(this.dest ? ([4, 6] as const).map((f) => `delete set ${destSet(this.input, f)}`) : []),
       ...(this.opts.counted !== null
         ? countedSetNames(p, this.opts.counted).map((n) => `delete set ${this.input.where} ${n}`)
         : []),
@@ -338,6 +303,7 @@ export class NftRules {
         );
       return { set: `${this.own} ${gateSet(g.family)}`, ...base };
     }
+    if (g.destination !== null) return this.destElement(g);
     if (m === 0) return { set: this.set(g.family), ...base };
     if (c === null || (m > 1 && !c.counts.includes(m)))
       throw new EnvironmentError(
@@ -345,6 +311,21 @@ export class NftRules {
       );
     if (m === 1) return { set: at(onceSet(g.family)), ...base };
     return { set: at(countSet(g.family, m)), meter: at(meterSet(g.family, m)), ...base };
+  }
+
+  /**
+   * ENABLE_DESTINATION_RULE: the grant in the set keyed with its destination. Counted grants and
+   * the token gate have no such sets; they are refused rather than opened to every address.
+   */
+  private destElement(g: Grant): Element {
+    if (!this.dest || (g.maxConnections ?? 0) > 0)
+      throw new EnvironmentError(
+        !this.dest
+          ? "a grant with a destination, but the nftables destination sets are made at start with ENABLE_DESTINATION_RULE: restart fwknopd"
+          : "MAX_CONNECTIONS with ENABLE_DESTINATION_RULE: nftables has no counted sets keyed with the destination",
+      );
+    const key = `${g.address} . ${g.destination ?? ""} . ${g.proto} . ${g.port}`;
+    return { set: destSet(this.input, g.family), key, value: null, expiresAt: g.expiresAt };
   }
 
   /**
@@ -363,7 +344,10 @@ export class NftRules {
       expiresAt: g.expiresAt,
     });
     const n = g.nat;
-    if (n === undefined) return [this.plainElement(g)];
+    if (n === undefined) {
+      const o = this.out?.elementOf(g) ?? null;
+      return o === null ? [this.plainElement(g)] : [this.plainElement(g), o];
+    }
     const out: Element[] = [];
     const flow = `${g.address} . ${n.toAddress} . ${g.proto} . ${n.toPort}`;
     const fwd = `${this.fwd.where} ${this.fwd.prefix}`;

@@ -74,6 +74,7 @@ export class NftablesBackend implements FirewallBackend {
     }
     const gate = this.rules.gateTable(flush);
     if (gate.length > 0) await this.script(gate);
+    await this.initOutput(flush);
     if (this.opts.nat) {
       await this.script(this.rules.natTable(flush));
       const f = this.rules.fwd;
@@ -81,6 +82,18 @@ export class NftablesBackend implements FirewallBackend {
         await this.removeOurRules(f.where, f.chain);
         await this.script(this.rules.natJumpRules(f.chain));
       }
+    }
+  }
+
+  /** ENABLE_IPT_OUTPUT: our output chain, or our rules in NFT_OUTPUT_JUMP_CHAIN's chain. */
+  private async initOutput(flush: boolean): Promise<void> {
+    const out = this.rules.out;
+    if (out === null) return;
+    if (out.at.chain === null) await this.script(out.ownChain(flush));
+    else {
+      await this.script(out.decls(flush));
+      await this.removeOurRules(out.at.where, out.at.chain);
+      await this.script(out.jumpRules(out.at.chain));
     }
   }
 
@@ -161,7 +174,7 @@ export class NftablesBackend implements FirewallBackend {
             proto: e.proto,
             port: e.port,
             expiresAt: nowSecs + e.expiresSecs,
-            destination: null,
+            destination: e.destination ?? null,
             ...(maxConnections > 0 ? { maxConnections } : {}),
             ...(gate === true ? { gate } : {}),
           });
@@ -171,27 +184,31 @@ export class NftablesBackend implements FirewallBackend {
 
   async listText(all: boolean): Promise<string> {
     const input = this.rules.input;
-    const args =
-      all || input.chain === null
-        ? ["list", "table", ...input.where.split(" ")]
-        : ["list", "set", ...this.rules.set(4).split(" ")];
-    const r = await this.exec(this.bin, [...this.pre, ...args]);
-    let text = r.code === 0 ? r.stdout : `(${r.stderr.trim()})\n`;
-    if (input.chain !== null && this.opts.nat) {
-      const rn = await this.exec(this.bin, [
-        ...this.pre,
-        "list",
-        "table",
-        ...this.rules.own.split(" "),
-      ]);
-      if (rn.code === 0) text += rn.stdout;
-    }
+    const out = this.rules.out;
+    const own = this.rules.own;
+    const lists: string[][] = [];
+    const table = (t: string): string[] => ["list", "table", ...t.split(" ")];
+    if (all || input.chain === null) lists.push(table(input.where));
+    else lists.push(["list", "set", ...this.rules.set(4).split(" ")]);
+    // Our own table, when it holds NAT or our output chain and was not listed above.
+    if (input.chain !== null && (this.opts.nat || out?.at.chain === null)) lists.push(table(own));
+    const sets = (refs: readonly string[]): void => {
+      for (const set of refs) lists.push(["list", "set", ...set.split(" ")]);
+    };
     if (!all && input.chain !== null) {
-      const sets = [...this.rules.grantSets(4).slice(1), ...this.rules.grantSets(6)];
-      for (const { set } of sets) {
-        const r6 = await this.exec(this.bin, [...this.pre, "list", "set", ...set.split(" ")]);
-        if (r6.code === 0) text += r6.stdout;
-      }
+      sets([...this.rules.grantSets(4).slice(1), ...this.rules.grantSets(6)].map((x) => x.set));
+    }
+    // NFT_OUTPUT_JUMP_CHAIN: our output sets in the admin's table.
+    if (out !== null && out.at.chain !== null) {
+      if (!all) sets(out.setRefs());
+      else if (out.at.where !== input.where) lists.push(table(out.at.where));
+    }
+    let text = "";
+    for (const [i, args] of lists.entries()) {
+      const r = await this.exec(this.bin, [...this.pre, ...args]);
+      // The first listing's failure is said (no table yet); the others are only extra detail.
+      if (r.code === 0) text += r.stdout;
+      else if (i === 0) text += `(${r.stderr.trim()})\n`;
     }
     return text;
   }
@@ -212,6 +229,11 @@ export class NftablesBackend implements FirewallBackend {
     if (this.opts.nat && f.chain !== null) {
       await this.removeOurRules(f.where, f.chain);
       await this.script(this.rules.deleteFwdSets()).catch(() => undefined);
+    }
+    const out = this.rules.out;
+    if (out !== null && out.at.chain !== null) {
+      await this.removeOurRules(out.at.where, out.at.chain);
+      await this.script(out.deleteSets()).catch(() => undefined);
     }
   }
 
