@@ -9,6 +9,7 @@ import type { GpgEngine } from "../../spa/index.js";
 import type { DaemonConfig } from "../daemon-config.js";
 import { GpgRunner } from "../gpg-runner.js";
 import { unwrapHttpSpa } from "../listen/http.js";
+import { listenNfq } from "../listen/nfq.js";
 import { listenPcap, readPcapFile } from "../listen/pcap.js";
 import { listenTcp } from "../listen/tcp.js";
 import type { Datagram, Listener } from "../listen/types.js";
@@ -26,7 +27,7 @@ const DROP_NOTE_MS = 60_000;
 
 export type ReceiverConfig = Pick<
   DaemonConfig,
-  "udp" | "tcp" | "http" | "ipv6" | "pcap" | "pcapFile" | "stanzas" | "packetLimit" | "gpg"
+  "udp" | "tcp" | "http" | "ipv6" | "pcap" | "pcapFile" | "nfq" | "stanzas" | "packetLimit" | "gpg"
 >;
 
 export interface ReceiverDeps {
@@ -99,6 +100,7 @@ export class Receiver {
       );
     }
     if (cfg.tcp.enabled) this.listeners.push(await listenTcp(cfg.tcp.port, cfg.ipv6, onPayload));
+    if (cfg.nfq !== null) this.listeners.push(await listenNfq(cfg.nfq, onPayload));
     if (cfg.pcap.enabled && cfg.pcapFile === null)
       this.listeners.push(await listenPcap(cfg.pcap, onPayload));
   }

@@ -1,0 +1,112 @@
+/**
+ * fwknopd's NFQUEUE reader: a small process of its own (started by nfq.ts), the one part of
+ * NFQUEUE capture that keeps CAP_NET_ADMIN. The kernel checks that capability on every
+ * nfnetlink message it receives from us, verdicts included, so the packet parser, which drops all
+ * capabilities after start (privsep/), cannot give verdicts itself. This process binds the queue,
+ * gives every packet queued from the input hook the verdict DROP (as C's process_nfq_packet in
+ * server/nfq_capture.c: other hooks ACCEPT), and writes the packets to stdout as frames
+ * (nfq-frames.ts). It never interprets a packet's bytes: the parser decodes them.
+ *
+ * argv: queue number, queue length, idle wake-up in microseconds (NFQ_LOOP_SLEEP).
+ * stderr: "ready" once bound, or one line saying why it could not bind (exit 1).
+ * It exits when its parent goes (stdout closed, or re-parented).
+ */
+import { writeSync } from "node:fs";
+import { messageOf } from "../../errors.js";
+import { EAGAIN, MSG_DONTWAIT, NfqSocket } from "../native/nfq-socket.js";
+import { COPY_RANGE, encodeFrames } from "./nfq-frames.js";
+import {
+  HOOK_LOCAL_IN,
+  NF_ACCEPT,
+  NF_DROP,
+  batchVerdictRequest,
+  decodeMessages,
+  verdictRequest,
+} from "./nfq-netlink.js";
+
+/** Datagrams read before their verdict and frames go out in one send and one write. */
+const BATCH = 64;
+
+function writeAll(b: Buffer): void {
+  let o = 0;
+  while (o < b.length) {
+    try {
+      o += writeSync(1, b, o);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
+    }
+  }
+}
+
+/** Verdicts for one batch: DROP up to each id in one message, ACCEPT for packets of other hooks. */
+class Verdicts {
+  private dropUpTo = -1;
+  constructor(private readonly s: NfqSocket) {}
+  add(id: number, hook: number): void {
+    if (hook === HOOK_LOCAL_IN) {
+      this.dropUpTo = id;
+      return;
+    }
+    this.flush();
+    this.s.send(verdictRequest(this.s.queue, id, NF_ACCEPT));
+  }
+  flush(): void {
+    if (this.dropUpTo < 0) return;
+    this.s.send(batchVerdictRequest(this.s.queue, this.dropUpTo, NF_DROP));
+    this.dropUpTo = -1;
+  }
+}
+
+/** Read, verdict and forward until the parent goes. */
+function serve(s: NfqSocket): never {
+  const parent = process.ppid;
+  const buf = Buffer.alloc(65536);
+  const verdicts = new Verdicts(s);
+  for (;;) {
+    const packets: Buffer[] = [];
+    for (let i = 0; i < BATCH; i++) {
+      const got = s.recv(buf, i === 0 ? 0 : MSG_DONTWAIT);
+      if (typeof got === "number") {
+        if (got === EAGAIN) break;
+        process.stderr.write(`NFQUEUE receive failed: errno ${got}\n`);
+        process.exit(1);
+      }
+      const ms = decodeMessages(got);
+      if (typeof ms === "string") continue;
+      for (const m of ms) {
+        if (m.kind !== "packet") continue;
+        verdicts.add(m.id, m.hook);
+        // Longer than any SPA packet can be: its verdict is given, the bytes are not sent on.
+        if (!m.truncated && m.payload.length > 0) packets.push(Buffer.from(m.payload));
+      }
+    }
+    verdicts.flush();
+    if (packets.length > 0) writeAll(encodeFrames(packets));
+    if (process.ppid !== parent) process.exit(0);
+  }
+}
+
+function main(): void {
+  const [queue, maxLen, sleepUs] = process.argv.slice(2).map(Number);
+  if (queue === undefined || maxLen === undefined || sleepUs === undefined) {
+    process.stderr.write("usage: nfq-reader-main QUEUE MAXLEN SLEEP_US\n");
+    process.exit(2);
+  }
+  let s: NfqSocket;
+  try {
+    s = NfqSocket.open({ queue, copyRange: COPY_RANGE, maxLen, timeoutUs: sleepUs });
+  } catch (e) {
+    process.stderr.write(`${messageOf(e)}\n`);
+    process.exit(1);
+  }
+  process.stderr.write("ready\n");
+  try {
+    serve(s);
+  } catch (e) {
+    // EPIPE: the parser is gone.
+    process.stderr.write(`NFQUEUE reader: ${messageOf(e)}\n`);
+    process.exit(1);
+  }
+}
+
+main();

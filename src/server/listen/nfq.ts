@@ -1,0 +1,60 @@
+/**
+ * NFQUEUE capture (ENABLE_NFQ_CAPTURE; C: server/nfq_capture.c): the kernel queues SPA datagrams
+ * (the rule: firewall/nfq-rule.ts) to our reader process (nfq-reader-main.ts), which drops each
+ * and streams it here; nothing listens on NFQ_PORT and nothing is sniffed. The reader is started
+ * before the parser gives up its privileges and keeps them: every verdict needs CAP_NET_ADMIN.
+ * Payloads outside 140..1500 bytes are not SPA and are dropped here, as for pcap.
+ */
+import { join } from "node:path";
+import { spawnReader, stopChild } from "../../exec.js";
+import { childReady } from "./child-ready.js";
+import { FrameStream } from "./nfq-frames.js";
+import { LINKTYPE_RAW } from "./pcap-parse.js";
+import { handFrame } from "./pcap.js";
+import type { Listener, OnPayload } from "./types.js";
+
+export interface NfqOptions {
+  /** NFQ_QUEUE_NUMBER. */
+  queue: number;
+  /** NFQ_PORT (for the description; the rule selects the datagrams). */
+  port: number;
+  /** NFQ_LOOP_SLEEP: the reader's idle wake-up in microseconds (C: the pause between reads). */
+  loopSleepUs: number;
+}
+
+/** Packets the kernel holds for us at most; more are dropped by the kernel until we catch up. */
+export const NFQ_MAX_LEN = 1024;
+
+/** The reader's script: .ts under tsx (tests), .js once built. */
+function readerEntry(): string {
+  return join(__dirname, __filename.endsWith(".ts") ? "nfq-reader-main.ts" : "nfq-reader-main.js");
+}
+
+export async function listenNfq(o: NfqOptions, onPayload: OnPayload): Promise<Listener> {
+  // Our idle wake-up is at most a second, whatever NFQ_LOOP_SLEEP says: it bounds how long the
+  // reader outlives a parser that went without closing the pipe.
+  const sleepUs = Math.min(o.loopSleepUs, 1_000_000);
+  const child = spawnReader(process.execPath, [
+    ...process.execArgv,
+    readerEntry(),
+    String(o.queue),
+    String(NFQ_MAX_LEN),
+    String(sleepUs),
+  ]);
+  const frames = new FrameStream((packet) => {
+    handFrame({ linktype: LINKTYPE_RAW, data: packet }, onPayload);
+  });
+  child.stdout.on("data", (c: Buffer) => {
+    frames.feed(c);
+    if (frames.failed !== null) child.kill("SIGKILL");
+  });
+  await childReady(
+    child,
+    /^ready$/m,
+    `the NFQUEUE reader for queue ${o.queue} (ENABLE_NFQ_CAPTURE Y)`,
+  );
+  return {
+    description: `NFQUEUE capture on queue ${o.queue} (udp port ${o.port})`,
+    close: () => stopChild(child, { signal: "SIGTERM", killAfterMs: 2000 }),
+  };
+}

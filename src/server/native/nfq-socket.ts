@@ -1,0 +1,179 @@
+/**
+ * A netfilter netlink socket (AF_NETLINK, NETLINK_NETFILTER) through libc via koffi, for the
+ * NFQUEUE reader (listen/nfq-reader-main.ts): open, bind a queue (with the kernel's acks checked),
+ * receive blocking with a timeout, send verdicts. Messages are built and read in
+ * listen/nfq-netlink.ts. Linux, little-endian, LP64 only (struct timeval of two longs).
+ */
+import { arch, endianness, platform } from "node:os";
+import type { KoffiFunc } from "koffi";
+import { EnvironmentError, messageOf } from "../../errors.js";
+import {
+  NETLINK_NETFILTER,
+  bindRequest,
+  decodeMessages,
+  paramsRequest,
+  type NetlinkMessage,
+} from "../listen/nfq-netlink.js";
+import { loadKoffi } from "./koffi.js";
+
+const AF_NETLINK = 16;
+const SOCK_RAW = 3;
+const SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1;
+const SO_RCVBUF = 8;
+const SO_RCVTIMEO = 20;
+const SOL_NETLINK = 270;
+const NETLINK_NO_ENOBUFS = 5;
+export const MSG_DONTWAIT = 0x40;
+export const EAGAIN = 11;
+const EINTR = 4;
+const ENOBUFS = 105;
+const EPERM = 1;
+const EBUSY = 16;
+const EINVAL = 22;
+const EPROTONOSUPPORT = 93;
+/** Receive buffer: a burst of queued packets waits here, not in the kernel's drop path. */
+const RCVBUF = 4 << 20;
+
+interface Libc {
+  socket: KoffiFunc<(d: number, t: number, p: number) => number>;
+  bind: KoffiFunc<(fd: number, a: Buffer, l: number) => number>;
+  setsockopt: KoffiFunc<(fd: number, l: number, o: number, v: Buffer, n: number) => number>;
+  sendto: KoffiFunc<(fd: number, b: Buffer, n: number, f: number, a: Buffer, l: number) => number>;
+  recv: KoffiFunc<(fd: number, b: Buffer, n: number, f: number) => number>;
+  close: KoffiFunc<(fd: number) => number>;
+  errno: () => number;
+}
+
+function bindLibc(): Libc | string {
+  if (platform() !== "linux" || endianness() !== "LE" || !["x64", "arm64"].includes(arch()))
+    return `NFQUEUE capture is built for little-endian 64-bit Linux, not ${platform()}/${arch()}`;
+  const k = loadKoffi();
+  if (typeof k === "string") return k;
+  try {
+    const c = k.load("libc.so.6");
+    return {
+      socket: c.func("int socket(int, int, int)"),
+      bind: c.func("int bind(int, void *, uint32_t)"),
+      setsockopt: c.func("int setsockopt(int, int, int, void *, uint32_t)"),
+      sendto: c.func("long sendto(int, void *, size_t, int, void *, uint32_t)"),
+      recv: c.func("long recv(int, void *, size_t, int)"),
+      close: c.func("int close(int)"),
+      errno: () => k.errno(),
+    };
+  } catch (e) {
+    return `libc could not be bound through koffi: ${messageOf(e).split("\n")[0] ?? ""}`;
+  }
+}
+
+/** sockaddr_nl of the kernel (pid 0, no groups). */
+const KERNEL = Buffer.alloc(12);
+KERNEL.writeUInt16LE(AF_NETLINK, 0);
+
+function int(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(v, 0);
+  return b;
+}
+
+/** What the kernel's refusal to bind means, with the fix. */
+function bindRefusal(queue: number, errno: number): string {
+  // The kernel answers EPERM both without CAP_NET_ADMIN and for a queue bound by another socket.
+  if (errno === EPERM && process.geteuid?.() !== 0)
+    return `binding NFQUEUE queue ${queue} needs CAP_NET_ADMIN: run fwknopd as root`;
+  if (errno === EPERM || errno === EBUSY)
+    return `NFQUEUE queue ${queue} is held by another process (a second fwknopd?): stop it, or set another NFQ_QUEUE_NUMBER`;
+  if (errno === EINVAL || errno === EPROTONOSUPPORT)
+    return `the kernel has no nfnetlink_queue (errno ${errno}): modprobe nfnetlink_queue`;
+  return `binding NFQUEUE queue ${queue} failed: errno ${errno}`;
+}
+
+export class NfqSocket {
+  private seq = 1;
+
+  private constructor(
+    private readonly c: Libc,
+    private readonly fd: number,
+    readonly queue: number,
+  ) {}
+
+  /** Open, bind `queue`, set the copy range and queue length; an EnvironmentError says why not. */
+  static open(o: {
+    queue: number;
+    copyRange: number;
+    maxLen: number;
+    timeoutUs: number;
+  }): NfqSocket {
+    const c = bindLibc();
+    if (typeof c === "string") throw new EnvironmentError(c);
+    const fd = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+    if (fd < 0) throw new EnvironmentError(bindRefusal(o.queue, c.errno()));
+    const s = new NfqSocket(c, fd, o.queue);
+    try {
+      const local = Buffer.alloc(12);
+      local.writeUInt16LE(AF_NETLINK, 0);
+      if (c.bind(fd, local, 12) !== 0)
+        throw new EnvironmentError(`netlink bind failed: errno ${c.errno()}`);
+      const tv = Buffer.alloc(16);
+      tv.writeBigInt64LE(BigInt(Math.floor(o.timeoutUs / 1e6)), 0);
+      tv.writeBigInt64LE(BigInt(o.timeoutUs % 1e6), 8);
+      c.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16);
+      c.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, int(RCVBUF), 4);
+      // A full receive buffer drops packets (they are never verdicted ACCEPT): no error for it.
+      c.setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, int(1), 4);
+      s.request(bindRequest(o.queue, s.seq++));
+      s.request(paramsRequest(o.queue, s.seq++, o.copyRange, o.maxLen));
+    } catch (e) {
+      s.close();
+      throw e;
+    }
+    return s;
+  }
+
+  /** Send one request and wait for its ack; packets arriving meanwhile are not expected yet. */
+  private request(msg: Buffer): void {
+    const seq = msg.readUInt32LE(8);
+    this.send(msg);
+    const buf = Buffer.alloc(8192);
+    for (let tries = 0; tries < 16; tries++) {
+      const got = this.recv(buf, 0);
+      if (typeof got === "number") {
+        if (got === EAGAIN) continue;
+        throw new EnvironmentError(`netlink receive failed: errno ${got}`);
+      }
+      const ms = decodeMessages(got);
+      if (typeof ms === "string") throw new EnvironmentError(`netlink answer: ${ms}`);
+      const ack = ms.find((m) => m.kind === "ack" && m.seq === seq);
+      if (ack?.kind === "ack") {
+        if (ack.errno !== 0) throw new EnvironmentError(bindRefusal(this.queue, ack.errno));
+        return;
+      }
+    }
+    throw new EnvironmentError(
+      `no answer from the kernel to NFQUEUE set-up of queue ${this.queue}`,
+    );
+  }
+
+  send(msg: Buffer): void {
+    for (;;) {
+      if (this.c.sendto(this.fd, msg, msg.length, 0, KERNEL, 12) >= 0) return;
+      const e = this.c.errno();
+      if (e !== EINTR) throw new EnvironmentError(`netlink send failed: errno ${e}`);
+    }
+  }
+
+  /** One datagram into `buf` (a view of it), or an errno: EAGAIN on timeout or nothing waiting. */
+  recv(buf: Buffer, flags: number): Buffer | number {
+    const n = this.c.recv(this.fd, buf, buf.length, flags);
+    if (n >= 0) return buf.subarray(0, n);
+    const e = this.c.errno();
+    // ENOBUFS: the kernel could not deliver some (dropped) packets; EINTR: a signal.
+    return e === EINTR || e === ENOBUFS ? EAGAIN : e;
+  }
+
+  close(): void {
+    this.c.close(this.fd);
+  }
+}
+
+export type { NetlinkMessage };

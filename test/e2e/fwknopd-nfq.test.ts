@@ -1,0 +1,193 @@
+/**
+ * NFQUEUE capture (ENABLE_NFQ_CAPTURE): on a Debian-style default-drop host whose ruleset does
+ * NOT accept the SPA port, the kernel queues SPA datagrams to fwknopd, which drops them; nothing
+ * listens on the port. A counter at the top of the admin's input chain shows whether a datagram
+ * got past our verdict (it must not); the queue rule's own counter shows it was queued.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { CLIENT_IP, SERVER_IP, createRig, waitFor, type Rig } from "./rig.js";
+import { keyArgs, knock } from "./knock.js";
+import { TsFwknopd } from "./ts-fwknopd.js";
+
+const b64 = (n: number): string => randomBytes(n).toString("base64");
+const home = mkdtempSync(join(tmpdir(), "nfq-home-"));
+after(() => {
+  rmSync(home, { recursive: true, force: true });
+});
+
+const NFQ_PORT = 62201;
+const QUEUE = 7;
+const SERVICE = 1234;
+
+/** Packets counted by the rule that says `queue num QUEUE` (nft or iptables-nft), or null. */
+async function queueCount(rig: Rig): Promise<number | null> {
+  const r = await rig.run(rig.serverNs, ["nft", "list", "ruleset"]);
+  const line = r.stdout.split("\n").find((l) => l.includes(`queue num ${QUEUE}`));
+  const m = /counter packets (\d+)/.exec(line ?? "");
+  return m === null ? null : Number(m[1]);
+}
+
+/** Datagrams to NFQ_PORT that reached the admin's input chain (past our verdict). */
+async function leaked(rig: Rig): Promise<number> {
+  const r = await rig.must(rig.serverNs, ["nft", "list", "ruleset"]);
+  const line = r
+    .split("\n")
+    .find((l) => l.includes(`udp dport ${NFQ_PORT} counter`) && !/queue/.test(l));
+  const m = /counter packets (\d+)/.exec(line ?? "");
+  assert.ok(m !== null, r);
+  return Number(m[1]);
+}
+
+/**
+ * A default-drop host (Debian's nftables.conf, or ufw's iptables-nft chains) that does NOT
+ * accept NFQ_PORT (its SPA port is elsewhere), so only the queue reads it, with a counter at the
+ * top of its input chain for datagrams to NFQ_PORT that get that far.
+ */
+async function nfqHost(shape: "debian-nftables" | "ufw-like" = "debian-nftables"): Promise<Rig> {
+  const rig = await createRig({ servicePort: SERVICE, deny: shape, spaPort: 62299 });
+  const port = String(NFQ_PORT);
+  await rig.must(
+    rig.serverNs,
+    shape === "debian-nftables"
+      ? ["nft", "insert", "rule", "inet", "filter", "input", "udp", "dport", port, "counter"]
+      : ["iptables", "-I", "INPUT", "1", "-p", "udp", "-m", "udp", "--dport", port],
+  );
+  return rig;
+}
+
+function conf(extra: string): string {
+  return `ENABLE_NFQ_CAPTURE Y;\nNFQ_QUEUE_NUMBER ${QUEUE};\nNFQ_PORT ${NFQ_PORT};\n${extra}`;
+}
+
+const access = (key: string, hmacKey: string): string =>
+  `SOURCE ANY\nOPEN_PORTS tcp/${SERVICE}\nFW_ACCESS_TIMEOUT 30\nKEY_BASE64 ${key}\nHMAC_KEY_BASE64 ${hmacKey}\n`;
+
+/** `iptables -t mangle -S` while the last daemon ran. */
+let lastRules = "";
+
+/** The whole story on one host: knock, grant, dropped, junk, rule gone at exit. */
+async function grantsThroughTheQueue(
+  rig: Rig,
+  fwConf: string,
+  ruleGone: () => Promise<boolean>,
+): Promise<void> {
+  const key = b64(32);
+  const hmacKey = b64(64);
+  const d = new TsFwknopd(rig, conf(fwConf), access(key, hmacKey));
+  try {
+    await d.start();
+    assert.match(d.logs(), new RegExp(`Listening: NFQUEUE capture on queue ${QUEUE}`));
+    assert.match(d.logs(), /Installed NFQUEUE rule/);
+    lastRules = (await rig.run(rig.serverNs, ["iptables", "-t", "mangle", "-S"])).stdout;
+    const socks = await rig.run(rig.serverNs, ["ss", "-Hlun"]);
+    assert.doesNotMatch(socks.stdout, new RegExp(`:${NFQ_PORT}\\b`), "nothing may listen");
+    assert.equal(await rig.tcpConnect(SERVER_IP, SERVICE), false, "open before the knock");
+    assert.equal(await queueCount(rig), 0);
+    await knock(
+      rig,
+      "ts",
+      ["-A", `tcp/${SERVICE}`, "-a", CLIENT_IP, "-D", SERVER_IP, ...keyArgs(key, hmacKey)],
+      home,
+    );
+    assert.ok(await waitFor(() => rig.tcpConnect(SERVER_IP, SERVICE, 200), 8000, 50), d.logs());
+    assert.equal(await queueCount(rig), 1, "the SPA datagram was queued");
+    assert.equal(await leaked(rig), 0, "the SPA datagram got past the DROP verdict");
+
+    // Junk, SPA-sized and not: queued, dropped, no grant.
+    const junk = [...Array<number>(20)].map((_, i) => randomBytes(i % 2 === 0 ? 200 : 40));
+    for (const j of junk) await rig.sendUdp(SERVER_IP, NFQ_PORT, j);
+    assert.ok(await waitFor(async () => (await queueCount(rig)) === 21, 5000, 50));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await leaked(rig), 0, "junk got past the DROP verdict");
+    assert.equal(d.logs().match(/Added access for/g)?.length, 1, d.logs());
+  } finally {
+    await d.stop();
+    d.cleanup();
+  }
+  assert.ok(await ruleGone(), "the queue rule is still there after fwknopd stopped");
+}
+
+const nftRuleGone = (rig: Rig) => async (): Promise<boolean> =>
+  (await queueCount(rig)) === null &&
+  !(await rig.must(rig.serverNs, ["nft", "list", "ruleset"])).includes("FWKNOP_NFQ");
+
+describe("fwknopd with NFQUEUE capture", () => {
+  it("nftables, privilege separation: the queue grants, drops, and goes at exit", async () => {
+    const rig = await nfqHost();
+    try {
+      await grantsThroughTheQueue(
+        rig,
+        "FIREWALL_TYPE nftables;\nNFT_JUMP_CHAIN inet filter input;\n",
+        nftRuleGone(rig),
+      );
+    } finally {
+      await rig.teardown();
+    }
+  });
+
+  it("PRIVSEP N: the same in one process", async () => {
+    const rig = await nfqHost();
+    try {
+      await grantsThroughTheQueue(
+        rig,
+        "PRIVSEP N;\nFIREWALL_TYPE nftables;\nNFT_JUMP_CHAIN inet filter input;\n",
+        nftRuleGone(rig),
+      );
+    } finally {
+      await rig.teardown();
+    }
+  });
+
+  it("iptables (ufw-like host): C's chain in mangle, jump at INPUT 1, removed at exit", async () => {
+    const rig = await nfqHost("ufw-like");
+    try {
+      const mangle = async (): Promise<string> =>
+        (await rig.must(rig.serverNs, ["iptables", "-t", "mangle", "-S"])).toString();
+      await grantsThroughTheQueue(rig, "FIREWALL_TYPE iptables;\n", async () => {
+        assert.doesNotMatch(await mangle(), /FWKNOP_NFQ/);
+        return (await queueCount(rig)) === null;
+      });
+      assert.match(lastRules, /^-A INPUT -j FWKNOP_NFQ$/m);
+      assert.match(
+        lastRules,
+        new RegExp(
+          `^-A FWKNOP_NFQ -p udp -m udp --dport ${NFQ_PORT} -j NFQUEUE --queue-num ${QUEUE}$`,
+          "m",
+        ),
+      );
+    } finally {
+      await rig.teardown();
+    }
+  });
+
+  it("a queue another process holds: start fails naming NFQ_QUEUE_NUMBER, exit non-zero", async () => {
+    const rig = await nfqHost();
+    const key = b64(32);
+    const hmacKey = b64(64);
+    const fw = "FIREWALL_TYPE nftables;\nNFT_JUMP_CHAIN inet filter input;\n";
+    const first = new TsFwknopd(rig, conf(fw), access(key, hmacKey));
+    const second = new TsFwknopd(rig, conf(`${fw}NFQ_CHAIN FWKNOP_NFQ2;\n`), access(key, hmacKey));
+    try {
+      await first.start();
+      const r = await second.command(["-f"]);
+      assert.notEqual(r.code, 0, r.stderr);
+      assert.match(r.stderr, /queue 7 is held by another process/);
+      assert.match(r.stderr, /NFQ_QUEUE_NUMBER/);
+      assert.doesNotMatch(
+        (await rig.run(rig.serverNs, ["nft", "list", "ruleset"])).stdout,
+        /FWKNOP_NFQ2/,
+        "the failed start left its rule",
+      );
+    } finally {
+      await first.stop();
+      first.cleanup();
+      second.cleanup();
+      await rig.teardown();
+    }
+  });
+});
