@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -67,6 +67,37 @@ function conf(extra: string): string {
 const access = (key: string, hmacKey: string): string =>
   `SOURCE ANY\nOPEN_PORTS tcp/${SERVICE}\nFW_ACCESS_TIMEOUT 30\nKEY_BASE64 ${key}\nHMAC_KEY_BASE64 ${hmacKey}\n`;
 
+/** The status lines (Uid, CapEff) of the daemon's descendant whose command line has `name`. */
+function descendantStatus(root: number, name: string): { uid: string; capEff: string } | null {
+  const parent = new Map<number, number>();
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
+      parent.set(Number(e), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const under = (pid: number): boolean => {
+    for (let p = parent.get(pid), n = 0; p !== undefined && n < 64; p = parent.get(p), n++)
+      if (p === root) return true;
+    return false;
+  };
+  for (const pid of parent.keys()) {
+    if (!under(pid)) continue;
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(name)) continue;
+      const st = readFileSync(`/proc/${pid}/status`, "utf8");
+      const f = (k: string): string => new RegExp(`^${k}:\\s*(.*)$`, "m").exec(st)?.[1] ?? "";
+      return { uid: f("Uid"), capEff: f("CapEff") };
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return null;
+}
+
 /** `iptables -t mangle -S` while the last daemon ran. */
 let lastRules = "";
 
@@ -75,6 +106,7 @@ async function grantsThroughTheQueue(
   rig: Rig,
   fwConf: string,
   ruleGone: () => Promise<boolean>,
+  reader: { uid0: boolean; netAdminOnly: boolean } | null = null,
 ): Promise<void> {
   const key = b64(32);
   const hmacKey = b64(64);
@@ -83,6 +115,16 @@ async function grantsThroughTheQueue(
     await d.start();
     assert.match(d.logs(), new RegExp(`Listening: NFQUEUE capture on queue ${QUEUE}`));
     assert.match(d.logs(), /Installed NFQUEUE rule/);
+    if (reader !== null) {
+      const st = descendantStatus(d.pid ?? -1, "nfq-reader-main");
+      assert.ok(st !== null, "no NFQUEUE reader process under the daemon");
+      assert.equal(st.uid.split(/\s+/).includes("0"), reader.uid0, `reader Uid ${st.uid}`);
+      // CAP_NET_ADMIN is bit 12; under privsep it is the only one left.
+      if (reader.netAdminOnly) assert.equal(st.capEff, "0000000000001000", "reader's CapEff");
+      else assert.ok((BigInt(`0x${st.capEff}`) & (1n << 12n)) !== 0n, `CapEff ${st.capEff}`);
+      const parser = descendantStatus(d.pid ?? -1, "parser-main");
+      if (!reader.uid0) assert.equal(parser?.capEff, "0000000000000000", "the parser's");
+    }
     lastRules = (await rig.run(rig.serverNs, ["iptables", "-t", "mangle", "-S"])).stdout;
     const socks = await rig.run(rig.serverNs, ["ss", "-Hlun"]);
     assert.doesNotMatch(socks.stdout, new RegExp(`:${NFQ_PORT}\\b`), "nothing may listen");
@@ -124,6 +166,8 @@ describe("fwknopd with NFQUEUE capture", () => {
         rig,
         "FIREWALL_TYPE nftables;\nNFT_JUMP_CHAIN inet filter input;\n",
         nftRuleGone(rig),
+        // The parser's user, CAP_NET_ADMIN (bit 12) alone.
+        { uid0: false, netAdminOnly: true },
       );
     } finally {
       await rig.teardown();
@@ -137,6 +181,7 @@ describe("fwknopd with NFQUEUE capture", () => {
         rig,
         "PRIVSEP N;\nFIREWALL_TYPE nftables;\nNFT_JUMP_CHAIN inet filter input;\n",
         nftRuleGone(rig),
+        { uid0: true, netAdminOnly: false },
       );
     } finally {
       await rig.teardown();

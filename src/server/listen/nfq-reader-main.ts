@@ -9,11 +9,16 @@
  *
  * argv: queue number, queue length, idle wake-up in microseconds (NFQ_LOOP_SLEEP).
  * stderr: "ready" once bound, or one line saying why it could not bind (exit 1).
- * It exits when its parent goes (stdout closed, or re-parented).
+ * Started by the privilege-separated parser (its environment names the parser's user, RUN_AS_ENV)
+ * it becomes that user once bound, keeping CAP_NET_ADMIN alone (native/keep-net-admin.ts); in one
+ * process (PRIVSEP N) it stays root, as the daemon is. It exits when its parent goes (stdout
+ * closed, or re-parented).
  */
 import { writeSync } from "node:fs";
 import { messageOf } from "../../errors.js";
+import { keepOnlyNetAdmin } from "../native/keep-net-admin.js";
 import { EAGAIN, MSG_DONTWAIT, NfqSocket } from "../native/nfq-socket.js";
+import { RUN_AS_ENV } from "../privsep/parser-env.js";
 import { COPY_RANGE, encodeFrames } from "./nfq-frames.js";
 import {
   HOOK_LOCAL_IN,
@@ -95,6 +100,12 @@ function main(): void {
   let s: NfqSocket;
   try {
     s = NfqSocket.open({ queue, copyRange: COPY_RANGE, maxLen, timeoutUs: sleepUs });
+    // Under privilege separation: the parser's user, with CAP_NET_ADMIN alone (verdicts).
+    const runAs = process.env[RUN_AS_ENV];
+    if (runAs !== undefined) {
+      const [uid, gid] = runAs.split(":").map(Number);
+      keepOnlyNetAdmin(uid ?? NaN, gid ?? NaN);
+    }
   } catch (e) {
     process.stderr.write(`${messageOf(e)}\n`);
     process.exit(1);

@@ -7,7 +7,7 @@
  * configuration over the pipe. What it decides goes back as a request (protocol.ts), which the
  * broker checks before acting (check-request.ts).
  */
-import { readFileSync } from "node:fs";
+import { ownCredentials } from "./credentials.js";
 import { messageOf } from "../../errors.js";
 import { Receiver } from "../daemon/receiver.js";
 import type { Datagram } from "../listen/types.js";
@@ -71,15 +71,6 @@ export function requestOf(decision: Settled, d: Datagram, arrived: number): ActR
       ? { nat: { kind: nat.kind, toAddress: nat.toAddress, toPort: nat.toPort } }
       : {}),
   };
-}
-
-/** Uid, gid and effective capabilities of this process, from the kernel's own account. */
-export function ownCredentials(): { uid: number[]; gid: number[]; capEff: string } {
-  const status = readFileSync("/proc/self/status", "utf8");
-  const field = (name: string): string =>
-    new RegExp(`^${name}:\\s*(.*)$`, "m").exec(status)?.[1]?.trim() ?? "";
-  const ids = (name: string): number[] => field(name).split(/\s+/).map(Number);
-  return { uid: ids("Uid"), gid: ids("Gid"), capEff: field("CapEff") };
 }
 
 export class Parser {
