@@ -159,40 +159,31 @@ const nftRuleGone = (rig: Rig) => async (): Promise<boolean> =>
   !(await rig.must(rig.serverNs, ["nft", "list", "ruleset"])).includes("FWKNOP_NFQ");
 
 describe("fwknopd with NFQUEUE capture", () => {
-  it("nftables, privilege separation: the queue grants, drops, and goes at exit", async () => {
-    const rig = await nfqHost();
-    try {
-      await grantsThroughTheQueue(
-        rig,
-        "FIREWALL_TYPE nftables;\nNFT_JUMP_CHAIN inet filter input;\n",
-        nftRuleGone(rig),
-        // The parser's user, CAP_NET_ADMIN (bit 12) alone.
-        { uid0: false, netAdminOnly: true },
-      );
-    } finally {
-      await rig.teardown();
-    }
-  });
-
-  it("PRIVSEP N: the same in one process", async () => {
-    const rig = await nfqHost();
-    try {
-      await grantsThroughTheQueue(
-        rig,
-        "PRIVSEP N;\nFIREWALL_TYPE nftables;\nNFT_JUMP_CHAIN inet filter input;\n",
-        nftRuleGone(rig),
-        { uid0: true, netAdminOnly: false },
-      );
-    } finally {
-      await rig.teardown();
-    }
-  });
+  const nftCases = [
+    // Privilege separation: the reader is the parser's user with CAP_NET_ADMIN (bit 12) alone.
+    ["privilege separation", "", { uid0: false, netAdminOnly: true }],
+    ["PRIVSEP N (one process)", "PRIVSEP N;\n", { uid0: true, netAdminOnly: false }],
+  ] as const;
+  for (const [name, privsep, reader] of nftCases)
+    it(`nftables, ${name}: the queue grants, drops, and goes at exit`, async () => {
+      const rig = await nfqHost();
+      try {
+        await grantsThroughTheQueue(
+          rig,
+          `${privsep}FIREWALL_TYPE nftables;\nNFT_JUMP_CHAIN inet filter input;\n`,
+          nftRuleGone(rig),
+          reader,
+        );
+      } finally {
+        await rig.teardown();
+      }
+    });
 
   it("iptables (ufw-like host): C's chain in mangle, jump at INPUT 1, removed at exit", async () => {
     const rig = await nfqHost("ufw-like");
     try {
-      const mangle = async (): Promise<string> =>
-        (await rig.must(rig.serverNs, ["iptables", "-t", "mangle", "-S"])).toString();
+      const mangle = (): Promise<string> =>
+        rig.must(rig.serverNs, ["iptables", "-t", "mangle", "-S"]);
       await grantsThroughTheQueue(rig, "FIREWALL_TYPE iptables;\n", async () => {
         assert.doesNotMatch(await mangle(), /FWKNOP_NFQ/);
         return (await queueCount(rig)) === null;

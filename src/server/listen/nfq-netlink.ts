@@ -152,8 +152,9 @@ function attributes(b: Buffer, start: number, end: number): Map<number, Buffer> 
 function packetOf(b: Buffer, start: number, end: number): QueuedPacket | null {
   if (end - start < NLMSG_HDRLEN + NFGENMSG_LEN) return null;
   const attrs = attributes(b, start + NLMSG_HDRLEN + NFGENMSG_LEN, end);
-  const hdr = attrs?.get(NFQA_PACKET_HDR);
-  if (attrs === null || attrs === undefined || hdr === undefined || hdr.length < 7) return null;
+  if (attrs === null) return null;
+  const hdr = attrs.get(NFQA_PACKET_HDR);
+  if (hdr === undefined || hdr.length < 7) return null;
   const payload = attrs.get(NFQA_PAYLOAD) ?? Buffer.alloc(0);
   const cap = attrs.get(NFQA_CAP_LEN);
   return {
