@@ -6,13 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { CLIENT_IP, SERVER_IP, createRig, waitFor, type Rig } from "./rig.js";
 import { keyArgs, knock } from "./knock.js";
 import { TsFwknopd } from "./ts-fwknopd.js";
+import { startFirewalld } from "./firewalld.js";
 
 const b64 = (n: number): string => randomBytes(n).toString("base64");
 const home = mkdtempSync(join(tmpdir(), "nfq-home-"));
@@ -25,8 +26,11 @@ const QUEUE = 7;
 const SERVICE = 1234;
 
 /** Packets counted by the rule that says `queue num QUEUE` (nft or iptables-nft), or null. */
-async function queueCount(rig: Rig): Promise<number | null> {
-  const r = await rig.run(rig.serverNs, ["nft", "list", "ruleset"]);
+async function queueCount(
+  rig: Rig,
+  run: (argv: string[]) => Promise<{ stdout: string }> = (a) => rig.run(rig.serverNs, a),
+): Promise<number | null> {
+  const r = await run(["nft", "list", "ruleset"]);
   const line = r.stdout.split("\n").find((l) => l.includes(`queue num ${QUEUE}`));
   const m = /counter packets (\d+)/.exec(line ?? "");
   return m === null ? null : Number(m[1]);
@@ -68,7 +72,10 @@ const access = (key: string, hmacKey: string): string =>
   `SOURCE ANY\nOPEN_PORTS tcp/${SERVICE}\nFW_ACCESS_TIMEOUT 30\nKEY_BASE64 ${key}\nHMAC_KEY_BASE64 ${hmacKey}\n`;
 
 /** The status lines (Uid, CapEff) of the daemon's descendant whose command line has `name`. */
-function descendantStatus(root: number, name: string): { uid: string; capEff: string } | null {
+function descendantStatus(
+  root: number,
+  name: string,
+): { pid: number; uid: string; capEff: string } | null {
   const parent = new Map<number, number>();
   for (const e of readdirSync("/proc")) {
     if (!/^\d+$/.test(e)) continue;
@@ -90,7 +97,7 @@ function descendantStatus(root: number, name: string): { uid: string; capEff: st
       if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(name)) continue;
       const st = readFileSync(`/proc/${pid}/status`, "utf8");
       const f = (k: string): string => new RegExp(`^${k}:\\s*(.*)$`, "m").exec(st)?.[1] ?? "";
-      return { uid: f("Uid"), capEff: f("CapEff") };
+      return { pid, uid: f("Uid"), capEff: f("CapEff") };
     } catch {
       // gone meanwhile
     }
@@ -147,6 +154,16 @@ async function grantsThroughTheQueue(
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(await leaked(rig), 0, "junk got past the DROP verdict");
     assert.equal(d.logs().match(/Added access for/g)?.length, 1, d.logs());
+    if (reader !== null) {
+      // The reader dies (we started it, through the daemon): said at once, not silently.
+      const st = descendantStatus(d.pid ?? -1, "nfq-reader-main");
+      assert.ok(st !== null);
+      process.kill(st.pid, "SIGKILL");
+      assert.ok(
+        await d.waitForLog(new RegExp(`NFQUEUE reader for queue ${QUEUE} stopped, it exited`)),
+        d.logs(),
+      );
+    }
   } finally {
     await d.stop();
     d.cleanup();
@@ -226,4 +243,57 @@ describe("fwknopd with NFQUEUE capture", () => {
       await rig.teardown();
     }
   });
+
+  it(
+    "firewalld (nftables backend): the rule by direct passthrough, before firewalld's reject; gone at exit",
+    {
+      skip:
+        !existsSync("/usr/sbin/firewalld") && "firewalld is not installed (.ci/run installs it)",
+    },
+    async () => {
+      const rig = await createRig({ servicePort: SERVICE });
+      const fw = await startFirewalld(rig, "nftables").catch(async (e: unknown) => {
+        await rig.teardown();
+        throw e;
+      });
+      const key = b64(32);
+      const hmacKey = b64(64);
+      const d = new TsFwknopd(
+        rig,
+        conf("FIREWALL_TYPE firewalld;\n"),
+        access(key, hmacKey),
+        fw.wrap,
+      );
+      const count = (): Promise<number | null> => queueCount(rig, (a) => fw.exec(a));
+      try {
+        // The zone keeps both closed: NFQ_PORT is not opened, as the queue reads it first.
+        assert.equal(await rig.tcpConnect(SERVER_IP, SERVICE), false, "open before the knock");
+        await d.start();
+        assert.match(
+          d.logs(),
+          /Installed NFQUEUE rule \(.*firewall-cmd --direct --passthrough ipv4\)/,
+        );
+        assert.equal(await count(), 0);
+        await knock(
+          rig,
+          "c",
+          ["-A", `tcp/${SERVICE}`, "-a", CLIENT_IP, "-D", SERVER_IP, ...keyArgs(key, hmacKey)],
+          home,
+        );
+        assert.ok(await waitFor(() => rig.tcpConnect(SERVER_IP, SERVICE, 200), 8000, 50), d.logs());
+        assert.equal(await count(), 1);
+      } finally {
+        await d.stop();
+        d.cleanup();
+        try {
+          assert.equal(await count(), null, "the queue rule is still there after fwknopd stopped");
+          const nft = (await fw.exec(["nft", "list", "ruleset"])).stdout;
+          assert.doesNotMatch(nft, /FWKNOP_NFQ/);
+        } finally {
+          await fw.stop();
+          await rig.teardown();
+        }
+      }
+    },
+  );
 });

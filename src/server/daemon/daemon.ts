@@ -164,6 +164,11 @@ export class Daemon {
       if (cfg.nfq !== null) await this.installQueueRule(cfg.makeQueueRule(cfg.nfq.rule));
     } else {
       this.log("--test mode enabled: no firewall changes will be made");
+      if (cfg.nfq !== null)
+        this.log(
+          `--test mode: no NFQUEUE rule is installed; only what the firewall already queues to queue ${cfg.nfq.queue} is read`,
+          "warning",
+        );
     }
     if (this.receiver !== null) {
       await this.receiver.listen();

@@ -100,7 +100,16 @@ export class Receiver {
       );
     }
     if (cfg.tcp.enabled) this.listeners.push(await listenTcp(cfg.tcp.port, cfg.ipv6, onPayload));
-    if (cfg.nfq !== null) this.listeners.push(await listenNfq(cfg.nfq, onPayload));
+    if (cfg.nfq !== null) {
+      const queue = cfg.nfq.queue;
+      const lost = (why: string): void => {
+        this.deps.logger.log(
+          "err",
+          `NFQUEUE reader for queue ${queue} stopped, ${why}: the kernel drops SPA packets queued to it until fwknopd restarts`,
+        );
+      };
+      this.listeners.push(await listenNfq(cfg.nfq, onPayload, lost));
+    }
     if (cfg.pcap.enabled && cfg.pcapFile === null)
       this.listeners.push(await listenPcap(cfg.pcap, onPayload));
   }

@@ -30,7 +30,15 @@ function readerEntry(): string {
   return join(__dirname, __filename.endsWith(".ts") ? "nfq-reader-main.ts" : "nfq-reader-main.js");
 }
 
-export async function listenNfq(o: NfqOptions, onPayload: OnPayload): Promise<Listener> {
+/**
+ * Start the reader and wait until it has bound the queue. `onLost` hears once if the reader ends
+ * (or its stream goes bad) while we did not ask it to: the kernel then drops what it queues.
+ */
+export async function listenNfq(
+  o: NfqOptions,
+  onPayload: OnPayload,
+  onLost: (why: string) => void,
+): Promise<Listener> {
   // Our idle wake-up is at most a second, whatever NFQ_LOOP_SLEEP says: it bounds how long the
   // reader outlives a parser that went without closing the pipe.
   const sleepUs = Math.min(o.loopSleepUs, 1_000_000);
@@ -44,17 +52,35 @@ export async function listenNfq(o: NfqOptions, onPayload: OnPayload): Promise<Li
   const frames = new FrameStream((packet) => {
     handFrame({ linktype: LINKTYPE_RAW, data: packet }, onPayload);
   });
+  let closing = false;
   child.stdout.on("data", (c: Buffer) => {
     frames.feed(c);
-    if (frames.failed !== null) child.kill("SIGKILL");
+    if (frames.failed !== null && !closing) {
+      closing = true;
+      onLost(`its stream went bad (${frames.failed})`);
+      child.kill("SIGKILL");
+    }
+  });
+  let said = "";
+  child.stderr.on("data", (c: Buffer) => {
+    if (said.length < 1024) said += c.toString();
   });
   await childReady(
     child,
     /^ready$/m,
     `the NFQUEUE reader for queue ${o.queue} (ENABLE_NFQ_CAPTURE Y)`,
   );
+  child.once("exit", (code, signal) => {
+    if (closing) return;
+    closing = true;
+    const last = said.trim().split("\n").at(-1) ?? "";
+    onLost(`it exited (${code ?? signal ?? "?"})${last !== "ready" ? `: ${last}` : ""}`);
+  });
   return {
     description: `NFQUEUE capture on queue ${o.queue} (udp port ${o.port})`,
-    close: () => stopChild(child, { signal: "SIGTERM", killAfterMs: 2000 }),
+    close: () => {
+      closing = true;
+      return stopChild(child, { signal: "SIGTERM", killAfterMs: 2000 });
+    },
   };
 }
