@@ -221,7 +221,10 @@ function nftablesFrom(c: BuildContext): NftablesBackend {
       forwardJumpChain: conf.value("NFT_FORWARD_JUMP_CHAIN"),
       nat: natOn(c.nat),
       spaLimit:
-        conf.value("ENABLE_UDP_SERVER") && conf.value("NFT_SPA_RATE_LIMIT") > 0
+        // With NFQUEUE capture the queue (at NFQ_TABLE's priority) takes the datagrams first.
+        conf.value("ENABLE_UDP_SERVER") &&
+        !conf.value("ENABLE_NFQ_CAPTURE") &&
+        conf.value("NFT_SPA_RATE_LIMIT") > 0
           ? { port: conf.value("UDPSERV_PORT"), perSecond: conf.value("NFT_SPA_RATE_LIMIT") }
           : null,
       protect: conf.value("NFT_PROTECT_PORTS") ? protectedPorts(c.stanzas) : [],

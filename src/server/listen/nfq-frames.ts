@@ -10,19 +10,46 @@ export const COPY_RANGE = 1500 + 60 + 8;
 export const MAX_FRAME = COPY_RANGE;
 const LEN_BYTES = 4;
 
+/**
+ * Frames gathered in one buffer for one write, each packet copied once (from the receive
+ * buffer, which the next receive overwrites). Holds at most `capacity` bytes: `fits` says whether
+ * one more packet does.
+ */
+export class FrameWriter {
+  private readonly buf: Buffer;
+  private used = 0;
+
+  constructor(capacity: number) {
+    this.buf = Buffer.allocUnsafe(capacity);
+  }
+
+  fits(packetLength: number): boolean {
+    return this.used + LEN_BYTES + Math.min(packetLength, MAX_FRAME) <= this.buf.length;
+  }
+
+  /** Append one frame (the packet cut to MAX_FRAME); the caller has asked `fits`. */
+  add(packet: Buffer): void {
+    const n = Math.min(packet.length, MAX_FRAME);
+    this.buf.writeUInt32BE(n, this.used);
+    packet.copy(this.buf, this.used + LEN_BYTES, 0, n);
+    this.used += LEN_BYTES + n;
+  }
+
+  /** What was gathered (a view, valid until the next add), and start again. */
+  take(): Buffer {
+    const out = this.buf.subarray(0, this.used);
+    this.used = 0;
+    return out;
+  }
+}
+
 /** Frames for these packets, in one buffer (one write). */
 export function encodeFrames(packets: readonly Buffer[]): Buffer {
   let size = 0;
   for (const p of packets) size += LEN_BYTES + Math.min(p.length, MAX_FRAME);
-  const out = Buffer.allocUnsafe(size);
-  let o = 0;
-  for (const p of packets) {
-    const n = Math.min(p.length, MAX_FRAME);
-    out.writeUInt32BE(n, o);
-    p.copy(out, o + LEN_BYTES, 0, n);
-    o += LEN_BYTES + n;
-  }
-  return out;
+  const w = new FrameWriter(size);
+  for (const p of packets) w.add(p);
+  return w.take();
 }
 
 /** Feed bytes as they come; each complete frame is handed on. Holds at most one partial frame. */

@@ -135,35 +135,34 @@ export interface NetlinkAck {
 
 export type NetlinkMessage = QueuedPacket | NetlinkAck;
 
-/** Attributes of one message: type -> value (the first of each type). */
-function attributes(b: Buffer, start: number, end: number): Map<number, Buffer> | null {
-  const out = new Map<number, Buffer>();
-  let p = start;
+/**
+ * One queued-packet message: its attributes read in place (the first of each type we use), no
+ * copy and no map, as this runs for every packet.
+ */
+function packetOf(b: Buffer, start: number, end: number): QueuedPacket | null {
+  let p = start + NLMSG_HDRLEN + NFGENMSG_LEN;
+  if (p > end) return null;
+  let hdr = -1;
+  let payload: Buffer | null = null;
+  let cap = -1;
   while (p + 4 <= end) {
     const len = b.readUInt16LE(p);
     if (len < 4 || p + len > end) return null;
     const type = b.readUInt16LE(p + 2) & NLA_TYPE_MASK;
-    if (!out.has(type)) out.set(type, b.subarray(p + 4, p + len));
+    if (type === NFQA_PACKET_HDR && hdr < 0 && len >= 4 + 7) hdr = p + 4;
+    else if (type === NFQA_PAYLOAD && payload === null) payload = b.subarray(p + 4, p + len);
+    else if (type === NFQA_CAP_LEN && cap < 0 && len >= 8) cap = b.readUInt32BE(p + 4);
     p += align4(len);
   }
-  return out;
-}
-
-function packetOf(b: Buffer, start: number, end: number): QueuedPacket | null {
-  if (end - start < NLMSG_HDRLEN + NFGENMSG_LEN) return null;
-  const attrs = attributes(b, start + NLMSG_HDRLEN + NFGENMSG_LEN, end);
-  if (attrs === null) return null;
-  const hdr = attrs.get(NFQA_PACKET_HDR);
-  if (hdr === undefined || hdr.length < 7) return null;
-  const payload = attrs.get(NFQA_PAYLOAD) ?? Buffer.alloc(0);
-  const cap = attrs.get(NFQA_CAP_LEN);
+  if (hdr < 0) return null;
+  const data = payload ?? b.subarray(0, 0);
   return {
     kind: "packet",
     queue: b.readUInt16BE(start + NLMSG_HDRLEN + 2),
-    id: hdr.readUInt32BE(0),
-    hook: hdr.readUInt8(6),
-    payload,
-    truncated: cap !== undefined && cap.length >= 4 && cap.readUInt32BE(0) > payload.length,
+    id: b.readUInt32BE(hdr),
+    hook: b.readUInt8(hdr + 6),
+    payload: data,
+    truncated: cap > data.length,
   };
 }
 

@@ -17,9 +17,9 @@
 import { writeSync } from "node:fs";
 import { messageOf } from "../../errors.js";
 import { keepOnlyNetAdmin } from "../native/keep-net-admin.js";
-import { EAGAIN, MSG_DONTWAIT, NfqSocket } from "../native/nfq-socket.js";
+import { EAGAIN, NfqSocket, RECV_BATCH } from "../native/nfq-socket.js";
 import { RUN_AS_ENV } from "../privsep/parser-env.js";
-import { COPY_RANGE, encodeFrames } from "./nfq-frames.js";
+import { COPY_RANGE, FrameWriter } from "./nfq-frames.js";
 import {
   HOOK_LOCAL_IN,
   NF_ACCEPT,
@@ -28,9 +28,6 @@ import {
   decodeMessages,
   verdictRequest,
 } from "./nfq-netlink.js";
-
-/** Datagrams read before their verdict and frames go out in one send and one write. */
-const BATCH = 64;
 
 function writeAll(b: Buffer): void {
   let o = 0;
@@ -65,28 +62,29 @@ class Verdicts {
 /** Read, verdict and forward until the parent goes. */
 function serve(s: NfqSocket): never {
   const parent = process.ppid;
-  const buf = Buffer.alloc(65536);
   const verdicts = new Verdicts(s);
+  const frames = new FrameWriter(RECV_BATCH * (4 + COPY_RANGE));
+  const each = (datagram: Buffer): void => {
+    const ms = decodeMessages(datagram);
+    if (typeof ms === "string") return;
+    for (const m of ms) {
+      if (m.kind !== "packet") continue;
+      verdicts.add(m.id, m.hook);
+      // Longer than any SPA packet can be: its verdict is given, the bytes are not sent on.
+      if (m.truncated || m.payload.length === 0) continue;
+      if (!frames.fits(m.payload.length)) writeAll(frames.take());
+      frames.add(m.payload);
+    }
+  };
   for (;;) {
-    const packets: Buffer[] = [];
-    for (let i = 0; i < BATCH; i++) {
-      const got = s.recv(buf, i === 0 ? 0 : MSG_DONTWAIT);
-      if (typeof got === "number") {
-        if (got === EAGAIN) break;
-        process.stderr.write(`NFQUEUE receive failed: errno ${got}\n`);
-        process.exit(1);
-      }
-      const ms = decodeMessages(got);
-      if (typeof ms === "string") continue;
-      for (const m of ms) {
-        if (m.kind !== "packet") continue;
-        verdicts.add(m.id, m.hook);
-        // Longer than any SPA packet can be: its verdict is given, the bytes are not sent on.
-        if (!m.truncated && m.payload.length > 0) packets.push(Buffer.from(m.payload));
-      }
+    const got = s.receiveBatch(each);
+    if (typeof got !== "number" && got.errno !== EAGAIN) {
+      process.stderr.write(`NFQUEUE receive failed: errno ${got.errno}\n`);
+      process.exit(1);
     }
     verdicts.flush();
-    if (packets.length > 0) writeAll(encodeFrames(packets));
+    const out = frames.take();
+    if (out.length > 0) writeAll(out);
     if (process.ppid !== parent) process.exit(0);
   }
 }

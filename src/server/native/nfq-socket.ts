@@ -14,6 +14,18 @@ import {
   paramsRequest,
   type NetlinkMessage,
 } from "../listen/nfq-netlink.js";
+import {
+  IOVEC_SIZE,
+  MMSGHDR_SIZE,
+  MMSG_LEN,
+  MSG_FLAGS,
+  MSG_IOV,
+  MSG_IOVLEN,
+  MSG_TRUNC,
+  MSG_WAITFORONE,
+  loadLibc,
+  type Libc as MmsgLibc,
+} from "../listen/recvmmsg.js";
 import { loadKoffi } from "./koffi.js";
 
 const AF_NETLINK = 16;
@@ -24,7 +36,6 @@ const SO_RCVBUF = 8;
 const SO_RCVTIMEO = 20;
 const SOL_NETLINK = 270;
 const NETLINK_NO_ENOBUFS = 5;
-export const MSG_DONTWAIT = 0x40;
 export const EAGAIN = 11;
 const EINTR = 4;
 const ENOBUFS = 105;
@@ -88,7 +99,60 @@ function bindRefusal(queue: number, errno: number): string {
   return `binding NFQUEUE queue ${queue} failed: errno ${errno}`;
 }
 
+/** Datagrams per recvmmsg call, and room for each: a queued packet's message is ~1,700 bytes. */
+export const RECV_BATCH = 64;
+const SLOT = 4096;
+
+/**
+ * The memory recvmmsg fills, made once: RECV_BATCH mmsghdr (struct layouts as recvmmsg.ts
+ * checks them), each with one iovec onto its own SLOT; no address, no control data.
+ */
+class Batch {
+  private readonly ptr: unknown;
+  readonly bytes: Buffer;
+  private readonly slots: number;
+
+  constructor(private readonly c: MmsgLibc) {
+    const iovs = RECV_BATCH * MMSGHDR_SIZE;
+    this.slots = iovs + RECV_BATCH * IOVEC_SIZE;
+    const size = this.slots + RECV_BATCH * SLOT;
+    this.ptr = c.koffi.alloc("uint8_t", size);
+    this.bytes = Buffer.from(c.koffi.view(this.ptr, size));
+    this.bytes.fill(0);
+    const base = c.koffi.address(this.ptr);
+    for (let i = 0; i < RECV_BATCH; i++) {
+      const h = i * MMSGHDR_SIZE;
+      const iov = iovs + i * IOVEC_SIZE;
+      this.bytes.writeBigUInt64LE(base + BigInt(iov), h + MSG_IOV);
+      this.bytes.writeBigUInt64LE(1n, h + MSG_IOVLEN);
+      this.bytes.writeBigUInt64LE(base + BigInt(this.slots + i * SLOT), iov);
+      this.bytes.writeBigUInt64LE(BigInt(SLOT), iov + 8);
+    }
+  }
+
+  /** Up to RECV_BATCH datagrams, waiting for the first (SO_RCVTIMEO); a count or -errno. */
+  receive(fd: number): number {
+    const n = this.c.recvmmsg(fd, this.ptr, RECV_BATCH, MSG_WAITFORONE, null);
+    return n >= 0 ? n : -this.c.koffi.errno();
+  }
+
+  /** The i-th datagram of the last receive (null if it did not fit its slot). */
+  datagram(i: number): Buffer | null {
+    const h = i * MMSGHDR_SIZE;
+    if ((this.bytes.readInt32LE(h + MSG_FLAGS) & MSG_TRUNC) !== 0) return null;
+    const len = this.bytes.readUInt32LE(h + MMSG_LEN);
+    const at = this.slots + i * SLOT;
+    return this.bytes.subarray(at, at + Math.min(len, SLOT));
+  }
+
+  free(): void {
+    this.c.koffi.free(this.ptr);
+  }
+}
+
 export class NfqSocket {
+  private batch: Batch | null = null;
+
   private seq = 1;
 
   private constructor(
@@ -171,7 +235,30 @@ export class NfqSocket {
     return e === EINTR || e === ENOBUFS ? EAGAIN : e;
   }
 
+  /**
+   * Up to RECV_BATCH datagrams in one call (recvmmsg, waiting for the first up to the timeout):
+   * each handed to `each`; returns how many, or an errno (EAGAIN: none came).
+   */
+  receiveBatch(each: (datagram: Buffer) => void): number | { errno: number } {
+    if (this.batch === null) {
+      const m = loadLibc();
+      if (typeof m === "string") throw new EnvironmentError(m);
+      this.batch = new Batch(m);
+    }
+    const n = this.batch.receive(this.fd);
+    if (n < 0) {
+      const e = -n;
+      return { errno: e === EINTR || e === ENOBUFS ? EAGAIN : e };
+    }
+    for (let i = 0; i < n; i++) {
+      const d = this.batch.datagram(i);
+      if (d !== null) each(d);
+    }
+    return n;
+  }
+
   close(): void {
+    this.batch?.free();
     this.c.close(this.fd);
   }
 }
