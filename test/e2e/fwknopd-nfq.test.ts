@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { CLIENT_IP, SERVER_IP, createRig, waitFor, type Rig } from "./rig.js";
+import { CLIENT_IP, REPO, SERVER_IP, createRig, waitFor, type Rig } from "./rig.js";
 import { keyArgs, knock } from "./knock.js";
 import { TsFwknopd } from "./ts-fwknopd.js";
 import { startFirewalld } from "./firewalld.js";
@@ -240,6 +240,22 @@ describe("fwknopd with NFQUEUE capture", () => {
       await first.stop();
       first.cleanup();
       second.cleanup();
+      await rig.teardown();
+    }
+  });
+
+  it("without koffi: start fails naming ENABLE_NFQ_CAPTURE and why, the rule removed", async () => {
+    const rig = await nfqHost();
+    const hide = join(REPO, "test", "fixtures", "without-koffi.cjs");
+    const fw = "FIREWALL_TYPE nftables;\nNFT_JUMP_CHAIN inet filter input;\n";
+    const d = new TsFwknopd(rig, conf(fw), access(b64(32), b64(64)), null, ["--require", hide]);
+    try {
+      const r = await d.command(["-f"]);
+      assert.notEqual(r.code, 0, r.stderr);
+      assert.match(r.stderr, /ENABLE_NFQ_CAPTURE Y\) exited \(1\): koffi is not available/);
+      assert.equal(await queueCount(rig), null, "the failed start left its rule");
+    } finally {
+      d.cleanup();
       await rig.teardown();
     }
   });
