@@ -236,6 +236,12 @@ describe("fwknopd with NFQUEUE capture", () => {
         /FWKNOP_NFQ2/,
         "the failed start left its rule",
       );
+      // --fw-flush takes the running daemon's queue rule too, as C's does.
+      assert.equal(await queueCount(rig), 0);
+      const flush = await first.command(["--fw-flush"]);
+      assert.equal(flush.code, 0, flush.stderr);
+      assert.match(flush.stdout, /Removed the NFQUEUE rule \(FWKNOP_NFQ\)/);
+      assert.equal(await queueCount(rig), null, "--fw-flush left the queue rule");
     } finally {
       await first.stop();
       first.cleanup();

@@ -303,6 +303,23 @@ describe("the queue rule", () => {
     );
   });
 
+  it("nftables: removing (--fw-flush) also finds an iptables-nft form, looking with nft first", async () => {
+    for (const present of [true, false]) {
+      const calls: string[] = [];
+      const exec: Exec = (f, args) => {
+        calls.push(`${f} ${args.join(" ")}`);
+        const code = f === "nft" && args[0] === "list" ? (present ? 0 : 1) : f === "nft" ? 1 : 0;
+        const stderr = code === 0 ? "" : "Error: No such file or directory";
+        return Promise.resolve({ code, stdout: "", stderr });
+      };
+      const ipt = "/usr/sbin/iptables-nft";
+      const where = { family: "inet", table: "fwknopd" };
+      await new NftQueueRule(spec, ["nft"], where, exec, ipt).remove();
+      assert.equal(calls[1], "nft list chain ip mangle FWKNOP_NFQ");
+      assert.equal(calls.includes(`${ipt} -w -t mangle -X FWKNOP_NFQ`), present, calls.join("\n"));
+    }
+  });
+
   it("nftables: other errors, or no iptables-nft, fail naming ENABLE_NFQ_CAPTURE", async () => {
     const exec: Exec = () =>
       Promise.resolve({

@@ -142,15 +142,19 @@ export class NftQueueRule implements QueueRule {
       const ipt = this.iptablesNft;
       if (!(e instanceof CommandError) || !NOT_THERE.test(e.stderr) || ipt === null)
         throw new EnvironmentError(`ENABLE_NFQ_CAPTURE: ${messageOf(e)}; ${FIX} (nft_queue)`);
-      const fb = new IptQueueRule(
-        this.s,
-        async (args) => this.exec(ipt, ["-w", ...args]),
-        "iptables-nft, as this kernel has no nft queue expression",
-      );
+      const fb = this.iptablesForm(ipt);
       await fb.install();
       this.fallback = fb;
       this.description = fb.description;
     }
+  }
+
+  private iptablesForm(ipt: string): IptQueueRule {
+    return new IptQueueRule(
+      this.s,
+      (args) => this.exec(ipt, ["-w", ...args]),
+      "iptables-nft, as this kernel has no nft queue expression",
+    );
   }
 
   async remove(): Promise<void> {
@@ -161,5 +165,12 @@ export class NftQueueRule implements QueueRule {
     } catch (e) {
       if (!(e instanceof CommandError) || !NOT_THERE.test(e.stderr)) throw e;
     }
+    // --fw-flush, or a run that fell back and died: the iptables-nft form, looked for first with
+    // nft (read-only), as iptables-nft itself may create its tables when asked to delete.
+    const [bin, ...pre] = this.nft;
+    const ipt = this.iptablesNft;
+    const look = [...pre, "list", "chain", "ip", this.s.table, this.s.chain];
+    if (ipt !== null && (await this.exec(bin ?? "nft", look)).code === 0)
+      await this.iptablesForm(ipt).remove();
   }
 }
