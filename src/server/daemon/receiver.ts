@@ -9,7 +9,7 @@ import type { GpgEngine } from "../../spa/index.js";
 import type { DaemonConfig } from "../daemon-config.js";
 import { GpgRunner } from "../gpg-runner.js";
 import { unwrapHttpSpa } from "../listen/http.js";
-import { listenNfq } from "../listen/nfq.js";
+import { keepNfq } from "../listen/nfq.js";
 import { listenPcap, readPcapFile } from "../listen/pcap.js";
 import { listenTcp } from "../listen/tcp.js";
 import type { Datagram, Listener } from "../listen/types.js";
@@ -43,6 +43,11 @@ export interface ReceiverDeps {
   /** -C's packet limit reached. */
   onLimit: () => void;
   gpgEngine?: (exe: string, homeDir: string) => GpgEngine;
+  /**
+   * The privsep parser: its NFQUEUE reader ended and, unprivileged, it cannot start another; it
+   * ends so that the broker starts both again. Without it (one process) the reader is restarted.
+   */
+  captureGone?: (why: string) => void;
   /** Payloads are dropped until this says yes (the parser before it has dropped privileges). */
   open?: () => boolean;
 }
@@ -101,14 +106,10 @@ export class Receiver {
     }
     if (cfg.tcp.enabled) this.listeners.push(await listenTcp(cfg.tcp.port, cfg.ipv6, onPayload));
     if (cfg.nfq !== null) {
-      const queue = cfg.nfq.queue;
-      const lost = (why: string): void => {
-        this.deps.logger.log(
-          "err",
-          `NFQUEUE reader for queue ${queue} stopped, ${why}: the kernel drops SPA packets queued to it until fwknopd restarts`,
-        );
+      const say = (line: string): void => {
+        this.deps.logger.log("err", line);
       };
-      this.listeners.push(await listenNfq(cfg.nfq, onPayload, lost));
+      this.listeners.push(await keepNfq(cfg.nfq, onPayload, say, this.deps.captureGone ?? null));
     }
     if (cfg.pcap.enabled && cfg.pcapFile === null)
       this.listeners.push(await listenPcap(cfg.pcap, onPayload));

@@ -6,6 +6,7 @@
  * Payloads outside 140..1500 bytes are not SPA and are dropped here, as for pcap.
  */
 import { join } from "node:path";
+import { messageOf } from "../../errors.js";
 import { spawnReader, stopChild } from "../../exec.js";
 import { childReady } from "./child-ready.js";
 import { FrameStream } from "./nfq-frames.js";
@@ -81,6 +82,62 @@ export async function listenNfq(
     close: () => {
       closing = true;
       return stopChild(child, { signal: "SIGTERM", killAfterMs: 2000 });
+    },
+  };
+}
+
+/** Longest wait before starting a lost reader again (one process, PRIVSEP N). */
+const MAX_RESTART_S = 60;
+/** A reader that ran this long before it was lost is started again after the shortest wait. */
+const STABLE_MS = 60_000;
+
+/**
+ * listenNfq, and when its reader ends unasked: said, then either `gone` (the privilege-separated
+ * parser, which cannot start a privileged reader again: it ends, and the broker starts a new
+ * parser, which starts a new reader) or, with `gone` null (one process, root), a new reader after
+ * 1, 2, 4 ... 60 s. Meanwhile the kernel drops what it queues. A failing first start throws.
+ */
+export async function keepNfq(
+  o: NfqOptions,
+  onPayload: OnPayload,
+  say: (line: string) => void,
+  gone: ((why: string) => void) | null,
+): Promise<Listener> {
+  let current: Listener | null = null;
+  let closed = false;
+  let timer: NodeJS.Timeout | null = null;
+  let delay = 1;
+  let startedAt = 0;
+  const what = `NFQUEUE reader for queue ${o.queue}`;
+  const start = async (): Promise<void> => {
+    current = await listenNfq(o, onPayload, lost);
+    startedAt = Date.now();
+  };
+  function lost(why: string): void {
+    current = null;
+    if (closed) return;
+    if (gone !== null) {
+      say(`${what} stopped, ${why}; the packet parser ends so that both start again`);
+      gone(why);
+      return;
+    }
+    if (startedAt > 0 && Date.now() - startedAt > STABLE_MS) delay = 1;
+    say(`${what} stopped, ${why}; starting it again in ${delay} s`);
+    timer = setTimeout(() => {
+      timer = null;
+      start().catch((e: unknown) => {
+        lost(messageOf(e));
+      });
+    }, delay * 1000);
+    delay = Math.min(delay * 2, MAX_RESTART_S);
+  }
+  await start();
+  return {
+    description: `NFQUEUE capture on queue ${o.queue} (udp port ${o.port})`,
+    close: async () => {
+      closed = true;
+      if (timer !== null) clearTimeout(timer);
+      await current?.close();
     },
   };
 }

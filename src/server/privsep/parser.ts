@@ -187,6 +187,8 @@ export class Parser {
         this.io.send({ t: "limit" });
       },
       open: () => this.dropped,
+      // EX_TEMPFAIL: the broker logs the exit and starts a new parser (and so a new reader).
+      captureGone: () => void this.stop(75),
     });
     await this.receiver.listen();
     const noNewPrivs = setNoNewPrivs();
@@ -214,7 +216,8 @@ export class Parser {
     this.dropped = true;
   }
 
-  async stop(): Promise<void> {
+  /** Close the listeners, finish what is under way, and end with `code`. */
+  async stop(code = 0): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     try {
@@ -224,6 +227,6 @@ export class Parser {
       this.logger.log("err", `packet parser stop: ${messageOf(e)}`);
     }
     this.flushCounts();
-    this.io.exit(0);
+    this.io.exit(code);
   }
 }
