@@ -95,7 +95,7 @@ made.forEach((m, i) => {
   );
   write("pcap", `capture-${i}`, pcap(Buffer.from(m.wire, "latin1")));
   const packet = ipUdp(Buffer.from(m.wire, "latin1"));
-  write("nfq", `queued-${i}`, Buffer.concat([queuedPacket({ id: i + 1 }, packet)]));
+  write("nfq", `queued-${i}`, queuedPacket({ id: i + 1 }, packet));
   write("nfq", `frames-${i}`, encodeFrames([packet, packet.subarray(0, 40)]));
 });
 write("fwknopd-conf", "tutorial", FWKNOPD_CONF);

@@ -9,6 +9,8 @@ import type { KoffiFunc } from "koffi";
 import { EnvironmentError, messageOf } from "../../errors.js";
 import {
   NETLINK_NETFILTER,
+  NF_DROP,
+  batchVerdictRequest,
   bindRequest,
   decodeMessages,
   paramsRequest,
@@ -207,6 +209,9 @@ export class NfqSocket {
       }
       const ms = decodeMessages(got);
       if (typeof ms === "string") throw new EnvironmentError(`netlink answer: ${ms}`);
+      // A packet queued between our requests is dropped here: nothing reads it yet.
+      for (const m of ms)
+        if (m.kind === "packet") this.send(batchVerdictRequest(this.queue, m.id, NF_DROP));
       const ack = ms.find((m) => m.kind === "ack" && m.seq === seq);
       if (ack?.kind === "ack") {
         if (ack.errno !== 0) throw new EnvironmentError(bindRefusal(this.queue, ack.errno));
