@@ -29,6 +29,11 @@ import {
   verdictRequest,
 } from "./nfq-netlink.js";
 
+/**
+ * All of `b` to stdout. The pipe is blocking (a child's stdio as Node spawns it), so a slow parser
+ * holds us here and the kernel's queue, not our memory, takes the wait; EAGAIN is retried only in
+ * case someone made it non-blocking. EPIPE (the parser is gone) throws, and the reader ends.
+ */
 function writeAll(b: Buffer): void {
   let o = 0;
   while (o < b.length) {
