@@ -7,7 +7,9 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeSpaPacket, type SpaFields } from "../src/spa/index.js";
+import { ipUdp, queuedPacket } from "../test/fixtures/nfq.js";
 import { spaFields } from "../test/fixtures/pipeline.js";
+import { encodeFrames } from "../src/server/listen/nfq-frames.js";
 import { BROKER_REQUESTS, FUZZ_KEYS } from "./targets.js";
 
 const ROOT = join(__dirname, "corpus");
@@ -35,19 +37,8 @@ function write(target: string, name: string, data: string | Buffer): void {
 
 /** A pcap savefile (Ethernet) with one IPv4/UDP datagram to 62201 carrying `payload`. */
 function pcap(payload: Buffer): Buffer {
-  const udp = Buffer.alloc(8);
-  udp.writeUInt16BE(40000, 0);
-  udp.writeUInt16BE(62201, 2);
-  udp.writeUInt16BE(8 + payload.length, 4);
-  const ip = Buffer.alloc(20);
-  ip[0] = 0x45;
-  ip.writeUInt16BE(20 + 8 + payload.length, 2);
-  ip[8] = 64;
-  ip[9] = 17;
-  Buffer.from([198, 18, 0, 2]).copy(ip, 12);
-  Buffer.from([198, 18, 0, 1]).copy(ip, 16);
   const eth = Buffer.concat([Buffer.alloc(12, 0x02), Buffer.from([0x08, 0x00])]);
-  const frame = Buffer.concat([eth, ip, udp, payload]);
+  const frame = Buffer.concat([eth, ipUdp(payload)]);
   const head = Buffer.alloc(24);
   head.writeUInt32LE(0xa1b2c3d4, 0);
   head.writeUInt16LE(2, 4);
@@ -103,6 +94,9 @@ made.forEach((m, i) => {
     `GET /${m.wire} HTTP/1.1\r\nUser-Agent: Fwknop/2.6.10\r\nAccept: */*\r\n\r\n`,
   );
   write("pcap", `capture-${i}`, pcap(Buffer.from(m.wire, "latin1")));
+  const packet = ipUdp(Buffer.from(m.wire, "latin1"));
+  write("nfq", `queued-${i}`, queuedPacket({ id: i + 1 }, packet));
+  write("nfq", `frames-${i}`, encodeFrames([packet, packet.subarray(0, 40)]));
 });
 write("fwknopd-conf", "tutorial", FWKNOPD_CONF);
 write("access-conf", "tutorial", ACCESS_CONF);

@@ -5,7 +5,9 @@
 import { parseAccessConf } from "../src/config/access-conf.js";
 import { parseFwknopdConf } from "../src/config/fwknopd-conf.js";
 import { unwrapHttpSpa } from "../src/server/listen/http.js";
-import { PcapStreamParser, decodeFrame } from "../src/server/listen/pcap-parse.js";
+import { FrameStream } from "../src/server/listen/nfq-frames.js";
+import { decodeMessages } from "../src/server/listen/nfq-netlink.js";
+import { LINKTYPE_RAW, PcapStreamParser, decodeFrame } from "../src/server/listen/pcap-parse.js";
 import { processSpa } from "../src/server/pipeline.js";
 import { checkRequest, type CheckContext } from "../src/server/privsep/check-request.js";
 import { parserCounts, parserLogLine } from "../src/server/privsep/parser-lines.js";
@@ -210,6 +212,20 @@ export const TARGETS: readonly FuzzTarget[] = [
       const cut = b.length >> 1;
       p.feed(b.subarray(0, cut));
       p.feed(b.subarray(cut));
+    },
+    maxLen: 8192,
+  },
+  {
+    // The NFQUEUE reader's netlink decoding, and the parser's reading of the reader's frames.
+    name: "nfq",
+    run: (b) => {
+      void decodeMessages(b);
+      const f = new FrameStream(
+        (packet) => void decodeFrame({ linktype: LINKTYPE_RAW, data: packet }),
+      );
+      const cut = b.length >> 1;
+      f.feed(b.subarray(0, cut));
+      f.feed(b.subarray(cut));
     },
     maxLen: 8192,
   },

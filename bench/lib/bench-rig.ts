@@ -39,7 +39,14 @@ export const SPA_PORT = 62201;
 export const C_FWKNOPD = "/usr/sbin/fwknopd";
 
 export type VariantName =
-  "ours-nft" | "ours-nft-process" | "ours-nft-nometer" | "ours-nft-single" | "ours-ipt" | "c-ipt";
+  | "ours-nft"
+  | "ours-nft-process"
+  | "ours-nft-nometer"
+  | "ours-nft-single"
+  | "ours-ipt"
+  | "c-ipt"
+  | "ours-nfq"
+  | "ours-nfq-single";
 
 export interface Variant {
   name: VariantName;
@@ -48,6 +55,8 @@ export interface Variant {
   fw: "nftables" | "iptables";
   /** Extra fwknopd.conf lines. */
   conf?: string;
+  /** Only when asked for by name (--only, bench/nfq.ts): not in the benches' default runs. */
+  onRequest?: true;
 }
 
 export const VARIANTS: readonly Variant[] = [
@@ -81,11 +90,28 @@ export const VARIANTS: readonly Variant[] = [
   },
   { name: "ours-ipt", label: "ours (iptables)", daemon: "ours", fw: "iptables" },
   { name: "c-ipt", label: "C fwknopd 2.6.10 (iptables)", daemon: "c", fw: "iptables" },
+  // NFQUEUE capture (ENABLE_NFQ_CAPTURE): nothing listens on the SPA port; bench/nfq.ts.
+  {
+    name: "ours-nfq",
+    label: "ours (NFQUEUE)",
+    daemon: "ours",
+    fw: "nftables",
+    conf: `ENABLE_NFQ_CAPTURE Y;\nNFQ_PORT ${SPA_PORT};`,
+    onRequest: true,
+  },
+  {
+    name: "ours-nfq-single",
+    label: "ours (NFQUEUE, PRIVSEP N)",
+    daemon: "ours",
+    fw: "nftables",
+    conf: `ENABLE_NFQ_CAPTURE Y;\nNFQ_PORT ${SPA_PORT};\nPRIVSEP N;`,
+    onRequest: true,
+  },
 ];
 
 /** Which variants a run includes: --only=ours-nft,c-ipt (default all). */
 export function pickVariants(only: string | undefined): Variant[] {
-  if (only === undefined) return [...VARIANTS];
+  if (only === undefined) return VARIANTS.filter((v) => v.onRequest !== true);
   const want = only.split(",");
   const out = VARIANTS.filter((v) => want.includes(v.name));
   if (out.length === 0)
@@ -482,9 +508,12 @@ export class BenchDaemon {
     this.rig.track(p);
     this.proc = p;
     const exited = (): boolean => p.exitCode !== null || p.signalCode !== null;
+    const nfq = this.variant.conf?.includes("ENABLE_NFQ_CAPTURE Y") === true;
     const bound = await waitFor(
       async () => {
         if (exited()) return true;
+        // Nothing binds the port with NFQUEUE capture: its start-up line says when it reads.
+        if (nfq) return /Listening: NFQUEUE capture/.test(this.logTail());
         const r = await this.rig.run(this.rig.serverNs, ["ss", "-Hlun", `sport = :${SPA_PORT}`]);
         return r.stdout.includes(`:${SPA_PORT}`);
       },

@@ -163,6 +163,12 @@ export async function firewallCommand(args: ServerArgs): Promise<number> {
     if (args.fwFlush) {
       await fw.flush();
       out(`Flushed fwknopd's ${fw.name} rules.`);
+      // C's --fw-flush deletes the NFQ chain too (delete_all_chains).
+      const nfq = cfg.daemon.nfq;
+      if (nfq !== null) {
+        await cfg.daemon.makeQueueRule(nfq.rule).remove();
+        out(`Removed the NFQUEUE rule (${nfq.rule.chain}).`);
+      }
       if (args.revokeConnections) {
         const r = await revokeConnections({});
         if ("failed" in r) throw new EnvironmentError(`--revoke-connections: ${r.failed}`);

@@ -147,6 +147,8 @@ export class ServerConfig {
       case "firewall":
       case "nftfamily":
       case "nftjump":
+      case "nfqtable":
+      case "ifname":
       case "nftname":
       case "logformat":
       case "path":
@@ -180,6 +182,8 @@ function bad(origin: Origin | null, def: VarDef, value: string, why: string): ne
 
 const CHAIN_FIELDS = "target, table, from_chain, jump_pos, to_chain, rule_pos";
 const NFT_FAMILIES = ["inet", "ip", "ip6"];
+/** Tables (iptables) or hook priorities (nftables) that see the input hook. */
+const NFQ_TABLES = ["raw", "mangle", "filter", "security"];
 
 function checkValue(def: VarDef, value: string, origin: Origin | null): void {
   const no = (why: string): never => bad(origin, def, value, why);
@@ -220,6 +224,13 @@ function checkValue(def: VarDef, value: string, origin: Origin | null): void {
     case "nftjump":
       if (parseNftChainRef(value) === null)
         no('expected "family table chain", e.g. "inet filter input"');
+      return;
+    case "nfqtable":
+      if (!NFQ_TABLES.includes(value)) no("expected raw, mangle, filter or security");
+      return;
+    case "ifname":
+      // Written into an nft rule as a quoted name: nothing that could end the quotes.
+      if (!/^[A-Za-z0-9_.:@-]{0,15}$/.test(value)) no("not an interface name");
       return;
     case "listen": {
       const a = parseListenAddress(value);

@@ -20,6 +20,8 @@ interface KindValue {
   nftname: string;
   nftfamily: "inet" | "ip" | "ip6";
   nftjump: string;
+  nfqtable: "raw" | "mangle" | "filter" | "security";
+  ifname: string;
   listen: ListenAddress;
   logformat: "text" | "json";
 }

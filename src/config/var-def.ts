@@ -11,6 +11,8 @@ export type VarKind =
   | "nftname"
   | "nftfamily"
   | "nftjump"
+  | "nfqtable"
+  | "ifname"
   | "listen"
   | "logformat";
 

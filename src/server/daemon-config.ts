@@ -1,5 +1,7 @@
 /** Everything the running daemon needs, resolved from fwknopd.conf, access.conf and the flags. */
 import type { FirewallBackend, NatSettings } from "./firewall/types.js";
+import type { NfqRuleSpec, QueueRule } from "./firewall/nfq-rule.js";
+import type { NfqOptions } from "./listen/nfq.js";
 import type { PcapOptions } from "./listen/pcap.js";
 import type { ServedStanza } from "./pipeline/served-stanza.js";
 import type { Privsep } from "./privsep/run-as.js";
@@ -13,6 +15,8 @@ export interface DaemonConfig {
   ipv6: boolean;
   /** pcap capture when neither the UDP nor the TCP server is on (C's default mode). */
   pcap: PcapOptions & { enabled: boolean };
+  /** ENABLE_NFQ_CAPTURE: the queue to read and the rule that fills it; null when off. */
+  nfq: (NfqOptions & { rule: NfqRuleSpec }) | null;
   /** --pcap-file: process this savefile, then exit. */
   pcapFile: string | null;
   packetAging: boolean;
@@ -52,4 +56,6 @@ export interface DaemonConfig {
   firewallReason: string | null;
   /** Built lazily so -t and -D never touch a firewall. */
   makeFirewall: () => FirewallBackend;
+  /** The NFQUEUE rule in the chosen backend's terms (installed by the root daemon). */
+  makeQueueRule: (spec: NfqRuleSpec) => QueueRule;
 }

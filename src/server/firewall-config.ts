@@ -3,6 +3,12 @@
  * (planConfigOf), and the backend a plan calls for with its NAT switches and flush flags
  * (firewallParts). Builds backends on demand; touches no firewall itself.
  */
+import {
+  IptQueueRule,
+  NftQueueRule,
+  type NfqRuleSpec,
+  type QueueRule,
+} from "./firewall/nfq-rule.js";
 import { existsSync, realpathSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { AccessStanza } from "../config/access-conf.js";
@@ -72,6 +78,8 @@ export interface FirewallParts {
   flushAtInit: boolean;
   flushAtExit: boolean;
   makeFirewall: () => FirewallBackend;
+  /** ENABLE_NFQ_CAPTURE: the rule that queues SPA datagrams, in this backend's terms. */
+  makeQueueRule: (spec: NfqRuleSpec) => QueueRule;
 }
 
 /**
@@ -248,7 +256,10 @@ function nftablesFrom(c: BuildContext): NftablesBackend {
       forwardJumpChain: conf.value("NFT_FORWARD_JUMP_CHAIN"),
       nat: natOn(c.nat),
       spaLimit:
-        conf.value("ENABLE_UDP_SERVER") && conf.value("NFT_SPA_RATE_LIMIT") > 0
+        // With NFQUEUE capture the queue (at NFQ_TABLE's priority) takes the datagrams first.
+        conf.value("ENABLE_UDP_SERVER") &&
+        !conf.value("ENABLE_NFQ_CAPTURE") &&
+        conf.value("NFT_SPA_RATE_LIMIT") > 0
           ? { port: conf.value("UDPSERV_PORT"), perSecond: conf.value("NFT_SPA_RATE_LIMIT") }
           : null,
       protect: conf.value("NFT_PROTECT_PORTS") ? protectedPorts(c.stanzas) : [],
@@ -317,6 +328,27 @@ function firewalldFrom(c: BuildContext): FirewalldBackend {
   );
 }
 
+/** The NFQUEUE rule in the terms of the chosen backend (firewall/nfq-rule.ts). */
+function queueRuleFor(c: BuildContext, spec: NfqRuleSpec): QueueRule {
+  if (c.plan.type === "nftables")
+    return new NftQueueRule(
+      spec,
+      [c.exe],
+      { family: c.conf.value("NFT_FAMILY"), table: c.conf.value("NFT_TABLE") },
+      runProgram,
+    );
+  const exe = c.exe;
+  const firewalld = c.plan.type === "firewalld";
+  return new IptQueueRule(
+    spec,
+    (args) =>
+      firewalld
+        ? runProgram(exe, ["--direct", "--passthrough", "ipv4", ...args])
+        : runProgram(exe, ["-w", ...args]),
+    firewalld ? `${exe} --direct --passthrough ipv4` : exe,
+  );
+}
+
 /** Everything that depends on the backend: NAT switches, flush flags, the backend itself. */
 export function firewallParts(
   conf: ServerConfig,
@@ -339,5 +371,6 @@ export function firewallParts(
     flushAtInit: conf.bool(`FLUSH_${pfx}_AT_INIT`),
     flushAtExit: conf.bool(`FLUSH_${pfx}_AT_EXIT`),
     makeFirewall: build[plan.type],
+    makeQueueRule: (spec) => queueRuleFor(c, spec),
   };
 }

@@ -91,14 +91,35 @@ function readAccess(args: ServerArgs, conf: ServerConfig, warnings: string[]): A
   return access.stanzas;
 }
 
+function nfqOf(conf: ServerConfig): NonNullable<DaemonConfig["nfq"]> {
+  const queue = conf.value("NFQ_QUEUE_NUMBER");
+  const port = conf.value("NFQ_PORT");
+  return {
+    queue,
+    port,
+    loopSleepUs: conf.value("NFQ_LOOP_SLEEP"),
+    rule: {
+      queue,
+      port,
+      table: conf.value("NFQ_TABLE"),
+      chain: conf.value("NFQ_CHAIN"),
+      intf: conf.value("NFQ_INTERFACE"),
+    },
+  };
+}
+
 /** Listeners and capture. */
 function listenersOf(
   conf: ServerConfig,
   args: ServerArgs,
-): Pick<DaemonConfig, "udp" | "tcp" | "http" | "ipv6" | "pcap" | "pcapFile"> {
-  const udp = conf.value("ENABLE_UDP_SERVER");
-  const tcp = conf.value("ENABLE_TCP_SERVER");
+): Pick<DaemonConfig, "udp" | "tcp" | "http" | "ipv6" | "pcap" | "pcapFile" | "nfq"> {
+  // C (fwknopd.c main): NFQ capture, when on, is the only way in; the UDP server, the TCP server
+  // and pcap are not started.
+  const nfq = conf.value("ENABLE_NFQ_CAPTURE") && args.pcapFile === null;
+  const udp = !nfq && conf.value("ENABLE_UDP_SERVER");
+  const tcp = !nfq && conf.value("ENABLE_TCP_SERVER");
   return {
+    nfq: nfq ? nfqOf(conf) : null,
     udp: { enabled: udp, port: conf.value("UDPSERV_PORT") },
     tcp: { enabled: tcp, port: conf.value("TCPSERV_PORT") },
     http: {
@@ -108,7 +129,7 @@ function listenersOf(
     },
     ipv6: conf.value("ENABLE_IPV6"),
     pcap: {
-      enabled: !udp && !tcp,
+      enabled: !nfq && !udp && !tcp,
       tcpdump: "/usr/bin/tcpdump",
       intf: conf.value("PCAP_INTF"),
       filter: conf.value("PCAP_FILTER"),
@@ -162,6 +183,7 @@ function daemonConfigOf(
     privsep: args.pcapFile === null ? privsepOf(conf, args.configFile) : null,
     firewallReason: null,
     makeFirewall: fw.makeFirewall,
+    makeQueueRule: fw.makeQueueRule,
   };
 }
 
@@ -237,7 +259,7 @@ export function loadConfig(
     warnings,
     planConfig: planConfigOf(conf, stanzas, names),
     withPlan: (plan: FirewallPlan): LoadedConfig => {
-      const { nat, flushAtInit, flushAtExit, makeFirewall } = parts(plan);
+      const { nat, flushAtInit, flushAtExit, makeFirewall, makeQueueRule } = parts(plan);
       return {
         ...loaded,
         firewallType: plan.type,
@@ -248,6 +270,7 @@ export function loadConfig(
           flushAtExit,
           firewallReason: plan.reason,
           makeFirewall,
+          makeQueueRule,
         },
       };
     },

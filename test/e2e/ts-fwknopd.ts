@@ -69,7 +69,9 @@ export class TsFwknopd {
     p.stdout?.on("data", (d: Buffer) => (this.output += d.toString()));
     p.stderr?.on("data", (d: Buffer) => (this.output += d.toString()));
     const up = await waitFor(
-      () => /Listening: (UDP server|pcap capture)/.test(this.output) || p.exitCode !== null,
+      () =>
+        /Listening: (UDP server|pcap capture|NFQUEUE capture)/.test(this.output) ||
+        p.exitCode !== null,
       // firewall-cmd calls take seconds on a loaded machine.
       20_000,
     );

@@ -30,6 +30,7 @@ describe("privsep: the configuration through the pipe", () => {
       ipv6: true,
       pcap: { enabled: false } as ReceiverConfig["pcap"],
       pcapFile: null,
+      nfq: null,
       packetLimit: 0,
       gpg: { concurrent: 2, queued: 8, timeoutMs: 5000 },
       stanzas: [

@@ -25,6 +25,7 @@ import { Admission } from "./admission.js";
 import { STATUS_FILE_NAME, StatusFile, statusGrantOf, type StatusGrant } from "./status-file.js";
 import { messageOf } from "../../errors.js";
 import { Receiver } from "./receiver.js";
+import type { QueueRule } from "../firewall/nfq-rule.js";
 import { NO_METRICS, type DaemonMetrics } from "../metrics/daemon-metrics.js";
 import { RedisStore, type ClaimedDigests } from "../replay/redis-store.js";
 
@@ -73,6 +74,8 @@ export class Daemon {
   private readonly actions: Actions;
   private readonly status: StatusFile;
   private readonly inFlight = new Set<Promise<void>>();
+  /** ENABLE_NFQ_CAPTURE: the queue rule, once installed. */
+  private queueRule: QueueRule | null = null;
 
   constructor(
     private cfg: DaemonConfig,
@@ -158,8 +161,14 @@ export class Daemon {
       await this.grants.start(cfg);
       this.receiver?.reconfigure(cfg, pipelineSettingsOf(cfg, this.replay, this.grants.noNat));
       await this.admission.start(fw.name, cfg);
+      if (cfg.nfq !== null) await this.installQueueRule(cfg.makeQueueRule(cfg.nfq.rule));
     } else {
       this.log("--test mode enabled: no firewall changes will be made");
+      if (cfg.nfq !== null)
+        this.log(
+          `--test mode: no NFQUEUE rule is installed; only what the firewall already queues to queue ${cfg.nfq.queue} is read`,
+          "warning",
+        );
     }
     if (this.receiver !== null) {
       await this.receiver.listen();
@@ -169,6 +178,17 @@ export class Daemon {
     const pending = this.actions.load();
     if (pending > 0) this.log(`Command cycles: ${pending} pending close command(s) rescheduled`);
     this.status.write();
+  }
+
+  /**
+   * ENABLE_NFQ_CAPTURE: the rule that queues SPA datagrams, by this (root) process; the reader
+   * (here or in the parser) binds the queue after. Kept so that stop() removes it, even when it
+   * was installed only in part.
+   */
+  private async installQueueRule(rule: QueueRule): Promise<void> {
+    this.queueRule = rule;
+    await rule.install();
+    this.log(`Installed ${rule.description}`);
   }
 
   /** What processSpa is given: the configuration's settings, NAT off where the firewall has none. */
@@ -317,6 +337,13 @@ export class Daemon {
   async stop(): Promise<void> {
     await this.receiver?.close();
     await this.receiver?.drain();
+    if (this.queueRule !== null) {
+      const rule = this.queueRule;
+      this.queueRule = null;
+      await rule.remove().catch((e: unknown) => {
+        this.log(`Removing the NFQUEUE rule failed: ${messageOf(e)}`, "err");
+      });
+    }
     // Packets already taken (a gpg run, a grant under way) finish before the firewall closes.
     await Promise.allSettled([...this.inFlight]);
     this.status.stop();

@@ -10,6 +10,7 @@ import type { GpgEngine } from "../../spa/index.js";
 import type { DaemonConfig } from "../daemon-config.js";
 import { GpgRunner } from "../gpg-runner.js";
 import { unwrapHttpSpa } from "../listen/http.js";
+import { keepNfq } from "../listen/nfq.js";
 import { listenPcap, readPcapFile } from "../listen/pcap.js";
 import { listenTcp } from "../listen/tcp.js";
 import type { Datagram, Listener } from "../listen/types.js";
@@ -27,7 +28,7 @@ const DROP_NOTE_MS = 60_000;
 
 export type ReceiverConfig = Pick<
   DaemonConfig,
-  "udp" | "tcp" | "http" | "ipv6" | "pcap" | "pcapFile" | "stanzas" | "packetLimit" | "gpg"
+  "udp" | "tcp" | "http" | "ipv6" | "pcap" | "pcapFile" | "nfq" | "stanzas" | "packetLimit" | "gpg"
 >;
 
 export interface ReceiverDeps {
@@ -43,6 +44,11 @@ export interface ReceiverDeps {
   /** -C's packet limit reached. */
   onLimit: () => void;
   gpgEngine?: (exe: string, homeDir: string) => GpgEngine;
+  /**
+   * The privsep parser: its NFQUEUE reader ended and, unprivileged, it cannot start another; it
+   * ends so that the broker starts both again. Without it (one process) the reader is restarted.
+   */
+  captureGone?: (why: string) => void;
   /** Payloads are dropped until this says yes (the parser before it has dropped privileges). */
   open?: () => boolean;
 }
@@ -128,6 +134,12 @@ export class Receiver {
       }
     }
     if (cfg.tcp.enabled) this.listeners.push(await listenTcp(cfg.tcp.port, cfg.ipv6, onPayload));
+    if (cfg.nfq !== null) {
+      const say = (line: string): void => {
+        this.deps.logger.log("err", line);
+      };
+      this.listeners.push(await keepNfq(cfg.nfq, onPayload, say, this.deps.captureGone ?? null));
+    }
     if (cfg.pcap.enabled && cfg.pcapFile === null)
       this.listeners.push(await listenPcap(cfg.pcap, onPayload));
   }

@@ -6,7 +6,7 @@
  */
 const LINKTYPE_NULL = 0;
 const LINKTYPE_EN10MB = 1;
-const LINKTYPE_RAW = 101;
+export const LINKTYPE_RAW = 101;
 const LINKTYPE_LOOP = 108;
 const LINKTYPE_LINUX_SLL = 113;
 const LINKTYPE_LINUX_SLL2 = 276;

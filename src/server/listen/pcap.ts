@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { EnvironmentError, messageOf } from "../../errors.js";
 import { spawnReader, stopChild } from "../../exec.js";
 import { MIN_SPA_DATA_SIZE } from "../../spa/constants.js";
+import { childReady } from "./child-ready.js";
 import { PcapStreamParser, decodeFrame, type CapturedFrame } from "./pcap-parse.js";
 import type { Listener, OnPayload } from "./types.js";
 
@@ -20,7 +21,8 @@ export interface PcapOptions {
   snaplen: number;
 }
 
-function handFrame(f: CapturedFrame, onPayload: OnPayload): boolean {
+/** A captured frame to the pipeline, if it holds an SPA-sized payload (140..1500 bytes). */
+export function handFrame(f: CapturedFrame, onPayload: OnPayload): boolean {
   const d = decodeFrame(f);
   if (d === null || d.payload.length < MIN_SPA_DATA_SIZE || d.payload.length > 1500) return false;
   onPayload({
@@ -50,25 +52,7 @@ export async function listenPcap(o: PcapOptions, onPayload: OnPayload): Promise<
   child.stdout.on("data", (c: Buffer) => {
     parser.feed(c);
   });
-  let stderr = "";
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => {
-      reject(
-        new EnvironmentError(`tcpdump did not start capturing on ${o.intf}: ${stderr.trim()}`),
-      );
-    }, 10_000);
-    child.stderr.on("data", (c: Buffer) => {
-      stderr += c.toString();
-      if (/listening on/.test(stderr)) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(t);
-      reject(new EnvironmentError(`tcpdump exited (${code ?? "signal"}): ${stderr.trim()}`));
-    });
-  });
+  await childReady(child, /listening on/, `tcpdump (capture on ${o.intf})`);
   return {
     description: `pcap capture on ${o.intf} (filter '${o.filter}', via ${o.tcpdump})`,
     close: () => stopChild(child, { signal: "SIGTERM" }),

@@ -54,14 +54,14 @@ export const EINTR = 4;
 // kernel reads them (include/linux/socket.h: user_msghdr, mmsghdr); checked with koffi at load.
 const MSG_NAME = 0;
 export const MSG_NAMELEN = 8;
-const MSG_IOV = 16;
-const MSG_IOVLEN = 24;
+export const MSG_IOV = 16;
+export const MSG_IOVLEN = 24;
 const MSG_CONTROL = 32;
 export const MSG_CONTROLLEN = 40;
 export const MSG_FLAGS = 48;
 export const MMSG_LEN = 56;
 export const MMSGHDR_SIZE = 64;
-const IOVEC_SIZE = 16;
+export const IOVEC_SIZE = 16;
 /** One sockaddr_in6 per message, 8-byte aligned. */
 export const NAME_SLOT = 32;
 /**

@@ -7,7 +7,7 @@
  * configuration over the pipe. What it decides goes back as a request (protocol.ts), which the
  * broker checks before acting (check-request.ts).
  */
-import { readFileSync } from "node:fs";
+import { ownCredentials } from "./credentials.js";
 import { messageOf } from "../../errors.js";
 import { Receiver } from "../daemon/receiver.js";
 import type { Datagram } from "../listen/types.js";
@@ -71,15 +71,6 @@ export function requestOf(decision: Settled, d: Datagram, arrived: number): ActR
       ? { nat: { kind: nat.kind, toAddress: nat.toAddress, toPort: nat.toPort } }
       : {}),
   };
-}
-
-/** Uid, gid and effective capabilities of this process, from the kernel's own account. */
-export function ownCredentials(): { uid: number[]; gid: number[]; capEff: string } {
-  const status = readFileSync("/proc/self/status", "utf8");
-  const field = (name: string): string =>
-    new RegExp(`^${name}:\\s*(.*)$`, "m").exec(status)?.[1]?.trim() ?? "";
-  const ids = (name: string): number[] => field(name).split(/\s+/).map(Number);
-  return { uid: ids("Uid"), gid: ids("Gid"), capEff: field("CapEff") };
 }
 
 export class Parser {
@@ -196,6 +187,8 @@ export class Parser {
         this.io.send({ t: "limit" });
       },
       open: () => this.dropped,
+      // EX_TEMPFAIL: the broker logs the exit and starts a new parser (and so a new reader).
+      captureGone: () => void this.stop(75),
     });
     await this.receiver.listen();
     const noNewPrivs = setNoNewPrivs();
@@ -223,7 +216,8 @@ export class Parser {
     this.dropped = true;
   }
 
-  async stop(): Promise<void> {
+  /** Close the listeners, finish what is under way, and end with `code`. */
+  async stop(code = 0): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     try {
@@ -233,6 +227,6 @@ export class Parser {
       this.logger.log("err", `packet parser stop: ${messageOf(e)}`);
     }
     this.flushCounts();
-    this.io.exit(0);
+    this.io.exit(code);
   }
 }

@@ -48,6 +48,7 @@ export function toWire(cfg: ReceiverConfig, settings: PipelineSettings): WireCon
     ipv6: cfg.ipv6,
     pcap: cfg.pcap,
     pcapFile: cfg.pcapFile,
+    nfq: cfg.nfq,
     packetLimit: cfg.packetLimit,
     gpg: cfg.gpg,
     settings: rest,
