@@ -270,6 +270,26 @@ describe("fwknopd with NFQUEUE capture", () => {
     }
   });
 
+  it("root without CAP_NET_ADMIN: start fails saying the queue needs it, not that it is held", async () => {
+    const rig = await nfqHost();
+    const drop = (argv: readonly string[]): string[] => [
+      ...["ip", "netns", "exec", rig.serverNs],
+      ...["setpriv", "--inh-caps=-net_admin", "--bounding-set=-net_admin", "--"],
+      ...argv,
+    ];
+    const d = new TsFwknopd(rig, conf(""), access(b64(32), b64(64)), drop);
+    try {
+      // -t installs no rule (that would need the capability too): only the queue is bound.
+      const r = await d.command(["-f", "-t"]);
+      assert.notEqual(r.code, 0, r.stderr);
+      assert.match(r.stderr, /binding NFQUEUE queue \d+ needs CAP_NET_ADMIN/);
+      assert.doesNotMatch(r.stderr, /held by another process/);
+    } finally {
+      d.cleanup();
+      await rig.teardown();
+    }
+  });
+
   it("without koffi: start fails naming ENABLE_NFQ_CAPTURE and why, the rule removed", async () => {
     const rig = await nfqHost();
     const hide = join(REPO, "test", "fixtures", "without-koffi.cjs");

@@ -29,6 +29,7 @@ import {
   type Libc as MmsgLibc,
 } from "../listen/recvmmsg.js";
 import { loadKoffi } from "./koffi.js";
+import { ownCredentials } from "../privsep/credentials.js";
 
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
@@ -89,11 +90,23 @@ function int(v: number): Buffer {
   return b;
 }
 
+const CAP_NET_ADMIN = 12n;
+
+/** Does this process hold CAP_NET_ADMIN (CapEff in /proc/self/status)? */
+function hasNetAdmin(): boolean {
+  try {
+    return ((BigInt(`0x${ownCredentials().capEff}`) >> CAP_NET_ADMIN) & 1n) === 1n;
+  } catch {
+    return process.geteuid?.() === 0;
+  }
+}
+
 /** What the kernel's refusal to bind means, with the fix. */
 function bindRefusal(queue: number, errno: number): string {
-  // The kernel answers EPERM both without CAP_NET_ADMIN and for a queue bound by another socket.
-  if (errno === EPERM && process.geteuid?.() !== 0)
-    return `binding NFQUEUE queue ${queue} needs CAP_NET_ADMIN: run fwknopd as root`;
+  // The kernel answers EPERM both without CAP_NET_ADMIN and for a queue bound by another socket:
+  // told apart by this process's own capabilities (root in a container may lack it).
+  if (errno === EPERM && !hasNetAdmin())
+    return `binding NFQUEUE queue ${queue} needs CAP_NET_ADMIN: run fwknopd as root, with CAP_NET_ADMIN`;
   if (errno === EPERM || errno === EBUSY)
     return `NFQUEUE queue ${queue} is held by another process (a second fwknopd?): stop it, or set another NFQ_QUEUE_NUMBER`;
   if (errno === EINVAL || errno === EPROTONOSUPPORT)
