@@ -142,6 +142,11 @@ export function planConfigOf(
     nftProtectPorts: conf.bool("NFT_PROTECT_PORTS"),
     openPorts: protectedPorts(stanzas),
     ipv6: conf.bool("ENABLE_IPV6"),
+    output: {
+      ipt: conf.bool("ENABLE_IPT_OUTPUT"),
+      firewd: conf.bool("ENABLE_FIREWD_OUTPUT"),
+      nftJumpChain: conf.str("NFT_OUTPUT_JUMP_CHAIN"),
+    },
     exists: existsSync,
   };
 }

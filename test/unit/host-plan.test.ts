@@ -343,3 +343,40 @@ describe("the walk's edge cases", () => {
     assert.match(p.blockers.join(""), /policy drop of inet t input/);
   });
 });
+
+describe("--fw-check on a host whose output drops", () => {
+  /** Debian's nftables.conf with its output chain's policy turned to drop. */
+  const outputDrop = (): Ruleset => {
+    const rs = nft("debian-nftables");
+    return {
+      ...rs,
+      chains: rs.chains.map((c) =>
+        c.base?.hook === "output" ? { ...c, base: { ...c.base, policy: "drop" } } : c,
+      ),
+    };
+  };
+  const report = (rs: Ruleset, over: Partial<PlanConfig>): string => {
+    const cfg = config({ type: "nftables", nftJumpChain: "inet filter input", ...over });
+    return fwCheckReport(host(rs), cfg, planFirewall(host(rs), cfg));
+  };
+
+  it("lists the output hook's chains and says what lets replies out", () => {
+    const r = report(outputDrop(), {});
+    assert.match(
+      r,
+      /base chains on the output hook:\n {4}inet filter output +priority +0 +policy drop/,
+    );
+    assert.match(
+      r,
+      /warning: output policy drop in inet filter output: .* set ENABLE_IPT_OUTPUT Y and NFT_OUTPUT_JUMP_CHAIN "inet filter output"/,
+    );
+    const half = report(outputDrop(), { output: { ipt: true, firewd: false, nftJumpChain: null } });
+    assert.match(
+      half,
+      /ENABLE_IPT_OUTPUT is on, but inet filter output drops output .* NFT_OUTPUT_JUMP_CHAIN/,
+    );
+    const done = { output: { ipt: true, firewd: false, nftJumpChain: "inet filter output" } };
+    assert.doesNotMatch(report(outputDrop(), done), /warning: .*output/);
+    assert.doesNotMatch(report(nft("debian-nftables"), {}), /warning: .*output/, "policy accept");
+  });
+});

@@ -56,6 +56,11 @@ export interface PlanConfig {
   /** Every stanza's OPEN_PORTS (the ports fwknopd protects). */
   openPorts: ReadonlyArray<{ proto: "tcp" | "udp"; port: number }>;
   ipv6: boolean;
+  /**
+   * ENABLE_IPT_OUTPUT / ENABLE_FIREWD_OUTPUT and NFT_OUTPUT_JUMP_CHAIN, for --fw-check's word on
+   * hosts whose output drops (report.ts). Absent: both off.
+   */
+  output?: { ipt: boolean; firewd: boolean; nftJumpChain: string | null };
   /** Programs that exist here (for picking iptables-nft vs iptables). */
   exists: (path: string) => boolean;
 }
