@@ -7,13 +7,19 @@ import { createNodeResolver, importX } from "eslint-plugin-import-x";
  * enforced on resolved paths, so a relative import cannot dodge them. From the bottom:
  *   errors.ts                     the error base; imports nothing, so spa/'s FkoError can join it
  *   spa/                          the protocol, pure
- *   version, exec, argv/          what every layer above spa/ may use
+ *   version, exec, errno, argv/   what every layer above spa/ may use
  *   config/, gpg/                 parsers of the files; the gpg binary adapter
  *   client/, server/              the two programs' parts, which never import each other
  *   cli/                          the command-line front ends
  * No layer imports one above it, and nothing in src/ imports bin/, test/, bench/ or scripts/.
  */
-const BASE = ["./src/errors.ts", "./src/version.ts", "./src/exec.ts", "./src/argv"];
+const BASE = [
+  "./src/errors.ts",
+  "./src/errno.ts",
+  "./src/version.ts",
+  "./src/exec.ts",
+  "./src/argv",
+];
 const LAYERS = [
   {
     target: "./src",
@@ -35,7 +41,8 @@ const LAYERS = [
   {
     target: BASE,
     from: ["./src/config", "./src/gpg", "./src/client", "./src/server", "./src/cli"],
-    message: "errors, version, exec and argv/ are the base every layer uses; they import none.",
+    message:
+      "errors, errno, version, exec and argv/ are the base every layer uses; they import none.",
   },
   {
     target: ["./src/config", "./src/gpg"],

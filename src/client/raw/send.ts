@@ -9,9 +9,9 @@
  * lost to a missing %s); we say what needs root and what to use instead, exit 1, send nothing.
  * IPv4 only, as C: it resolves the server with AF_INET and builds IPv4 headers.
  */
-import { getSystemErrorMap } from "node:util";
 import type * as KoffiModule from "koffi";
 import type { KoffiFunc } from "koffi";
+import { errnoText } from "../../errno.js";
 import { EnvironmentError, UsageError, messageOf } from "../../errors.js";
 import type { RandomBytes } from "../../spa/index.js";
 import type { RawProto } from "../config.js";
@@ -74,11 +74,6 @@ function loadLibc(mode: RawProto): RawLibc {
     sendto: lib.func("long sendto(int, const void *, size_t, int, const void *, uint32_t)"),
     close: lib.func("int close(int)"),
   };
-}
-
-function errnoText(errno: number): string {
-  const known = getSystemErrorMap().get(-errno);
-  return known === undefined ? `errno ${errno}` : `${known[0]}: ${known[1]}`;
 }
 
 /** struct sockaddr_in: the family in host byte order, port and address in network byte order. */

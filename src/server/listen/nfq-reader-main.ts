@@ -15,6 +15,7 @@
  * closed, or re-parented).
  */
 import { writeSync } from "node:fs";
+import { errnoText } from "../../errno.js";
 import { messageOf } from "../../errors.js";
 import { keepOnlyNetAdmin } from "../native/keep-net-admin.js";
 import { EAGAIN, NfqSocket, RECV_BATCH } from "../native/nfq-socket.js";
@@ -84,7 +85,7 @@ function serve(s: NfqSocket): never {
   for (;;) {
     const got = s.receiveBatch(each);
     if (typeof got !== "number" && got.errno !== EAGAIN) {
-      process.stderr.write(`NFQUEUE receive failed: errno ${got.errno}\n`);
+      process.stderr.write(`NFQUEUE receive failed: ${errnoText(got.errno)}\n`);
       process.exit(1);
     }
     verdicts.flush();

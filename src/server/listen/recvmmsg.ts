@@ -7,8 +7,8 @@
  * Linux on x86_64 and aarch64 only. Anywhere else, or without koffi or libc, loadLibc returns why.
  */
 import { arch, endianness, platform } from "node:os";
-import { getSystemErrorMap } from "node:util";
 import type { KoffiFunc } from "koffi";
+import { errnoText } from "../../errno.js";
 import { EnvironmentError, messageOf } from "../../errors.js";
 import { loadKoffi, type Koffi } from "../native/koffi.js";
 import { AF_INET, AF_INET6, SOCKADDR_IN6_LEN, SOCKADDR_IN_LEN } from "./sockaddr.js";
@@ -177,9 +177,7 @@ export function loadLibc(): Libc | string {
 
 /** "bind EADDRINUSE: address already in use :::62201", as Node words a failed listen(). */
 function sysError(c: Libc, syscall: string, where: string): EnvironmentError {
-  const errno = c.koffi.errno();
-  const [name, text] = getSystemErrorMap().get(-errno) ?? [`errno ${errno}`, "unknown error"];
-  return new EnvironmentError(`${syscall} ${name}: ${text} ${where}`);
+  return new EnvironmentError(`${syscall} ${errnoText(c.koffi.errno())} ${where}`);
 }
 
 export function openSocket(c: Libc, port: number, ipv6: boolean): number {

@@ -5,6 +5,7 @@
  * permitted set across setuid, capset(2) then leaves just that one capability, and
  * PR_SET_NO_NEW_PRIVS stops any exec from gaining more. Checked in /proc/self/status afterwards.
  */
+import { errnoText } from "../../errno.js";
 import { EnvironmentError, messageOf } from "../../errors.js";
 import { ownCredentials } from "../privsep/credentials.js";
 import { loadKoffi } from "./koffi.js";
@@ -40,7 +41,7 @@ export function keepOnlyNetAdmin(uid: number, gid: number): void {
     const data = Buffer.alloc(24);
     data.writeUInt32LE(1 << CAP_NET_ADMIN, 0);
     data.writeUInt32LE(1 << CAP_NET_ADMIN, 4);
-    if (capset(header, data) !== 0) throw new Error(`capset failed: errno ${k.errno()}`);
+    if (capset(header, data) !== 0) throw new Error(`capset failed: ${errnoText(k.errno())}`);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) !== 0)
       throw new Error("prctl(PR_SET_NO_NEW_PRIVS) failed");
   } catch (e) {

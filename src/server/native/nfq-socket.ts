@@ -6,6 +6,7 @@
  */
 import { arch, endianness, platform } from "node:os";
 import type { KoffiFunc } from "koffi";
+import { errnoText } from "../../errno.js";
 import { EnvironmentError, messageOf } from "../../errors.js";
 import {
   NETLINK_NETFILTER,
@@ -110,8 +111,8 @@ function bindRefusal(queue: number, errno: number): string {
   if (errno === EPERM || errno === EBUSY)
     return `NFQUEUE queue ${queue} is held by another process (a second fwknopd?): stop it, or set another NFQ_QUEUE_NUMBER`;
   if (errno === EINVAL || errno === EPROTONOSUPPORT)
-    return `the kernel has no nfnetlink_queue (errno ${errno}): modprobe nfnetlink_queue`;
-  return `binding NFQUEUE queue ${queue} failed: errno ${errno}`;
+    return `the kernel has no nfnetlink_queue (${errnoText(errno)}): modprobe nfnetlink_queue`;
+  return `binding NFQUEUE queue ${queue} failed: ${errnoText(errno)}`;
 }
 
 /** Datagrams per recvmmsg call, and room for each: a queued packet's message is ~1,700 bytes. */
@@ -192,7 +193,7 @@ export class NfqSocket {
       const local = Buffer.alloc(12);
       local.writeUInt16LE(AF_NETLINK, 0);
       if (c.bind(fd, local, 12) !== 0)
-        throw new EnvironmentError(`netlink bind failed: errno ${c.errno()}`);
+        throw new EnvironmentError(`netlink bind failed: ${errnoText(c.errno())}`);
       const tv = Buffer.alloc(16);
       tv.writeBigInt64LE(BigInt(Math.floor(o.timeoutUs / 1e6)), 0);
       tv.writeBigInt64LE(BigInt(o.timeoutUs % 1e6), 8);
@@ -218,7 +219,7 @@ export class NfqSocket {
       const got = this.recv(buf, 0);
       if (typeof got === "number") {
         if (got === EAGAIN) continue;
-        throw new EnvironmentError(`netlink receive failed: errno ${got}`);
+        throw new EnvironmentError(`netlink receive failed: ${errnoText(got)}`);
       }
       const ms = decodeMessages(got);
       if (typeof ms === "string") throw new EnvironmentError(`netlink answer: ${ms}`);
@@ -240,7 +241,7 @@ export class NfqSocket {
     for (;;) {
       if (this.c.sendto(this.fd, msg, msg.length, 0, KERNEL, 12) >= 0) return;
       const e = this.c.errno();
-      if (e !== EINTR) throw new EnvironmentError(`netlink send failed: errno ${e}`);
+      if (e !== EINTR) throw new EnvironmentError(`netlink send failed: ${errnoText(e)}`);
     }
   }
 
