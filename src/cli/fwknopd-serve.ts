@@ -13,7 +13,7 @@ import { gpgHomeProblem } from "../server/privsep/run-as.js";
 import { startMetricsServer, type MetricsServer } from "../server/metrics/http.js";
 import { prometheusMetrics, type PrometheusMetrics } from "../server/metrics/prometheus.js";
 import { resolveFirewall } from "../server/firewall-choice.js";
-import { countedProblem, natDestinationProblem } from "../server/firewall-config.js";
+import { countedProblem, destinationRuleProblem } from "../server/firewall-config.js";
 import { loadConfig, type LoadedConfig } from "../server/load-config.js";
 import { createLogger, type Logger } from "../server/log.js";
 import { daemonExecArgv } from "../server/node-flags.js";
@@ -211,11 +211,10 @@ async function prepare(args: ServerArgs, logger: Logger): Promise<LoadedConfig> 
     cfg = await resolveFirewall(cfg, args.forceFirewall, (level, line) => {
       logger.log(level, line);
     });
-  const destinationRule = cfg.conf.bool("ENABLE_DESTINATION_RULE");
-  const counted = countedProblem(cfg.stanzas, cfg.firewallType, destinationRule);
-  if (counted !== null) throw counted;
-  const natDestination = natDestinationProblem(cfg.conf, cfg.firewallType);
-  if (natDestination !== null) throw natDestination;
+  const problem =
+    countedProblem(cfg.stanzas, cfg.firewallType) ??
+    destinationRuleProblem(cfg.conf, cfg.stanzas, cfg.firewallType);
+  if (problem !== null) throw problem;
   servable(cfg);
   mkdirSync(cfg.daemon.runDir, { recursive: true, mode: 0o700 });
   if (args.rotateDigestCache && rotateDigestCache(cfg.daemon.digestFile))

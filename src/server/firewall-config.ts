@@ -192,28 +192,15 @@ const outputOn = (c: BuildContext): boolean => c.conf.bool(`ENABLE_${c.pfx}_OUTP
 
 /**
  * MAX_CONNECTIONS is counted by nftables in the kernel (nft-counted.ts); the iptables and
- * firewalld backends have no such grant, so a stanza asking for one stops the start, named. Nor
- * are there counted sets or a token gate keyed with the packet's destination, so on nftables
- * they cannot go with ENABLE_DESTINATION_RULE (`destinationRule`).
+ * firewalld backends have no such grant, so a stanza asking for one stops the start, named.
  */
 export function countedProblem(
   stanzas: readonly AccessStanza[],
   backend: FirewallType,
-  destinationRule = false,
 ): ConfigError | null {
   const s = stanzas.find((x) => x.maxConnections > 0 || x.requireConnectToken);
-  if (s === undefined || (backend === "nftables" && !destinationRule)) return null;
-  const what =
-    s.maxConnections > 0
-      ? `MAX_CONNECTIONS ${s.maxConnections}: counted grants`
-      : "REQUIRE_CONNECT_TOKEN: the token gate";
-  const name = s.maxConnections > 0 ? "MAX_CONNECTIONS" : "REQUIRE_CONNECT_TOKEN";
-  if (backend === "nftables")
-    return new ConfigError(
-      s.file,
-      s.line,
-      `${what} cannot be keyed with the packet's destination (remove ${name}, or set ENABLE_DESTINATION_RULE N)`,
-    );
+  if (s === undefined || backend === "nftables") return null;
+  const { what, name } = countedWords(s);
   return new ConfigError(
     s.file,
     s.line,
@@ -221,23 +208,42 @@ export function countedProblem(
   );
 }
 
+function countedWords(s: AccessStanza): { what: string; name: string } {
+  return s.maxConnections > 0
+    ? { what: `MAX_CONNECTIONS ${s.maxConnections}: counted grants`, name: "MAX_CONNECTIONS" }
+    : { what: "REQUIRE_CONNECT_TOKEN: the token gate", name: "REQUIRE_CONNECT_TOKEN" };
+}
+
 /**
- * C puts ENABLE_DESTINATION_RULE's destination in DNAT rules too (fwknopd.8); our nftables NAT
- * maps are keyed without it, so NAT on nftables cannot go with the rule: the start stops, naming
- * the line, rather than letting NAT grants reach every address of the host.
+ * What ENABLE_DESTINATION_RULE cannot go with on nftables: our counted sets, the token gate and
+ * the NAT maps are not keyed with the packet's destination (C puts it in DNAT rules too,
+ * fwknopd.8). The start stops, naming the line, rather than letting such grants reach every
+ * address of the host; iptables and firewalld put the destination in every rule.
  */
-export function natDestinationProblem(
+export function destinationRuleProblem(
   conf: ServerConfig,
+  stanzas: readonly AccessStanza[],
   backend: FirewallType,
 ): ConfigError | null {
   if (backend !== "nftables" || !conf.bool("ENABLE_DESTINATION_RULE")) return null;
-  const on = (["ENABLE_IPT_FORWARDING", "ENABLE_IPT_LOCAL_NAT"] as const).find((n) => conf.bool(n));
-  if (on === undefined) return null;
+  const s = stanzas.find((x) => x.maxConnections > 0 || x.requireConnectToken);
+  if (s !== undefined) {
+    const { what, name } = countedWords(s);
+    return new ConfigError(
+      s.file,
+      s.line,
+      `${what} cannot be keyed with the packet's destination (remove ${name}, or set ENABLE_DESTINATION_RULE N)`,
+    );
+  }
+  const nat = (["ENABLE_IPT_FORWARDING", "ENABLE_IPT_LOCAL_NAT"] as const).find((n) =>
+    conf.bool(n),
+  );
+  if (nat === undefined) return null;
   const at = conf.origin("ENABLE_DESTINATION_RULE");
   return new ConfigError(
     at?.file ?? "fwknopd.conf",
     at?.line ?? 0,
-    `ENABLE_DESTINATION_RULE with ${on}: the nftables backend's NAT maps are not keyed with the packet's destination (use FIREWALL_TYPE iptables, or set one of them N)`,
+    `ENABLE_DESTINATION_RULE with ${nat}: the nftables backend's NAT maps are not keyed with the packet's destination (use FIREWALL_TYPE iptables, or set one of them N)`,
   );
 }
 

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { AccessStanza } from "../../src/config/access-conf.js";
 import type { Exec, ExecResult } from "../../src/exec.js";
-import { countedProblem, natDestinationProblem } from "../../src/server/firewall-config.js";
+import { countedProblem, destinationRuleProblem } from "../../src/server/firewall-config.js";
 import { ServerConfig, parseFwknopdConfText } from "../../src/config/fwknopd-conf.js";
 import { RichWithOutput } from "../../src/server/firewall/firewalld-output.js";
 import { IptablesBackend } from "../../src/server/firewall/iptables.js";
@@ -45,6 +45,12 @@ const text = (g: Grant, output: ChainSpec | null): string[] =>
   grantRules(g, { input: INPUT, output, nat: null }).map(
     (r) => `${r.chain.toChain} ${r.args.join(" ")}`,
   );
+
+const conf = (text: string): ServerConfig => {
+  const c = new ServerConfig();
+  parseFwknopdConfText(c, "/etc/fwknop/fwknopd.conf", text, []);
+  return c;
+};
 
 describe("iptables rules: OUTPUT as C writes it", () => {
   it("off: the INPUT accept alone", () => {
@@ -397,38 +403,43 @@ describe("ENABLE_DESTINATION_RULE with counted grants on nftables", () => {
       ...over,
     }) as AccessStanza;
 
+  const on = conf("ENABLE_DESTINATION_RULE Y;\n");
   it("stops the start, naming the stanza and both ways out", () => {
-    const e = countedProblem([stanza({ maxConnections: 2 })], "nftables", true);
+    const e = destinationRuleProblem(on, [stanza({ maxConnections: 2 })], "nftables");
     assert.match(
       e?.message ?? "",
       /access\.conf:3: MAX_CONNECTIONS 2: counted grants cannot be keyed with the packet's destination \(remove MAX_CONNECTIONS, or set ENABLE_DESTINATION_RULE N\)/,
     );
     assert.match(
-      countedProblem([stanza({ requireConnectToken: true })], "nftables", true)?.message ?? "",
+      destinationRuleProblem(on, [stanza({ requireConnectToken: true })], "nftables")?.message ??
+        "",
       /REQUIRE_CONNECT_TOKEN: the token gate cannot be keyed/,
     );
   });
 
   it("without it, or without counted stanzas, nothing to say", () => {
-    assert.equal(countedProblem([stanza({ maxConnections: 2 })], "nftables", false), null);
-    assert.equal(countedProblem([stanza({})], "nftables", true), null);
+    assert.equal(
+      destinationRuleProblem(conf(""), [stanza({ maxConnections: 2 })], "nftables"),
+      null,
+    );
+    assert.equal(destinationRuleProblem(on, [stanza({})], "nftables"), null);
+    // Without the rule, nftables counts: countedProblem has nothing to say either.
+    assert.equal(countedProblem([stanza({ maxConnections: 2 })], "nftables"), null);
   });
 });
 
 describe("ENABLE_DESTINATION_RULE with NAT on nftables", () => {
-  const conf = (text: string): ServerConfig => {
-    const c = new ServerConfig();
-    parseFwknopdConfText(c, "/etc/fwknop/fwknopd.conf", text, []);
-    return c;
-  };
   it("stops the start, naming the line: the NAT maps are not keyed with the destination", () => {
     const c = conf("ENABLE_IPT_FORWARDING Y;\nENABLE_DESTINATION_RULE Y;\n");
     assert.match(
-      natDestinationProblem(c, "nftables")?.message ?? "",
+      destinationRuleProblem(c, [], "nftables")?.message ?? "",
       /fwknopd\.conf:2: ENABLE_DESTINATION_RULE with ENABLE_IPT_FORWARDING: .*FIREWALL_TYPE iptables/,
     );
-    assert.equal(natDestinationProblem(c, "iptables"), null, "iptables puts -d in DNAT rules");
-    assert.equal(natDestinationProblem(conf("ENABLE_DESTINATION_RULE Y;\n"), "nftables"), null);
-    assert.equal(natDestinationProblem(conf("ENABLE_IPT_LOCAL_NAT Y;\n"), "nftables"), null);
+    assert.equal(destinationRuleProblem(c, [], "iptables"), null, "iptables puts -d in DNAT rules");
+    assert.equal(
+      destinationRuleProblem(conf("ENABLE_DESTINATION_RULE Y;\n"), [], "nftables"),
+      null,
+    );
+    assert.equal(destinationRuleProblem(conf("ENABLE_IPT_LOCAL_NAT Y;\n"), [], "nftables"), null);
   });
 });
