@@ -93,8 +93,10 @@ export class Receiver {
   private askDestinations(noBatch: string | null): void {
     const rule = this.settings.destinationRule === true;
     const stanza = this.cfg.stanzas.some((s) => s.destination !== null && !s.destination.any);
-    if (this.udpBatch?.destinations(rule || stanza) !== false && noBatch === null) return;
-    const why = noBatch ?? "the kernel refused IP_PKTINFO";
+    let why = noBatch;
+    if (this.udpBatch !== null && !this.udpBatch.destinations(rule || stanza))
+      why = "the kernel refused IP_PKTINFO";
+    if (why === null) return;
     if (rule)
       throw new EnvironmentError(
         `ENABLE_DESTINATION_RULE needs the address each SPA datagram was sent to, which the UDP server cannot read here (${why}). Use ENABLE_TCP_SERVER, ENABLE_SPA_OVER_HTTP or pcap capture, or set ENABLE_DESTINATION_RULE N`,

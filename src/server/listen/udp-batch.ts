@@ -102,6 +102,8 @@ class BatchReceiver {
   private stopping = false;
   private lastIpv4 = -1;
   private lastIpv4Text = "";
+  /** Set while IP_PKTINFO is asked for (askDestinations): else no control data is searched. */
+  readsDestinations = false;
   private lastDstIpv4 = -1;
   private lastDstIpv4Text = "";
   private readonly share = new SourceShare();
@@ -335,7 +337,7 @@ class BatchReceiver {
       data: bytes.toString("latin1", start, start + (over ? MAX_DATA + 1 : len)),
       srcIp: this.source(name),
       srcPort: sockaddrPort(view, name),
-      dstIp: this.destination(i),
+      dstIp: this.readsDestinations ? this.destination(i) : "0.0.0.0",
       dstPort: this.port,
       transport: "udp",
     });
@@ -378,7 +380,11 @@ export function listenUdpBatch(
   let closed: Promise<void> | null = null;
   return {
     description: `UDP server on port ${port}${ipv6 ? " (IPv4 and IPv6)" : ""}, recvmmsg batches of ${BATCH}`,
-    destinations: (on) => askDestinations(c, fd, ipv6, on),
+    destinations: (on) => {
+      const done = askDestinations(c, fd, ipv6, on);
+      if (done) rx.readsDestinations = on;
+      return done;
+    },
     close: () =>
       (closed ??= (async () => {
         rx.stop();
