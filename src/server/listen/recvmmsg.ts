@@ -25,9 +25,9 @@ const RECV_TIMEOUT_MS = 200;
 const SOCK_DGRAM = 2;
 const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
-const SO_RCVBUF = 8;
+export const SO_RCVBUF = 8;
 // SO_RCVTIMEO_OLD, which is SO_RCVTIMEO where long is 64 bits: a struct timeval of two longs.
-const SO_RCVTIMEO = 20;
+export const SO_RCVTIMEO = 20;
 // SO_TIMESTAMPNS_OLD (asm-generic/socket.h): a struct timespec of two 64-bit longs per datagram,
 // the kernel's receive time on CLOCK_REALTIME, in a control message of this type.
 const SO_TIMESTAMPNS = 35;
@@ -91,6 +91,11 @@ export interface Libc {
   >;
   bind: KoffiFunc<(fd: number, addr: Buffer, len: number) => number>;
   close: KoffiFunc<(fd: number) => number>;
+  /** For the NFQUEUE socket (native/nfq-socket.ts): requests and verdicts, and their acks. */
+  sendto: KoffiFunc<
+    (fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, alen: number) => number
+  >;
+  recv: KoffiFunc<(fd: number, buf: Buffer, len: number, flags: number) => number>;
   recvmmsg: KoffiFunc<
     (fd: number, vec: Pointer, vlen: number, flags: number, timeout: null) => number
   >;
@@ -166,6 +171,8 @@ export function loadLibc(): Libc | string {
       setsockopt: lib.func("int setsockopt(int, int, int, const void *, uint32_t)"),
       bind: lib.func("int bind(int, const void *, uint32_t)"),
       close: lib.func("int close(int)"),
+      sendto: lib.func("long sendto(int, const void *, size_t, int, const void *, uint32_t)"),
+      recv: lib.func("long recv(int, void *, size_t, int)"),
       recvmmsg: lib.func("int recvmmsg(int, void *, unsigned int, int, void *)"),
       ifIndexToName: lib.func("void *if_indextoname(unsigned int, void *)"),
     };

@@ -5,9 +5,8 @@
  * listen/nfq-netlink.ts. Linux, little-endian, LP64 only (struct timeval of two longs).
  */
 import { arch, endianness, platform } from "node:os";
-import type { KoffiFunc } from "koffi";
 import { errnoText } from "../../errno.js";
-import { EnvironmentError, messageOf } from "../../errors.js";
+import { EnvironmentError } from "../../errors.js";
 import {
   NETLINK_NETFILTER,
   NF_DROP,
@@ -27,17 +26,16 @@ import {
   MSG_TRUNC,
   MSG_WAITFORONE,
   loadLibc,
-  type Libc as MmsgLibc,
+  SOL_SOCKET,
+  SO_RCVBUF,
+  SO_RCVTIMEO,
+  type Libc,
 } from "../listen/recvmmsg.js";
-import { loadKoffi } from "./koffi.js";
 import { ownCredentials } from "../privsep/credentials.js";
 
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
 const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
-const SO_RCVBUF = 8;
-const SO_RCVTIMEO = 20;
 const SOL_NETLINK = 270;
 const NETLINK_NO_ENOBUFS = 5;
 export const EAGAIN = 11;
@@ -50,35 +48,14 @@ const EPROTONOSUPPORT = 93;
 /** Receive buffer: a burst of queued packets waits here, not in the kernel's drop path. */
 const RCVBUF = 4 << 20;
 
-interface Libc {
-  socket: KoffiFunc<(d: number, t: number, p: number) => number>;
-  bind: KoffiFunc<(fd: number, a: Buffer, l: number) => number>;
-  setsockopt: KoffiFunc<(fd: number, l: number, o: number, v: Buffer, n: number) => number>;
-  sendto: KoffiFunc<(fd: number, b: Buffer, n: number, f: number, a: Buffer, l: number) => number>;
-  recv: KoffiFunc<(fd: number, b: Buffer, n: number, f: number) => number>;
-  close: KoffiFunc<(fd: number) => number>;
-  errno: () => number;
-}
-
+/**
+ * libc as the recvmmsg listener binds it (listen/recvmmsg.ts: the same calls, and the struct
+ * layouts the batched receive below relies on, checked there), or why not here.
+ */
 function bindLibc(): Libc | string {
   if (platform() !== "linux" || endianness() !== "LE" || !["x64", "arm64"].includes(arch()))
     return `NFQUEUE capture is built for little-endian 64-bit Linux, not ${platform()}/${arch()}`;
-  const k = loadKoffi();
-  if (typeof k === "string") return k;
-  try {
-    const c = k.load("libc.so.6");
-    return {
-      socket: c.func("int socket(int, int, int)"),
-      bind: c.func("int bind(int, void *, uint32_t)"),
-      setsockopt: c.func("int setsockopt(int, int, int, void *, uint32_t)"),
-      sendto: c.func("long sendto(int, void *, size_t, int, void *, uint32_t)"),
-      recv: c.func("long recv(int, void *, size_t, int)"),
-      close: c.func("int close(int)"),
-      errno: () => k.errno(),
-    };
-  } catch (e) {
-    return `libc could not be bound through koffi: ${messageOf(e).split("\n")[0] ?? ""}`;
-  }
+  return loadLibc();
 }
 
 /** sockaddr_nl of the kernel (pid 0, no groups). */
@@ -128,7 +105,7 @@ class Batch {
   readonly bytes: Buffer;
   private readonly slots: number;
 
-  constructor(private readonly c: MmsgLibc) {
+  constructor(private readonly c: Libc) {
     const iovs = RECV_BATCH * MMSGHDR_SIZE;
     this.slots = iovs + RECV_BATCH * IOVEC_SIZE;
     const size = this.slots + RECV_BATCH * SLOT;
@@ -187,13 +164,13 @@ export class NfqSocket {
     const c = bindLibc();
     if (typeof c === "string") throw new EnvironmentError(c);
     const fd = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-    if (fd < 0) throw new EnvironmentError(bindRefusal(o.queue, c.errno()));
+    if (fd < 0) throw new EnvironmentError(bindRefusal(o.queue, c.koffi.errno()));
     const s = new NfqSocket(c, fd, o.queue);
     try {
       const local = Buffer.alloc(12);
       local.writeUInt16LE(AF_NETLINK, 0);
       if (c.bind(fd, local, 12) !== 0)
-        throw new EnvironmentError(`netlink bind failed: ${errnoText(c.errno())}`);
+        throw new EnvironmentError(`netlink bind failed: ${errnoText(c.koffi.errno())}`);
       const tv = Buffer.alloc(16);
       tv.writeBigInt64LE(BigInt(Math.floor(o.timeoutUs / 1e6)), 0);
       tv.writeBigInt64LE(BigInt(o.timeoutUs % 1e6), 8);
@@ -240,7 +217,7 @@ export class NfqSocket {
   send(msg: Buffer): void {
     for (;;) {
       if (this.c.sendto(this.fd, msg, msg.length, 0, KERNEL, 12) >= 0) return;
-      const e = this.c.errno();
+      const e = this.c.koffi.errno();
       if (e !== EINTR) throw new EnvironmentError(`netlink send failed: ${errnoText(e)}`);
     }
   }
@@ -249,7 +226,7 @@ export class NfqSocket {
   recv(buf: Buffer, flags: number): Buffer | number {
     const n = this.c.recv(this.fd, buf, buf.length, flags);
     if (n >= 0) return buf.subarray(0, n);
-    const e = this.c.errno();
+    const e = this.c.koffi.errno();
     // ENOBUFS: the kernel could not deliver some (dropped) packets; EINTR: a signal.
     return e === EINTR || e === ENOBUFS ? EAGAIN : e;
   }
@@ -259,11 +236,7 @@ export class NfqSocket {
    * each handed to `each`; returns how many, or an errno (EAGAIN: none came).
    */
   receiveBatch(each: (datagram: Buffer) => void): number | { errno: number } {
-    if (this.batch === null) {
-      const m = loadLibc();
-      if (typeof m === "string") throw new EnvironmentError(m);
-      this.batch = new Batch(m);
-    }
+    this.batch ??= new Batch(this.c);
     const n = this.batch.receive(this.fd);
     if (n < 0) {
       const e = -n;
